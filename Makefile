@@ -1,0 +1,57 @@
+# moonbar — build, run and test. `make run` and `make test` install what is missing first.
+CC      ?= cc
+PKGS    := libwebsockets libuv jansson lua5.4
+CFLAGS  ?= -O2 -g
+CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \
+           -Iinclude $(shell pkg-config --cflags $(PKGS) 2>/dev/null) \
+           -DMB_DEFAULT_WEB_ROOT='"$(abspath lua/www)"'
+LDLIBS  := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm
+
+CORE_SRC := $(wildcard src/core/*.c)
+SRC      := $(CORE_SRC) $(wildcard src/router/*.c) $(wildcard src/transport/*.c) src/config.c
+OBJ      := $(SRC:%.c=build/obj/%.o)
+ASAN_OBJ := $(SRC:%.c=build/asan/%.o)
+ASAN_FLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+
+UNIT_SRC := $(wildcard spec/unit/test_*.c)
+UNIT_BIN := $(UNIT_SRC:spec/unit/%.c=build/unit/%)
+
+.PHONY: all run test unit deps clean asan bench
+all: build/moonbar
+
+deps:
+	@scripts/install-deps
+
+build/moonbar: $(OBJ) build/obj/src/main.o
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+build/moonbar-asan: $(ASAN_OBJ) build/asan/src/main.o
+	$(CC) $(CFLAGS) $(ASAN_FLAGS) -o $@ $^ $(LDLIBS)
+
+build/obj/%.o: %.c $(wildcard include/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+build/asan/%.o: %.c $(wildcard include/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(ASAN_FLAGS) -c -o $@ $<
+
+asan: build/moonbar-asan
+
+# C unit tests: one binary per spec/unit/test_*.c, linked with the pure core and router.
+build/unit/%: spec/unit/%.c spec/unit/unit.h $(OBJ)
+	@mkdir -p build/unit
+	$(CC) $(CFLAGS) -Ispec/unit -o $@ $< $(OBJ) $(LDLIBS)
+
+unit: $(UNIT_BIN)
+
+run: deps
+	$(MAKE) build/moonbar
+	build/moonbar --config lua/config.lua
+
+test: deps
+	$(MAKE) build/moonbar build/moonbar-asan $(UNIT_BIN)
+	scripts/run-tests
+
+clean:
+	rm -rf build

@@ -1,0 +1,47 @@
+/* mb_config: moonbar's configuration, read from a Lua file that returns a table.
+ * The loader runs the file in a throwaway Lua state and copies what it finds into plain C
+ * structs, checking every key: an unknown key or a wrong type is an error naming the key. */
+#ifndef MB_CONFIG_H
+#define MB_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "mb_uri.h"
+
+struct mb_realm_config {
+    char *name;
+    enum mb_uri_rule uri_rule;
+};
+
+struct mb_config {
+    int log_level;
+
+    bool ws_enabled;
+    char *ws_host;
+    int ws_port;
+    char *ws_path;
+    char *web_root; /* NULL: no static files */
+
+    bool raw_enabled;
+    char *raw_host;
+    int raw_port;
+
+    struct mb_realm_config *realms;
+    size_t nrealms;
+
+    size_t max_message_size;
+    size_t max_queue_bytes;
+    double slow_consumer_timeout; /* seconds */
+    double shutdown_grace;        /* seconds to wait for peers to go after GOODBYE */
+};
+
+/* Fills cfg with the built-in defaults (realm1, 127.0.0.1:8080/ws, web root default_web_root). */
+int mb_config_defaults(struct mb_config *cfg, const char *default_web_root);
+
+/* Loads path over the defaults. Returns 0, or -1 with "FILE:LINE: what" (or the key path) in err. */
+int mb_config_load(struct mb_config *cfg, const char *path, char *err, size_t errlen);
+
+void mb_config_free(struct mb_config *cfg);
+
+#endif

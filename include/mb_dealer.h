@@ -1,0 +1,18 @@
+/* mb_dealer: registrations and calls of one realm (exact matching, one callee in M1).
+ * A call in flight is an mb_invocation owned by its callee session; its caller is found again
+ * by session ID when the answer comes, so a caller that left simply is not found. */
+#ifndef MB_DEALER_H
+#define MB_DEALER_H
+
+#include "mb_session.h"
+
+void mb_dealer_register(struct mb_session *s, const struct mb_msg *m);
+void mb_dealer_unregister(struct mb_session *s, const struct mb_msg *m);
+void mb_dealer_call(struct mb_session *s, const struct mb_msg *m);
+void mb_dealer_yield(struct mb_session *s, const struct mb_msg *m);
+void mb_dealer_error(struct mb_session *s, const struct mb_msg *m);
+/* Removes s's registrations and answers every caller still waiting on s. */
+void mb_dealer_remove_session(struct mb_session *s);
+void mb_dealer_free(struct mb_dealer *d);
+
+#endif

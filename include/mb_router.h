@@ -1,0 +1,120 @@
+/* mb_router: the domain model: router → realms → broker + dealer, and sessions.
+ * The router object is the only mutable state of the process. It owns the uv loop's handles
+ * (signals, the safe-point check, the tick timer) and the transports; broker and dealer see
+ * sessions only through mb_session_* (they know nothing of sockets, libuv or Lua). */
+#ifndef MB_ROUTER_H
+#define MB_ROUTER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "mb_buf.h"
+#include "mb_config.h"
+#include "mb_id.h"
+#include "mb_log.h"
+#include "mb_map.h"
+#include "mb_uri.h"
+#include "mb_vec.h"
+
+struct mb_session;
+struct mb_ws;
+struct mb_rawsocket;
+
+/* A transport carries one session's messages; the session calls it through this table
+ * (WebSocket, RawSocket; an in-process one for Lua later). */
+struct mb_transport {
+    const char *name;
+    /* Queues one serialized message, framing it. Never closes or frees synchronously. */
+    void (*send)(void *conn, const char *data, size_t len);
+    /* Bytes queued and not yet written to the socket. */
+    size_t (*queued)(void *conn);
+    /* Pauses or resumes reading from the peer (flow control). */
+    void (*set_reading)(void *conn, bool on);
+    /* Closes the connection: after writing what is queued if flush, else at once.
+     * code/reason go into the WebSocket close frame. The transport later calls
+     * mb_session_free() from its close callback. */
+    void (*close)(void *conn, int code, const char *reason, bool flush);
+};
+
+struct mb_subscription {
+    uint64_t id;
+    char *uri;
+    size_t uri_len;
+    struct mb_vec subscribers; /* struct mb_session * */
+};
+
+struct mb_broker {
+    struct mb_map by_uri; /* exact topic → subscription */
+    struct mb_map by_id;
+};
+
+struct mb_registration {
+    uint64_t id;
+    char *uri;
+    size_t uri_len;
+    struct mb_vec callees; /* struct mb_session *, registration order */
+};
+
+struct mb_dealer {
+    struct mb_map by_uri; /* exact procedure → registration */
+    struct mb_map by_id;
+};
+
+/* A call in flight, owned by its callee session (keyed by the INVOCATION request ID). */
+struct mb_invocation {
+    uint64_t id;             /* INVOCATION.Request, session scope of the callee */
+    uint64_t caller;         /* caller session ID: looked up on YIELD, gone if it left */
+    uint64_t caller_request; /* CALL.Request */
+};
+
+struct mb_realm {
+    char *name;
+    enum mb_uri_rule uri_rule;
+    struct mb_broker broker;
+    struct mb_dealer dealer;
+    size_t nsessions;
+};
+
+struct mb_router {
+    uv_loop_t *loop;
+    struct mb_logger log;
+    struct mb_config *cfg;
+    struct mb_idgen ids;
+
+    struct mb_map realms;   /* name → struct mb_realm */
+    struct mb_map sessions; /* joined sessions: id → struct mb_session */
+    struct mb_session *all; /* every session, joined or not (intrusive list) */
+    size_t nall;
+    struct mb_session *doomed; /* to be closed at the next safe point */
+
+    struct mb_buf scratch; /* serialization buffer, reused for every message */
+
+    struct mb_ws *ws;
+    struct mb_rawsocket *raw;
+
+    uv_check_t safe_point;
+    uv_timer_t tick;
+    uv_signal_t sigint, sigterm;
+    uv_timer_t grace;
+    int grace_left; /* 20 ms steps left in the shutdown grace */
+    bool stopping;
+    bool stopped;
+};
+
+/* Creates the router on loop from cfg (borrowed, must outlive the router): realms, transports,
+ * signal handlers. Returns 0, or -1 with a logged reason. */
+int mb_router_init(struct mb_router *r, uv_loop_t *loop, struct mb_config *cfg);
+/* Starts the graceful shutdown: GOODBYE to every session, close frames, then stop. */
+void mb_router_stop(struct mb_router *r);
+/* After uv_run returned: frees everything (second lws destroy included). */
+void mb_router_free(struct mb_router *r);
+
+uint64_t mb_router_now_ms(const struct mb_router *r);
+/* A fresh ID in [1, 2^53] not present in map (NULL: any). */
+uint64_t mb_router_new_id(struct mb_router *r, const struct mb_map *taken);
+
+struct mb_realm *mb_realm_new(const char *name, enum mb_uri_rule rule);
+void mb_realm_free(struct mb_realm *realm);
+
+#endif

@@ -1,0 +1,79 @@
+/* mb_session: one WAMP peer on one transport connection: its state machine (HELLO, WELCOME,
+ * GOODBYE, ABORT), message validation and dispatch to the broker and dealer, its outbound
+ * queue accounting (flow control), and its teardown at a safe point. */
+#ifndef MB_SESSION_H
+#define MB_SESSION_H
+
+#include <jansson.h>
+#include <stdarg.h>
+
+#include "mb_router.h"
+#include "mb_wamp.h"
+
+enum mb_session_state {
+    MB_S_NEW,     /* transport open, no session yet (or after a GOODBYE) */
+    MB_S_JOINED,  /* WELCOME sent */
+    MB_S_LEAVING, /* router sent GOODBYE, waiting for the peer's */
+    MB_S_CLOSED,  /* closing the transport: nothing more is sent or received */
+};
+
+struct mb_session {
+    struct mb_router *router;
+    const struct mb_transport *tr;
+    void *conn;
+    char peer[64]; /* "127.0.0.1:51234" */
+
+    enum mb_session_state state;
+    uint64_t id; /* 0 until joined */
+    struct mb_realm *realm;
+    char *authid;
+    const char *authrole;
+    const char *authmethod;
+
+    struct mb_vec subs; /* struct mb_subscription * this session is in */
+    struct mb_vec regs; /* struct mb_registration * this session is a callee of */
+    struct mb_map invocations; /* pending calls to this callee: id → struct mb_invocation */
+    uint64_t next_request;     /* router → client request IDs (INVOCATION) */
+
+    bool reading_paused;
+    uint64_t over_since; /* ms; 0 if the outbound queue is under its limit */
+
+    bool doomed;
+    int close_code;
+    bool close_flush;
+    char close_reason[124];
+    struct mb_session *next_doomed;
+    struct mb_session *prev, *next; /* router->all */
+};
+
+/* Called by transports. */
+struct mb_session *mb_session_new(struct mb_router *r, const struct mb_transport *tr, void *conn,
+                                  const char *peer);
+void mb_session_receive(struct mb_session *s, const char *data, size_t len);
+void mb_session_drained(struct mb_session *s); /* the transport wrote some of its queue */
+void mb_session_free(struct mb_session *s);     /* the transport is gone */
+
+/* Sending. All are no-ops once the session is closing. */
+void mb_session_send(struct mb_session *s, json_t *msg); /* steals msg */
+void mb_session_send_bytes(struct mb_session *s, const char *data, size_t len);
+void mb_session_error(struct mb_session *s, int req_type, uint64_t request, enum mb_reason reason,
+                      const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+/* Serializes msg into the router's scratch buffer; returns its bytes (valid until the next
+ * call) or NULL. */
+const char *mb_serialize(struct mb_router *r, json_t *msg, size_t *len);
+
+/* Ends the session: ABORT with reason and message, then closes the transport. */
+void mb_session_abort(struct mb_session *s, enum mb_reason reason, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Closes the transport at the next safe point (code/reason for WebSocket close frames). */
+void mb_session_close(struct mb_session *s, int code, const char *reason, bool flush);
+/* Router shutdown: GOODBYE with reason, then close. */
+void mb_session_shutdown(struct mb_session *s, enum mb_reason reason, const char *message);
+
+/* Runs at the router's safe point: detaches and closes doomed sessions. */
+void mb_session_reap(struct mb_router *r);
+/* Router tick: disconnects sessions whose queue stayed over the limit too long. */
+void mb_session_check_slow(struct mb_router *r, uint64_t now_ms);
+
+#endif

@@ -1,0 +1,35 @@
+/* Transports: WebSocket (libwebsockets on the router's uv loop, behind moonbar's own
+ * listening socket) and RawSocket (plain libuv TCP). Each owns its connections and their
+ * outbound queues, and talks to sessions through struct mb_transport (mb_router.h). */
+#ifndef MB_TRANSPORT_H
+#define MB_TRANSPORT_H
+
+#include "mb_router.h"
+
+/* WebSocket + static HTTP on cfg->ws_host:ws_port. 0, or -1 with a logged reason. */
+int mb_ws_start(struct mb_router *r);
+/* Stops accepting; live connections are closed through their sessions. */
+void mb_ws_stop_listening(struct mb_router *r);
+/* Destroys the lws context: first call closes, second (after uv_run returned) frees. */
+void mb_ws_destroy(struct mb_router *r);
+/* Router tick: drops connections whose request head is late. */
+void mb_ws_sweep(struct mb_router *r, uint64_t now_ms);
+
+int mb_rawsocket_start(struct mb_router *r);
+void mb_rawsocket_stop_listening(struct mb_router *r);
+/* Closes every remaining RawSocket connection at once (end of the shutdown grace). */
+void mb_rawsocket_close_all(struct mb_router *r);
+void mb_rawsocket_free(struct mb_router *r);
+/* Safe point: writes every connection that has output queued this loop turn. */
+void mb_rawsocket_flush(struct mb_router *r, uint64_t now_ms);
+/* Router tick: cuts closing connections whose peer does not read. */
+void mb_rawsocket_sweep(struct mb_router *r, uint64_t now_ms);
+
+/* Helpers shared by the transports. */
+/* Binds and listens a uv_tcp_t on host:port; logs "listening NAME on HOST:PORT...". */
+int mb_listen_tcp(struct mb_router *r, uv_tcp_t *tcp, const char *host, int port, uv_connection_cb cb,
+                  const char *name, const char *extra);
+/* "ip:port" of a uv_tcp_t's peer. */
+void mb_peer_name(uv_tcp_t *tcp, char *out, size_t n);
+
+#endif

@@ -1,0 +1,70 @@
+/* mb_wamp: WAMP message codes, the error/close URI table, and validation of a decoded
+ * message (a jansson array) into a struct mb_msg. Pure: no I/O, no router state.
+ * Serializer-independent: JSON today, MessagePack decodes to the same json_t later. */
+#ifndef MB_WAMP_H
+#define MB_WAMP_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum mb_msg_type {
+    MB_HELLO = 1, MB_WELCOME = 2, MB_ABORT = 3, MB_CHALLENGE = 4, MB_AUTHENTICATE = 5,
+    MB_GOODBYE = 6, MB_ERROR = 8,
+    MB_PUBLISH = 16, MB_PUBLISHED = 17,
+    MB_SUBSCRIBE = 32, MB_SUBSCRIBED = 33, MB_UNSUBSCRIBE = 34, MB_UNSUBSCRIBED = 35, MB_EVENT = 36,
+    MB_CALL = 48, MB_CANCEL = 49, MB_RESULT = 50,
+    MB_REGISTER = 64, MB_REGISTERED = 65, MB_UNREGISTER = 66, MB_UNREGISTERED = 67,
+    MB_INVOCATION = 68, MB_INTERRUPT = 69, MB_YIELD = 70,
+};
+
+/* Name of a message code ("SUBSCRIBE"), or NULL if WAMP has no such code. */
+const char *mb_msg_name(int type);
+
+/* Error and close reasons: one table gives the enum and the URI. */
+#define MB_REASONS(X)                                                              \
+    X(NO_SUCH_REALM, "wamp.error.no_such_realm")                                   \
+    X(PROTOCOL_VIOLATION, "wamp.error.protocol_violation")                         \
+    X(NO_SUCH_PROCEDURE, "wamp.error.no_such_procedure")                           \
+    X(PROCEDURE_ALREADY_EXISTS, "wamp.error.procedure_already_exists")             \
+    X(NO_SUCH_REGISTRATION, "wamp.error.no_such_registration")                     \
+    X(NO_SUCH_SUBSCRIPTION, "wamp.error.no_such_subscription")                     \
+    X(INVALID_URI, "wamp.error.invalid_uri")                                       \
+    X(INVALID_ARGUMENT, "wamp.error.invalid_argument")                             \
+    X(NOT_AUTHORIZED, "wamp.error.not_authorized")                                 \
+    X(AUTHORIZATION_FAILED, "wamp.error.authorization_failed")                     \
+    X(CANCELED, "wamp.error.canceled")                                             \
+    X(TIMEOUT, "wamp.error.timeout")                                               \
+    X(NO_SUCH_SESSION, "wamp.error.no_such_session")                               \
+    X(SYSTEM_SHUTDOWN, "wamp.close.system_shutdown")                               \
+    X(CLOSE_REALM, "wamp.close.close_realm")                                       \
+    X(GOODBYE_AND_OUT, "wamp.close.goodbye_and_out")                               \
+    X(CLOSE_NORMAL, "wamp.close.normal")
+
+enum mb_reason {
+#define MB_REASON_ENUM(name, uri) MB_R_##name,
+    MB_REASONS(MB_REASON_ENUM)
+#undef MB_REASON_ENUM
+    MB_R__COUNT
+};
+
+const char *mb_reason_uri(enum mb_reason r);
+
+/* A validated message. Pointers borrow from root. */
+struct mb_msg {
+    int type;
+    uint64_t request;      /* Request|id (or HELLO: 0) */
+    uint64_t id;           /* SUBSCRIBE/UNSUBSCRIBE/UNREGISTER target; ERROR: request type */
+    const char *uri;       /* realm, topic, procedure, reason or error URI */
+    size_t uri_len;
+    json_t *dict;          /* Details or Options, always an object */
+    json_t *args;          /* array or NULL */
+    json_t *kwargs;        /* object or NULL */
+};
+
+/* Checks a decoded message sent by a client to a router: shape, field types, ID ranges.
+ * Returns 0, or -1 with a message naming the problem in err (a protocol violation).
+ * URI syntax is not checked here (its error is an ERROR, not an ABORT). */
+int mb_msg_parse(json_t *root, struct mb_msg *m, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,121 @@
+// Thin promise wrappers around autobahn-js and wampy for the interop tests.
+
+import './quiet.mjs'; // before autobahn: see quiet.mjs
+import autobahn from 'autobahn';
+import { Wampy } from 'wampy';
+import WebSocket from 'ws';
+import { deferred, withTimeout } from './moonbar.mjs';
+
+export { autobahn, Wampy, WebSocket };
+
+// Errors that a test provokes on purpose (a callee throwing autobahn.Error) are not printed.
+function onUserError(err, message) {
+  if (err instanceof autobahn.Error) return;
+  console.error(message || 'autobahn user error:', err);
+}
+
+/**
+ * Opens an autobahn-js connection and waits for the session to join.
+ *
+ *   transport: {type: 'websocket', url} | {type: 'rawsocket', host, port}
+ *
+ * Resolves {connection, session, details, closed, close()}; `closed` resolves with
+ * {reason, details} from Connection.onclose. Rejects with an Error carrying .reason and
+ * .details when the connection closes before the session joins.
+ */
+export async function autobahnConnect({ transport, realm = 'realm1', authid, timeoutMs = 5000 }) {
+  const connection = new autobahn.Connection({
+    transports: [transport],
+    realm,
+    authid,
+    max_retries: 0,
+    retry_if_unreachable: false,
+    on_user_error: onUserError,
+  });
+  const opened = deferred();
+  const closed = deferred();
+  opened.promise.catch(() => {}); // the caller may only look at `closed`
+  connection.onopen = (session, details) => opened.resolve({ session, details });
+  connection.onclose = (reason, details) => {
+    const info = { reason, details };
+    const err = new Error(`connection closed before joining: ${reason} ${JSON.stringify(details)}`);
+    opened.reject(Object.assign(err, info));
+    closed.resolve(info);
+    return true; // never reconnect
+  };
+  connection.open();
+  const { session, details } = await withTimeout(opened.promise, timeoutMs,
+    `autobahn-js (${transport.type}) to join ${realm}`);
+  return {
+    connection,
+    session,
+    details,
+    closed: closed.promise,
+    /** Leaves (GOODBYE) and waits until the transport is closed. */
+    async close() {
+      if (session.isOpen) {
+        connection.close();
+      } else if (connection._transport) {
+        connection._transport.close();
+      }
+      return withTimeout(closed.promise, 5000, 'autobahn-js connection to close');
+    },
+  };
+}
+
+export const wsTransport = (router) => ({ type: 'websocket', url: router.wsUrl });
+export const rsTransport = (router) => ({ type: 'rawsocket', host: '127.0.0.1', port: router.rsPort });
+
+/**
+ * Connects wampy (JSON over WebSocket, no auto-reconnect) and joins the realm.
+ * Resolves {wampy, details, close()}.
+ */
+export async function wampyConnect({ url, realm = 'realm1', timeoutMs = 5000 }) {
+  const closed = deferred();
+  const wampy = new Wampy(url, {
+    ws: WebSocket,
+    realm,
+    autoReconnect: false,
+    uriValidation: 'loose',
+    onClose: () => closed.resolve(),
+    onError: () => {},
+  });
+  const details = await withTimeout(wampy.connect(), timeoutMs, `wampy to join ${realm}`);
+  return {
+    wampy,
+    details,
+    closed: closed.promise,
+    async close() {
+      await withTimeout(wampy.disconnect(), 5000, 'wampy to disconnect');
+    },
+  };
+}
+
+/** Collects values pushed by an event handler; next() waits for the next one. */
+export class Inbox {
+  constructor() {
+    this.items = [];
+    this.waiters = [];
+  }
+
+  push(item) {
+    const w = this.waiters.shift();
+    if (w) w.resolve(item);
+    else this.items.push(item);
+  }
+
+  next(timeoutMs = 3000, what = 'an event') {
+    if (this.items.length) return Promise.resolve(this.items.shift());
+    const d = deferred();
+    this.waiters.push(d);
+    return withTimeout(d.promise, timeoutMs, what).catch((err) => {
+      const i = this.waiters.indexOf(d);
+      if (i >= 0) this.waiters.splice(i, 1);
+      throw err;
+    });
+  }
+
+  get size() {
+    return this.items.length;
+  }
+}

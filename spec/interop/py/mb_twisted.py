@@ -1,0 +1,324 @@
+"""Blocking facade over autobahn-python's Twisted flavour, for pytest.
+
+Owns: one Twisted reactor running in a daemon thread for the whole test run,
+and Client, a joined autobahn ApplicationSession driven from the test thread
+(every call waits with a scaled timeout). Uses autobahn.twisted (WebSocket and
+RawSocket transports), txaio set to Twisted.
+
+Twisted and asyncio cannot share one process with autobahn (txaio picks one
+framework globally), so the asyncio flavour runs as a subprocess
+(aio_client.py).
+"""
+import concurrent.futures
+import threading
+from collections import namedtuple
+
+import txaio
+
+txaio.use_twisted()
+
+from twisted.internet import defer, reactor  # noqa: E402
+from twisted.internet.endpoints import TCP4ClientEndpoint  # noqa: E402
+
+from autobahn.twisted.rawsocket import WampRawSocketClientFactory  # noqa: E402
+from autobahn.twisted.wamp import ApplicationSession  # noqa: E402
+from autobahn.twisted.websocket import WampWebSocketClientFactory  # noqa: E402
+from autobahn.wamp.exception import ApplicationError  # noqa: E402,F401
+from autobahn.wamp.serializer import JsonSerializer  # noqa: E402
+from autobahn.wamp.types import (CallOptions, CallResult, ComponentConfig,  # noqa: E402,F401
+                                 PublishOptions, RegisterOptions, SubscribeOptions)
+
+from mb_router import T  # noqa: E402
+
+_thread = None
+_lock = threading.Lock()
+
+
+def ensure_reactor():
+    """Start the reactor thread once."""
+    global _thread
+    with _lock:
+        if _thread is None:
+            _thread = threading.Thread(target=reactor.run,
+                                       kwargs={"installSignalHandlers": False},
+                                       name="twisted-reactor", daemon=True)
+            _thread.start()
+
+
+def stop_reactor():
+    global _thread
+    with _lock:
+        if _thread is not None and reactor.running:
+            reactor.callFromThread(reactor.stop)
+            _thread.join(5)
+
+
+def submit(fn, *a, **kw):
+    """Run fn(*a, **kw) in the reactor thread; a concurrent Future of its
+    (Deferred's) result."""
+    ensure_reactor()
+    fut = concurrent.futures.Future()
+
+    def ok(r):
+        if not fut.done():
+            fut.set_result(r)
+
+    def bad(f):
+        if not fut.done():
+            fut.set_exception(f.value)
+
+    def run():
+        d = defer.maybeDeferred(fn, *a, **kw)
+        d.addCallbacks(ok, bad)
+
+    reactor.callFromThread(run)
+    return fut
+
+
+def wait(fut, timeout, what="operation"):
+    try:
+        return fut.result(timeout=T(timeout))
+    except concurrent.futures.TimeoutError:
+        raise TimeoutError("%s did not complete within %.1fs" % (what, T(timeout))) from None
+
+
+def in_reactor(fn, *a, _timeout=5, **kw):
+    """Run fn in the reactor thread and wait for its result (scaled timeout)."""
+    return wait(submit(fn, *a, **kw), _timeout, getattr(fn, "__name__", "call"))
+
+
+def _resolve(fut, value=None, exc=None):
+    if not fut.done():
+        if exc is not None:
+            fut.set_exception(exc)
+        else:
+            fut.set_result(value)
+
+
+Event = namedtuple("Event", "args kwargs details")
+
+
+class Sink:
+    """Thread-safe list of received events (or invocations)."""
+
+    def __init__(self):
+        self.items = []
+        self.cond = threading.Condition()
+
+    def add(self, item):
+        with self.cond:
+            self.items.append(item)
+            self.cond.notify_all()
+
+    def __len__(self):
+        with self.cond:
+            return len(self.items)
+
+    def wait(self, n, timeout=5):
+        """Wait until at least n items arrived; returns a copy of all items."""
+        with self.cond:
+            ok = self.cond.wait_for(lambda: len(self.items) >= n, T(timeout))
+            if not ok:
+                raise AssertionError("expected %d items within %.1fs, got %d: %r"
+                                     % (n, T(timeout), len(self.items), self.items[:5]))
+            return list(self.items)
+
+    def snapshot(self):
+        with self.cond:
+            return list(self.items)
+
+
+class JoinFailed(Exception):
+    def __init__(self, reason, message=None):
+        super().__init__("join failed: %s (%s)" % (reason, message))
+        self.reason, self.message = reason, message
+
+
+class _Session(ApplicationSession):
+    def onConnect(self):
+        c = self.config.extra["client"]
+        c.session = self
+        self.join(self.config.realm, authid=c.authid)
+
+    def onJoin(self, details):
+        self.config.extra["client"]._on_join(details)
+
+    def onLeave(self, details):
+        self.config.extra["client"]._on_leave(details)
+        self.disconnect()
+
+    def onDisconnect(self):
+        # the base class fails outstanding requests with TransportLost
+        super().onDisconnect()
+        self.config.extra["client"]._on_disconnect()
+
+
+class Client:
+    """A joined autobahn (Twisted) session, driven synchronously.
+
+    All methods block the test thread until the router answered (scaled timeouts,
+    keyword `_timeout`). Handlers given to register() run in the reactor thread.
+    """
+
+    def __init__(self, authid=None):
+        self.authid = authid
+        self.session = None
+        self.protocol = None
+        self.details = None
+        self.joined = concurrent.futures.Future()
+        self.left = concurrent.futures.Future()
+        self.disconnected = concurrent.futures.Future()
+
+    # reactor-thread hooks
+    def _on_join(self, details):
+        self.details = details
+        _resolve(self.joined, details)
+
+    def _on_leave(self, details):
+        _resolve(self.joined, exc=JoinFailed(details.reason, details.message))
+        _resolve(self.left, details)
+
+    def _on_disconnect(self):
+        _resolve(self.joined, exc=JoinFailed("transport closed before WELCOME"))
+        _resolve(self.disconnected, True)
+
+    def _on_closed(self, _):
+        _resolve(self.joined, exc=JoinFailed("connection closed before WELCOME"))
+        _resolve(self.disconnected, True)
+
+    # -- information
+
+    @property
+    def id(self):
+        return self.details.session
+
+    @property
+    def router_roles(self):
+        return self.session._router_roles
+
+    @property
+    def websocket_protocol(self):
+        return getattr(self.protocol, "websocket_protocol_in_use", None)
+
+    def is_connected(self):
+        return not self.disconnected.done()
+
+    # -- WAMP operations
+
+    def publish(self, topic, *args, _acknowledge=True, _exclude_me=None, _timeout=5, **kwargs):
+        opts = PublishOptions(acknowledge=_acknowledge, exclude_me=_exclude_me)
+        return in_reactor(self.session.publish, topic, *args, options=opts,
+                          _timeout=_timeout, **kwargs)
+
+    def subscribe(self, topic, sink=None, _timeout=5):
+        """Subscribe; returns (Subscription, Sink of Event)."""
+        sink = sink if sink is not None else Sink()
+
+        def handler(*args, **kwargs):
+            details = kwargs.pop("_details", None)
+            sink.add(Event(list(args), kwargs, details))
+
+        sub = in_reactor(self.session.subscribe, handler, topic,
+                         options=SubscribeOptions(details_arg="_details"), _timeout=_timeout)
+        return sub, sink
+
+    def unsubscribe(self, sub, _timeout=5):
+        return in_reactor(sub.unsubscribe, _timeout=_timeout)
+
+    def register(self, procedure, fn, _timeout=5, **options):
+        return in_reactor(self.session.register, fn, procedure,
+                          options=RegisterOptions(**options) if options else None,
+                          _timeout=_timeout)
+
+    def unregister(self, reg, _timeout=5):
+        return in_reactor(reg.unregister, _timeout=_timeout)
+
+    def call_async(self, procedure, *args, **kwargs):
+        """Start a call; returns a concurrent Future of its result."""
+        return submit(self.session.call, procedure, *args, **kwargs)
+
+    def call(self, procedure, *args, _timeout=5, **kwargs):
+        return wait(self.call_async(procedure, *args, **kwargs), _timeout, "call " + procedure)
+
+    def leave(self, reason=None, _timeout=5):
+        """Send GOODBYE; returns the CloseDetails of the router's answer."""
+        in_reactor(lambda: (self.session.leave(reason), None)[1], _timeout=_timeout)
+        details = wait(self.left, _timeout, "leave")
+        wait(self.disconnected, _timeout, "disconnect after leave")
+        return details
+
+    def drop(self, _timeout=5):
+        """Abort the TCP connection without GOODBYE."""
+        in_reactor(lambda: self.protocol.transport.abortConnection(), _timeout=_timeout)
+        wait(self.disconnected, _timeout, "disconnect after abort")
+
+    def close(self):
+        """Best-effort cleanup: leave if joined, else drop the connection."""
+        if self.disconnected.done():
+            return
+        try:
+            if self.joined.done() and not self.joined.exception() and not self.left.done():
+                self.leave(_timeout=2)
+                return
+        except Exception:
+            pass
+        try:
+            if self.protocol is not None:
+                self.drop(_timeout=2)
+        except Exception:
+            pass
+
+
+def connect(router, transport="websocket", realm="realm1", serializers="json", authid=None,
+            _timeout=5):
+    """Connect an autobahn Twisted client to `router` and join `realm`.
+
+    transport: "websocket" or "rawsocket". serializers: "json" (JSON only) or
+    None (autobahn's default offer, WebSocket only). Raises JoinFailed on ABORT.
+    """
+    client = Client(authid=authid)
+
+    def session_factory():
+        return _Session(ComponentConfig(realm=realm, extra={"client": client}))
+
+    def start():
+        if transport == "websocket":
+            sers = [JsonSerializer()] if serializers == "json" else serializers
+            factory = WampWebSocketClientFactory(session_factory, url=router.url,
+                                                 serializers=sers)
+            port = router.ws_port
+        elif transport == "rawsocket":
+            factory = WampRawSocketClientFactory(session_factory, serializer=JsonSerializer())
+            port = router.rawsocket_port
+        else:
+            raise ValueError(transport)
+        client.factory = factory
+        d = TCP4ClientEndpoint(reactor, "127.0.0.1", port, timeout=T(5)).connect(factory)
+
+        def connected(proto):
+            client.protocol = proto
+            proto.is_closed.addCallback(client._on_closed)
+
+        def failed(f):
+            _resolve(client.joined, exc=f.value)
+            _resolve(client.disconnected, True)
+
+        d.addCallbacks(connected, failed)
+
+    ensure_reactor()
+    reactor.callFromThread(start)
+    try:
+        wait(client.joined, _timeout, "join of %s over %s" % (realm, transport))
+    except BaseException:
+        client.close()
+        raise
+    return client
+
+
+def result_parts(r):
+    """An autobahn call result as (args list, kwargs dict)."""
+    if isinstance(r, CallResult):
+        return list(r.results), dict(r.kwresults)
+    if r is None:
+        return [], {}
+    return [r], {}

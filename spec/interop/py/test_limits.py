@@ -1,0 +1,144 @@
+"""limits.max_message_size and the slow-consumer rule (docs/behaviour.md)."""
+import json
+import re
+
+import pytest
+
+import mb_raw as raw
+import mb_router
+
+LIMIT = 65536
+
+
+@pytest.fixture(scope="module")
+def small_router(tmp_path_factory):
+    r = mb_router.Router(tmp_path_factory.mktemp("small"), {"limits": {"max_message_size": LIMIT}})
+    try:
+        r.start()
+        yield r
+    finally:
+        r.check()
+
+
+@pytest.fixture(scope="module")
+def small_witness(small_router):
+    from conftest import Witness
+    w = Witness(small_router)
+    yield w
+    w.close()
+
+
+def publish_text(size, topic="com.test.big"):
+    """A PUBLISH of exactly `size` bytes of JSON."""
+    head = '[16,1,{"acknowledge":true,"exclude_me":false},"%s",["' % topic
+    tail = '"]]'
+    return head + "x" * (size - len(head) - len(tail)) + tail
+
+
+def test_websocket_message_over_max_message_size_is_closed_with_1009(small_router, small_witness):
+    with raw.RawWebSocket(small_router.ws_port) as conn:
+        raw.join(conn)
+        conn.send_text(publish_text(100 * 1024))
+        closed = conn.wait_closed()
+        assert closed.how == "close", "expected a close frame 1009, got %s" % closed
+        assert closed.code == 1009, closed
+        assert str(LIMIT) in closed.reason, "close reason should name the limit: %r" % closed.reason
+    small_witness.check()
+
+
+def test_websocket_message_over_limit_in_fragments_is_closed_with_1009(small_router, small_witness):
+    with raw.RawWebSocket(small_router.ws_port) as conn:
+        raw.join(conn)
+        data = publish_text(100 * 1024).encode()
+        step = 16 * 1024
+        chunks = [data[i:i + step] for i in range(0, len(data), step)]
+        for i, c in enumerate(chunks):
+            conn.send_frame(0x1 if i == 0 else 0x0, c, fin=(i == len(chunks) - 1))
+        closed = conn.wait_closed()
+        assert closed.how == "close" and closed.code == 1009, closed
+    small_witness.check()
+
+
+@pytest.mark.parametrize("transport", ["websocket", "rawsocket"])
+def test_message_just_under_max_message_size_is_accepted(small_router, transport):
+    with raw.connect(small_router, transport) as conn:
+        raw.join(conn)
+        raw.subscribe(conn, "com.test.big")
+        text = publish_text(LIMIT - 100)
+        conn.send_text(text)
+        got = [conn.recv_json(), conn.recv_json()]
+        kinds = sorted(m[0] for m in got)
+        assert kinds == [raw.PUBLISHED, raw.EVENT], got
+        ev = [m for m in got if m[0] == raw.EVENT][0]
+        assert ev[4] == json.loads(text)[4]
+
+
+def test_rawsocket_handshake_announces_length_exponent_covering_max_message_size(small_router):
+    with raw.RawSocketConn(small_router.rawsocket_port) as conn:
+        L = conn.reply[1] >> 4
+        assert conn.reply[0] == 0x7F and conn.reply[1] & 0x0F == 1 and conn.reply[2:] == b"\0\0", \
+            conn.reply.hex()
+        assert 2 ** (9 + L) >= LIMIT, "announced 2^(9+%d) < %d" % (L, LIMIT)
+        assert L == 7, "contract: smallest L with 2^(9+L) >= max_message_size; got L=%d" % L
+
+
+def test_rawsocket_message_over_max_message_size_closes_connection(small_router, small_witness):
+    with raw.RawSocketConn(small_router.rawsocket_port) as conn:
+        raw.join(conn)
+        conn.send_text(publish_text(100 * 1024))
+        closed = conn.wait_closed()
+        assert closed.how in ("eof", "reset")
+    small_witness.check()
+
+
+def test_rawsocket_oversized_frame_header_alone_closes_connection(small_router, small_witness):
+    with raw.RawSocketConn(small_router.rawsocket_port) as conn:
+        raw.join(conn)
+        conn.send_raw((100 * 1024).to_bytes(4, "big"))  # header only, no payload
+        conn.wait_closed()
+    small_witness.check()
+
+
+def test_slow_consumer_is_disconnected_while_publisher_and_others_carry_on(router_factory, clients):
+    r = router_factory({"limits": {"max_queue_bytes": 65536, "slow_consumer_timeout": 1}})
+    t = "com.test.slow"
+    slow = raw.RawSocketConn(r.rawsocket_port, rcvbuf=4096)
+    try:
+        slow_id = raw.join(slow)[1]
+        raw.subscribe(slow, t)
+        normal = clients(r, "websocket")
+        _, events = normal.subscribe(t)
+        publisher = clients(r, "rawsocket")
+        n, blob = 120, "s" * 50_000  # ~6 MB in total
+        for i in range(n):
+            publisher.publish(t, i, blob)
+        got = events.wait(n, timeout=30)
+        assert [e.args[0] for e in got] == list(range(n)), "normal subscriber missed events"
+        assert all(e.args[1] == blob for e in got)
+        m = r.wait_for_log(r"slow consumer", timeout=5)
+        line = r.log.splitlines()[[i for i, ln in enumerate(r.log.splitlines())
+                                   if "slow consumer" in ln][0]]
+        assert re.search(r"\bwarn\b", line) and re.search(r"session %d\b" % slow_id, line), \
+            "expected a warn line 'session %d ... slow consumer': %r" % (slow_id, line)
+        assert m
+        closed = slow.wait_closed(timeout=10)  # drains what the kernel buffered, then EOF/reset
+        assert closed.how in ("eof", "reset")
+        # publisher and normal subscriber keep working
+        publisher.publish(t, "after", "")
+        assert events.wait(n + 1)[n].args == ["after", ""]
+        normal.register("com.test.slow.ping", lambda: "pong")
+        assert publisher.call("com.test.slow.ping") == "pong"
+        assert r.alive()
+    finally:
+        slow.close()
+
+
+def test_fast_subscriber_under_the_queue_limit_is_not_disconnected(router_factory, clients):
+    r = router_factory({"limits": {"max_queue_bytes": 65536, "slow_consumer_timeout": 1}})
+    t = "com.test.fast"
+    sub, pub = clients(r, "rawsocket"), clients(r, "websocket")
+    _, events = sub.subscribe(t)
+    for i in range(200):
+        pub.publish(t, i, "y" * 1000)
+    assert len(events.wait(200)) == 200
+    assert sub.is_connected() and "slow consumer" not in r.log

@@ -1,0 +1,410 @@
+/* Config loader: runs the Lua file, then copies and checks every key into struct mb_config. */
+#include "mb_config.h"
+#include "mb_log.h"
+
+#include <ctype.h>
+#include <lauxlib.h>
+#include <lua.h>
+#include <lualib.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int mb_config_defaults(struct mb_config *cfg, const char *default_web_root)
+{
+    memset(cfg, 0, sizeof *cfg);
+    cfg->log_level = MB_LOG_INFO;
+    cfg->ws_enabled = true;
+    cfg->ws_host = strdup("127.0.0.1");
+    cfg->ws_port = 8080;
+    cfg->ws_path = strdup("/ws");
+    cfg->web_root = default_web_root ? strdup(default_web_root) : NULL;
+    cfg->raw_enabled = false;
+    cfg->raw_host = strdup("127.0.0.1");
+    cfg->raw_port = 8081;
+    cfg->realms = calloc(1, sizeof *cfg->realms);
+    if (cfg->realms) {
+        cfg->realms[0].name = strdup("realm1");
+        cfg->realms[0].uri_rule = MB_URI_LOOSE;
+        cfg->nrealms = 1;
+    }
+    cfg->max_message_size = 1 << 20;
+    cfg->max_queue_bytes = 4 << 20;
+    cfg->slow_consumer_timeout = 10.0;
+    cfg->shutdown_grace = 0.5;
+    if (!cfg->ws_host || !cfg->ws_path || !cfg->raw_host || !cfg->realms || !cfg->realms[0].name)
+        return -1;
+    return 0;
+}
+
+void mb_config_free(struct mb_config *cfg)
+{
+    free(cfg->ws_host);
+    free(cfg->ws_path);
+    free(cfg->web_root);
+    free(cfg->raw_host);
+    for (size_t i = 0; i < cfg->nrealms; i++)
+        free(cfg->realms[i].name);
+    free(cfg->realms);
+    memset(cfg, 0, sizeof *cfg);
+}
+
+/* Loading context: where errors go, and the file's text to find a key's line. */
+struct ld {
+    lua_State *L;
+    const char *path;
+    char *text;
+    char *err;
+    size_t errlen;
+    char dir[4096];
+};
+
+/* Line of the first "key =" in the file, or 0. A hint for the reader, not a parse. */
+static int key_line(const struct ld *ld, const char *key)
+{
+    if (!ld->text)
+        return 0;
+    size_t kl = strlen(key);
+    int line = 1;
+    for (const char *p = ld->text; *p; p++) {
+        if (*p == '\n') {
+            line++;
+            continue;
+        }
+        if (strncmp(p, key, kl) == 0 && (p == ld->text || !(isalnum((unsigned char)p[-1]) || p[-1] == '_'))) {
+            const char *q = p + kl;
+            while (*q == ' ' || *q == '\t' || *q == ']' || *q == '"' || *q == '\'')
+                q++;
+            if (*q == '=' && q[1] != '=')
+                return line;
+        }
+    }
+    return 0;
+}
+
+static int fail(struct ld *ld, const char *section, const char *key, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static int fail(struct ld *ld, const char *section, const char *key, const char *fmt, ...)
+{
+    char what[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    int line = key ? key_line(ld, key) : 0;
+    char kp[128];
+    snprintf(kp, sizeof kp, "%s%s%s", section ? section : "", section && key ? "." : "", key ? key : "");
+    if (line)
+        snprintf(ld->err, ld->errlen, "%s:%d: %s %s", ld->path, line, kp, what);
+    else
+        snprintf(ld->err, ld->errlen, "%s: %s %s", ld->path, kp, what);
+    return -1;
+}
+
+/* Checks that the table at the top of the stack has only the given keys. */
+static int only_keys(struct ld *ld, const char *section, const char *const *keys)
+{
+    lua_State *L = ld->L;
+    lua_pushnil(L);
+    while (lua_next(L, -2)) {
+        lua_pop(L, 1);
+        if (lua_type(L, -1) != LUA_TSTRING) {
+            lua_pop(L, 1);
+            return fail(ld, section, NULL, "has a key that is not a name");
+        }
+        const char *k = lua_tostring(L, -1);
+        bool known = false;
+        for (const char *const *p = keys; *p; p++)
+            if (strcmp(*p, k) == 0)
+                known = true;
+        if (!known) {
+            char key[64];
+            snprintf(key, sizeof key, "%s", k);
+            lua_pop(L, 1);
+            return fail(ld, section, key, "is not a known setting");
+        }
+    }
+    return 0;
+}
+
+static int get_string(struct ld *ld, const char *section, const char *key, char **out)
+{
+    lua_State *L = ld->L;
+    int t = lua_getfield(L, -1, key);
+    int rc = 0;
+    if (t == LUA_TSTRING) {
+        char *v = strdup(lua_tostring(L, -1));
+        if (v) {
+            free(*out);
+            *out = v;
+        }
+    } else if (t != LUA_TNIL) {
+        rc = fail(ld, section, key, "must be a string, got %s", lua_typename(L, t));
+    }
+    lua_pop(L, 1);
+    return rc;
+}
+
+static int get_number(struct ld *ld, const char *section, const char *key, double min, double max,
+                      bool integer, double *out)
+{
+    lua_State *L = ld->L;
+    int t = lua_getfield(L, -1, key);
+    int rc = 0;
+    if (t == LUA_TNUMBER) {
+        double v = lua_tonumber(L, -1);
+        if (integer && !lua_isinteger(L, -1))
+            rc = fail(ld, section, key, "must be an integer, got %g", v);
+        else if (v < min || v > max)
+            rc = fail(ld, section, key, "must be between %g and %g, got %g", min, max, v);
+        else
+            *out = v;
+    } else if (t != LUA_TNIL) {
+        rc = fail(ld, section, key, "must be a number, got %s", lua_typename(L, t));
+    }
+    lua_pop(L, 1);
+    return rc;
+}
+
+/* Pushes the sub-table key and returns 1 if it is a table; otherwise pushes nothing and
+ * returns 0 (absent), 2 (false: disabled), 3 (true: defaults), or -1 (error). */
+static int get_section(struct ld *ld, const char *key)
+{
+    lua_State *L = ld->L;
+    int t = lua_getfield(L, -1, key);
+    if (t == LUA_TTABLE)
+        return 1;
+    int b = t == LUA_TBOOLEAN ? lua_toboolean(L, -1) : -1;
+    lua_pop(L, 1);
+    if (t == LUA_TNIL)
+        return 0;
+    if (b >= 0)
+        return b ? 3 : 2;
+    return fail(ld, NULL, key, "must be a table (or false), got %s", lua_typename(L, t));
+}
+
+static void resolve_path(struct ld *ld, char **p)
+{
+    if (!*p || (*p)[0] == '/' || !ld->dir[0])
+        return;
+    size_t n = strlen(ld->dir) + 1 + strlen(*p) + 1;
+    char *full = malloc(n);
+    if (!full)
+        return;
+    snprintf(full, n, "%s/%s", ld->dir, *p);
+    free(*p);
+    *p = full;
+}
+
+static int load_listener(struct ld *ld, const char *name, bool *enabled, char **host, int *port,
+                         const char *const *keys)
+{
+    int sec = get_section(ld, name);
+    if (sec < 0)
+        return -1;
+    if (sec == 2 || sec == 3)
+        *enabled = sec == 3;
+    if (sec != 1)
+        return 0;
+    *enabled = true;
+    double p = *port;
+    int rc = only_keys(ld, name, keys);
+    if (rc == 0)
+        rc = get_string(ld, name, "host", host);
+    if (rc == 0)
+        rc = get_number(ld, name, "port", 0, 65535, true, &p);
+    *port = (int)p;
+    lua_pop(ld->L, 1);
+    return rc;
+}
+
+static int load_realms(struct ld *ld, struct mb_config *cfg)
+{
+    lua_State *L = ld->L;
+    int t = lua_getfield(L, -1, "realms");
+    if (t == LUA_TNIL) {
+        lua_pop(L, 1);
+        return 0;
+    }
+    if (t != LUA_TTABLE) {
+        lua_pop(L, 1);
+        return fail(ld, NULL, "realms", "must be a list of tables, got %s", lua_typename(L, t));
+    }
+    size_t n = (size_t)luaL_len(L, -1);
+    if (n == 0) {
+        lua_pop(L, 1);
+        return fail(ld, NULL, "realms", "must list at least one realm");
+    }
+    for (size_t i = 0; i < cfg->nrealms; i++)
+        free(cfg->realms[i].name);
+    free(cfg->realms);
+    cfg->nrealms = 0;
+    cfg->realms = calloc(n, sizeof *cfg->realms);
+    if (!cfg->realms) {
+        lua_pop(L, 1);
+        return fail(ld, NULL, "realms", "out of memory");
+    }
+    static const char *const keys[] = { "name", "uri_check", NULL };
+    int rc = 0;
+    for (size_t i = 1; i <= n && rc == 0; i++) {
+        char section[32];
+        snprintf(section, sizeof section, "realms[%zu]", i);
+        if (lua_geti(L, -1, (lua_Integer)i) != LUA_TTABLE) {
+            rc = fail(ld, section, NULL, "must be a table like { name = \"realm1\" }");
+            lua_pop(L, 1);
+            break;
+        }
+        struct mb_realm_config *rc_ = &cfg->realms[cfg->nrealms++];
+        char *check = NULL;
+        rc = only_keys(ld, section, keys);
+        if (rc == 0)
+            rc = get_string(ld, section, "name", &rc_->name);
+        if (rc == 0)
+            rc = get_string(ld, section, "uri_check", &check);
+        if (rc == 0 && !rc_->name)
+            rc = fail(ld, section, "name", "is required");
+        if (rc == 0 && !mb_uri_valid(rc_->name, strlen(rc_->name), MB_URI_LOOSE, false))
+            rc = fail(ld, section, "name", "'%s' is not a valid URI", rc_->name);
+        if (rc == 0 && check && strcmp(check, "loose") != 0 && strcmp(check, "strict") != 0)
+            rc = fail(ld, section, "uri_check", "must be \"loose\" or \"strict\", got \"%s\"", check);
+        rc_->uri_rule = check && strcmp(check, "strict") == 0 ? MB_URI_STRICT : MB_URI_LOOSE;
+        free(check);
+        lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+    return rc;
+}
+
+static int load_table(struct ld *ld, struct mb_config *cfg)
+{
+    static const char *const top[] = { "log_level", "websocket", "rawsocket", "realms", "limits", NULL };
+    static const char *const ws_keys[] = { "host", "port", "path", "web_root", NULL };
+    static const char *const raw_keys[] = { "host", "port", NULL };
+    static const char *const limit_keys[] = { "max_message_size", "max_queue_bytes",
+                                              "slow_consumer_timeout", "shutdown_grace", NULL };
+    lua_State *L = ld->L;
+    if (only_keys(ld, NULL, top) < 0)
+        return -1;
+
+    char *level = NULL;
+    if (get_string(ld, NULL, "log_level", &level) < 0)
+        return -1;
+    if (level) {
+        int lv = mb_log_level_parse(level);
+        free(level);
+        if (lv < 0)
+            return fail(ld, NULL, "log_level", "must be one of error, warn, info, debug, trace");
+        cfg->log_level = lv;
+    }
+
+    if (load_listener(ld, "websocket", &cfg->ws_enabled, &cfg->ws_host, &cfg->ws_port, ws_keys) < 0)
+        return -1;
+    if (cfg->ws_enabled && lua_getfield(L, -1, "websocket") == LUA_TTABLE) {
+        int rc = get_string(ld, "websocket", "path", &cfg->ws_path);
+        int t = lua_getfield(L, -1, "web_root");
+        if (t == LUA_TBOOLEAN && !lua_toboolean(L, -1)) {
+            free(cfg->web_root);
+            cfg->web_root = NULL;
+        } else if (t != LUA_TNIL && t != LUA_TSTRING && rc == 0) {
+            rc = fail(ld, "websocket", "web_root", "must be a path or false, got %s", lua_typename(L, t));
+        }
+        lua_pop(L, 1);
+        if (rc == 0 && t == LUA_TSTRING) {
+            rc = get_string(ld, "websocket", "web_root", &cfg->web_root);
+            resolve_path(ld, &cfg->web_root);
+        }
+        if (rc == 0 && cfg->ws_path[0] != '/')
+            rc = fail(ld, "websocket", "path", "must start with '/'");
+        lua_pop(L, 1);
+        if (rc < 0)
+            return -1;
+    } else if (cfg->ws_enabled) {
+        lua_pop(L, 1);
+    }
+    if (load_listener(ld, "rawsocket", &cfg->raw_enabled, &cfg->raw_host, &cfg->raw_port, raw_keys) < 0)
+        return -1;
+    if (load_realms(ld, cfg) < 0)
+        return -1;
+
+    int sec = get_section(ld, "limits");
+    if (sec < 0)
+        return -1;
+    if (sec == 1) {
+        double mms = (double)cfg->max_message_size, mqb = (double)cfg->max_queue_bytes;
+        int rc = only_keys(ld, "limits", limit_keys);
+        if (rc == 0)
+            rc = get_number(ld, "limits", "max_message_size", 64, 16 * 1024 * 1024, true, &mms);
+        if (rc == 0)
+            rc = get_number(ld, "limits", "max_queue_bytes", 1024, 1024.0 * 1024 * 1024, true, &mqb);
+        if (rc == 0)
+            rc = get_number(ld, "limits", "slow_consumer_timeout", 0.1, 3600, false,
+                            &cfg->slow_consumer_timeout);
+        if (rc == 0)
+            rc = get_number(ld, "limits", "shutdown_grace", 0, 10, false, &cfg->shutdown_grace);
+        cfg->max_message_size = (size_t)mms;
+        cfg->max_queue_bytes = (size_t)mqb;
+        lua_pop(L, 1);
+        if (rc < 0)
+            return -1;
+    }
+    if (!cfg->ws_enabled && !cfg->raw_enabled)
+        return fail(ld, NULL, NULL, "enables neither websocket nor rawsocket: nothing to listen on");
+    return 0;
+}
+
+static char *read_text(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    char *buf = NULL;
+    size_t len = 0, cap = 0, n;
+    char chunk[4096];
+    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) {
+        if (len + n + 1 > cap) {
+            cap = (len + n + 1) * 2;
+            char *nb = realloc(buf, cap);
+            if (!nb) {
+                free(buf);
+                fclose(f);
+                return NULL;
+            }
+            buf = nb;
+        }
+        memcpy(buf + len, chunk, n);
+        len += n;
+    }
+    fclose(f);
+    if (buf)
+        buf[len] = '\0';
+    return buf;
+}
+
+int mb_config_load(struct mb_config *cfg, const char *path, char *err, size_t errlen)
+{
+    struct ld ld = { .path = path, .err = err, .errlen = errlen };
+    const char *slash = strrchr(path, '/');
+    if (slash)
+        snprintf(ld.dir, sizeof ld.dir, "%.*s", (int)(slash - path), path);
+    else
+        snprintf(ld.dir, sizeof ld.dir, ".");
+    ld.L = luaL_newstate();
+    if (!ld.L) {
+        snprintf(err, errlen, "%s: out of memory", path);
+        return -1;
+    }
+    luaL_openlibs(ld.L);
+    int rc = -1;
+    if (luaL_loadfilex(ld.L, path, "t") != LUA_OK || lua_pcall(ld.L, 0, 1, 0) != LUA_OK) {
+        snprintf(err, errlen, "%s", lua_tostring(ld.L, -1));
+    } else if (!lua_istable(ld.L, -1)) {
+        snprintf(err, errlen, "%s: must return a table, returned %s", path, luaL_typename(ld.L, -1));
+    } else {
+        ld.text = read_text(path);
+        rc = load_table(&ld, cfg);
+    }
+    free(ld.text);
+    lua_close(ld.L);
+    return rc;
+}

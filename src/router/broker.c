@@ -1,0 +1,147 @@
+/* Broker: exact-match subscriptions. */
+#include "mb_broker.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static bool check_topic(struct mb_session *s, const struct mb_msg *m, bool publishing, bool reply)
+{
+    if (!mb_uri_valid(m->uri, m->uri_len, s->realm->uri_rule, false)) {
+        if (reply)
+            mb_session_error(s, m->type, m->request, MB_R_INVALID_URI, "invalid topic URI '%.*s'",
+                             (int)(m->uri_len > 200 ? 200 : m->uri_len), m->uri);
+        return false;
+    }
+    if (publishing && mb_uri_reserved(m->uri, m->uri_len)) {
+        if (reply)
+            mb_session_error(s, m->type, m->request, MB_R_INVALID_URI,
+                             "topic '%.*s' is in the reserved wamp. namespace",
+                             (int)(m->uri_len > 200 ? 200 : m->uri_len), m->uri);
+        return false;
+    }
+    return true;
+}
+
+void mb_broker_subscribe(struct mb_session *s, const struct mb_msg *m)
+{
+    struct mb_router *r = s->router;
+    struct mb_broker *b = &s->realm->broker;
+    if (!check_topic(s, m, false, true))
+        return;
+    struct mb_subscription *sub = mb_map_get_str(&b->by_uri, m->uri, m->uri_len);
+    if (!sub) {
+        sub = calloc(1, sizeof *sub);
+        if (!sub || !(sub->uri = malloc(m->uri_len + 1)))
+            goto oom;
+        memcpy(sub->uri, m->uri, m->uri_len);
+        sub->uri[m->uri_len] = '\0';
+        sub->uri_len = m->uri_len;
+        sub->id = mb_router_new_id(r, &b->by_id);
+        if (mb_map_put_str(&b->by_uri, sub->uri, sub->uri_len, sub) < 0)
+            goto oom;
+        if (mb_map_put_id(&b->by_id, sub->id, sub) < 0) {
+            mb_map_del_str(&b->by_uri, sub->uri, sub->uri_len);
+            goto oom;
+        }
+        mb_debug(&r->log, "subscription %llu created for %s", (unsigned long long)sub->id, sub->uri);
+    }
+    if (!mb_vec_contains(&sub->subscribers, s)) {
+        if (mb_vec_push(&sub->subscribers, s) < 0)
+            goto oom_listed;
+        if (mb_vec_push(&s->subs, sub) < 0) {
+            mb_vec_remove(&sub->subscribers, s);
+            goto oom_listed;
+        }
+    }
+    mb_session_send(s, json_pack("[iII]", MB_SUBSCRIBED, (json_int_t)m->request, (json_int_t)sub->id));
+    return;
+oom:
+    if (sub)
+        free(sub->uri);
+    free(sub);
+oom_listed:
+    mb_session_error(s, MB_SUBSCRIBE, m->request, MB_R_INVALID_ARGUMENT, "router out of memory");
+}
+
+static void drop_subscriber(struct mb_broker *b, struct mb_subscription *sub, struct mb_session *s)
+{
+    mb_vec_remove(&sub->subscribers, s);
+    if (sub->subscribers.len > 0)
+        return;
+    mb_map_del_str(&b->by_uri, sub->uri, sub->uri_len);
+    mb_map_del_id(&b->by_id, sub->id);
+    mb_debug(&s->router->log, "subscription %llu deleted (%s)", (unsigned long long)sub->id, sub->uri);
+    mb_vec_free(&sub->subscribers);
+    free(sub->uri);
+    free(sub);
+}
+
+void mb_broker_unsubscribe(struct mb_session *s, const struct mb_msg *m)
+{
+    struct mb_broker *b = &s->realm->broker;
+    struct mb_subscription *sub = mb_map_get_id(&b->by_id, m->id);
+    if (!sub || !mb_vec_remove(&s->subs, sub)) {
+        mb_session_error(s, MB_UNSUBSCRIBE, m->request, MB_R_NO_SUCH_SUBSCRIPTION,
+                         "no subscription %llu for this session", (unsigned long long)m->id);
+        return;
+    }
+    drop_subscriber(b, sub, s);
+    mb_session_send(s, json_pack("[iI]", MB_UNSUBSCRIBED, (json_int_t)m->request));
+}
+
+void mb_broker_publish(struct mb_session *s, const struct mb_msg *m)
+{
+    struct mb_router *r = s->router;
+    json_t *ack = json_object_get(m->dict, "acknowledge");
+    bool acknowledge = json_is_true(ack);
+    if (!check_topic(s, m, true, acknowledge)) {
+        mb_debug(&r->log, "session %llu: publication to invalid topic dropped",
+                 (unsigned long long)s->id);
+        return;
+    }
+    json_t *excl = json_object_get(m->dict, "exclude_me");
+    bool exclude_me = !json_is_false(excl);
+    uint64_t pub = mb_idgen_next(&r->ids);
+
+    struct mb_subscription *sub = mb_map_get_str(&s->realm->broker.by_uri, m->uri, m->uri_len);
+    if (sub && (sub->subscribers.len > 1 || (sub->subscribers.len == 1 && !(exclude_me &&
+                sub->subscribers.items[0] == s)))) {
+        json_t *ev = json_pack("[iII{}]", MB_EVENT, (json_int_t)sub->id, (json_int_t)pub);
+        if (m->args)
+            json_array_append(ev, m->args);
+        if (m->kwargs)
+            json_array_append(ev, m->kwargs);
+        size_t len;
+        const char *data = mb_serialize(r, ev, &len);
+        /* the same bytes go to every subscriber */
+        for (size_t i = 0; data && i < sub->subscribers.len; i++) {
+            struct mb_session *t = sub->subscribers.items[i];
+            if (t == s && exclude_me)
+                continue;
+            mb_session_send_bytes(t, data, len);
+        }
+        json_decref(ev);
+    }
+    if (acknowledge)
+        mb_session_send(s, json_pack("[iII]", MB_PUBLISHED, (json_int_t)m->request, (json_int_t)pub));
+}
+
+void mb_broker_remove_session(struct mb_session *s)
+{
+    struct mb_broker *b = &s->realm->broker;
+    for (size_t i = 0; i < s->subs.len; i++)
+        drop_subscriber(b, s->subs.items[i], s);
+    s->subs.len = 0;
+}
+
+void mb_broker_free(struct mb_broker *b)
+{
+    struct mb_subscription *sub;
+    for (size_t it = 0; (sub = mb_map_next(&b->by_id, &it));) {
+        mb_vec_free(&sub->subscribers);
+        free(sub->uri);
+        free(sub);
+    }
+    mb_map_free(&b->by_id);
+    mb_map_free(&b->by_uri);
+}

@@ -1,0 +1,200 @@
+/* Dealer: exact-match registrations, one callee per procedure (M1). */
+#include "mb_dealer.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define URI_ARG(m) (int)((m)->uri_len > 200 ? 200 : (m)->uri_len), (m)->uri
+
+void mb_dealer_register(struct mb_session *s, const struct mb_msg *m)
+{
+    struct mb_router *r = s->router;
+    struct mb_dealer *d = &s->realm->dealer;
+    if (!mb_uri_valid(m->uri, m->uri_len, s->realm->uri_rule, false)) {
+        mb_session_error(s, MB_REGISTER, m->request, MB_R_INVALID_URI, "invalid procedure URI '%.*s'",
+                         URI_ARG(m));
+        return;
+    }
+    if (mb_uri_reserved(m->uri, m->uri_len)) {
+        mb_session_error(s, MB_REGISTER, m->request, MB_R_INVALID_URI,
+                         "procedure '%.*s' is in the reserved wamp. namespace", URI_ARG(m));
+        return;
+    }
+    struct mb_registration *reg = mb_map_get_str(&d->by_uri, m->uri, m->uri_len);
+    if (reg) {
+        if (!mb_vec_contains(&reg->callees, s)) {
+            mb_session_error(s, MB_REGISTER, m->request, MB_R_PROCEDURE_ALREADY_EXISTS,
+                             "procedure '%.*s' is already registered", URI_ARG(m));
+            return;
+        }
+    } else {
+        reg = calloc(1, sizeof *reg);
+        if (!reg || !(reg->uri = malloc(m->uri_len + 1)))
+            goto oom;
+        memcpy(reg->uri, m->uri, m->uri_len);
+        reg->uri[m->uri_len] = '\0';
+        reg->uri_len = m->uri_len;
+        reg->id = mb_router_new_id(r, &d->by_id);
+        if (mb_vec_push(&reg->callees, s) < 0 || mb_vec_push(&s->regs, reg) < 0)
+            goto oom;
+        if (mb_map_put_str(&d->by_uri, reg->uri, reg->uri_len, reg) < 0)
+            goto oom;
+        if (mb_map_put_id(&d->by_id, reg->id, reg) < 0) {
+            mb_map_del_str(&d->by_uri, reg->uri, reg->uri_len);
+            goto oom;
+        }
+        mb_info(&r->log, "session %llu registered %s (registration %llu)", (unsigned long long)s->id,
+                reg->uri, (unsigned long long)reg->id);
+    }
+    mb_session_send(s, json_pack("[iII]", MB_REGISTERED, (json_int_t)m->request, (json_int_t)reg->id));
+    return;
+oom:
+    if (reg) {
+        mb_vec_remove(&s->regs, reg);
+        mb_vec_free(&reg->callees);
+        free(reg->uri);
+        free(reg);
+    }
+    mb_session_error(s, MB_REGISTER, m->request, MB_R_INVALID_ARGUMENT, "router out of memory");
+}
+
+static void drop_callee(struct mb_dealer *d, struct mb_registration *reg, struct mb_session *s)
+{
+    mb_vec_remove(&reg->callees, s);
+    if (reg->callees.len > 0)
+        return;
+    mb_map_del_str(&d->by_uri, reg->uri, reg->uri_len);
+    mb_map_del_id(&d->by_id, reg->id);
+    mb_info(&s->router->log, "session %llu unregistered %s (registration %llu)",
+            (unsigned long long)s->id, reg->uri, (unsigned long long)reg->id);
+    mb_vec_free(&reg->callees);
+    free(reg->uri);
+    free(reg);
+}
+
+void mb_dealer_unregister(struct mb_session *s, const struct mb_msg *m)
+{
+    struct mb_dealer *d = &s->realm->dealer;
+    struct mb_registration *reg = mb_map_get_id(&d->by_id, m->id);
+    if (!reg || !mb_vec_remove(&s->regs, reg)) {
+        mb_session_error(s, MB_UNREGISTER, m->request, MB_R_NO_SUCH_REGISTRATION,
+                         "no registration %llu for this session", (unsigned long long)m->id);
+        return;
+    }
+    drop_callee(d, reg, s);
+    mb_session_send(s, json_pack("[iI]", MB_UNREGISTERED, (json_int_t)m->request));
+}
+
+/* Appends args and kwargs to msg as the incoming message carried them. */
+static json_t *with_payload(json_t *msg, const struct mb_msg *m)
+{
+    if (msg && m->args)
+        json_array_append(msg, m->args);
+    if (msg && m->kwargs)
+        json_array_append(msg, m->kwargs);
+    return msg;
+}
+
+void mb_dealer_call(struct mb_session *s, const struct mb_msg *m)
+{
+    struct mb_dealer *d = &s->realm->dealer;
+    if (!mb_uri_valid(m->uri, m->uri_len, s->realm->uri_rule, false)) {
+        mb_session_error(s, MB_CALL, m->request, MB_R_INVALID_URI, "invalid procedure URI '%.*s'",
+                         URI_ARG(m));
+        return;
+    }
+    struct mb_registration *reg = mb_map_get_str(&d->by_uri, m->uri, m->uri_len);
+    if (!reg || reg->callees.len == 0) {
+        mb_session_error(s, MB_CALL, m->request, MB_R_NO_SUCH_PROCEDURE,
+                         "no callee registered for procedure '%.*s'", URI_ARG(m));
+        return;
+    }
+    struct mb_session *callee = reg->callees.items[0];
+    struct mb_invocation *inv = malloc(sizeof *inv);
+    if (!inv) {
+        mb_session_error(s, MB_CALL, m->request, MB_R_INVALID_ARGUMENT, "router out of memory");
+        return;
+    }
+    inv->id = callee->next_request++;
+    inv->caller = s->id;
+    inv->caller_request = m->request;
+    if (mb_map_put_id(&callee->invocations, inv->id, inv) < 0) {
+        free(inv);
+        mb_session_error(s, MB_CALL, m->request, MB_R_INVALID_ARGUMENT, "router out of memory");
+        return;
+    }
+    mb_session_send(callee, with_payload(json_pack("[iII{}]", MB_INVOCATION, (json_int_t)inv->id,
+                                                   (json_int_t)reg->id), m));
+}
+
+/* Takes the invocation a callee answers; NULL (and a log line) if it is unknown. */
+static struct mb_invocation *take_invocation(struct mb_session *s, const struct mb_msg *m)
+{
+    struct mb_invocation *inv = mb_map_del_id(&s->invocations, m->request);
+    if (!inv)
+        mb_debug(&s->router->log, "session %llu: %s for unknown invocation %llu dropped",
+                 (unsigned long long)s->id, mb_msg_name(m->type), (unsigned long long)m->request);
+    return inv;
+}
+
+static struct mb_session *caller_of(struct mb_session *callee, struct mb_invocation *inv)
+{
+    struct mb_session *c = mb_map_get_id(&callee->router->sessions, inv->caller);
+    if (!c)
+        mb_debug(&callee->router->log, "session %llu: answer to a caller that left (session %llu) dropped",
+                 (unsigned long long)callee->id, (unsigned long long)inv->caller);
+    return c;
+}
+
+void mb_dealer_yield(struct mb_session *s, const struct mb_msg *m)
+{
+    struct mb_invocation *inv = take_invocation(s, m);
+    if (!inv)
+        return;
+    struct mb_session *caller = caller_of(s, inv);
+    if (caller)
+        mb_session_send(caller, with_payload(json_pack("[iI{}]", MB_RESULT, (json_int_t)inv->caller_request), m));
+    free(inv);
+}
+
+void mb_dealer_error(struct mb_session *s, const struct mb_msg *m)
+{
+    struct mb_invocation *inv = take_invocation(s, m);
+    if (!inv)
+        return;
+    struct mb_session *caller = caller_of(s, inv);
+    if (caller)
+        mb_session_send(caller, with_payload(json_pack("[iIIOs%]", MB_ERROR, (json_int_t)MB_CALL,
+                                                       (json_int_t)inv->caller_request, m->dict,
+                                                       m->uri, m->uri_len), m));
+    free(inv);
+}
+
+void mb_dealer_remove_session(struct mb_session *s)
+{
+    struct mb_dealer *d = &s->realm->dealer;
+    for (size_t i = 0; i < s->regs.len; i++)
+        drop_callee(d, s->regs.items[i], s);
+    s->regs.len = 0;
+    struct mb_invocation *inv;
+    for (size_t it = 0; (inv = mb_map_next(&s->invocations, &it));) {
+        struct mb_session *caller = mb_map_get_id(&s->router->sessions, inv->caller);
+        if (caller)
+            mb_session_error(caller, MB_CALL, inv->caller_request, MB_R_CANCELED,
+                             "callee session %llu left before answering", (unsigned long long)s->id);
+        free(inv);
+    }
+    mb_map_free(&s->invocations);
+}
+
+void mb_dealer_free(struct mb_dealer *d)
+{
+    struct mb_registration *reg;
+    for (size_t it = 0; (reg = mb_map_next(&d->by_id, &it));) {
+        mb_vec_free(&reg->callees);
+        free(reg->uri);
+        free(reg);
+    }
+    mb_map_free(&d->by_id);
+    mb_map_free(&d->by_uri);
+}

@@ -1,0 +1,157 @@
+/* The router object: realms, the loop's own handles, the safe point and shutdown. */
+#include "mb_router.h"
+#include "mb_broker.h"
+#include "mb_dealer.h"
+#include "mb_session.h"
+#include "mb_transport.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define TICK_MS 250
+
+uint64_t mb_router_now_ms(const struct mb_router *r)
+{
+    return uv_now(r->loop);
+}
+
+uint64_t mb_router_new_id(struct mb_router *r, const struct mb_map *taken)
+{
+    for (;;) {
+        uint64_t id = mb_idgen_next(&r->ids);
+        if (!taken || !mb_map_get_id(taken, id))
+            return id;
+    }
+}
+
+struct mb_realm *mb_realm_new(const char *name, enum mb_uri_rule rule)
+{
+    struct mb_realm *realm = calloc(1, sizeof *realm);
+    if (!realm || !(realm->name = strdup(name))) {
+        free(realm);
+        return NULL;
+    }
+    realm->uri_rule = rule;
+    return realm;
+}
+
+void mb_realm_free(struct mb_realm *realm)
+{
+    mb_broker_free(&realm->broker);
+    mb_dealer_free(&realm->dealer);
+    free(realm->name);
+    free(realm);
+}
+
+/* After the I/O callbacks of each loop turn: close what was doomed, then write. */
+static void on_safe_point(uv_check_t *h)
+{
+    struct mb_router *r = h->data;
+    mb_session_reap(r);
+    mb_rawsocket_flush(r, mb_router_now_ms(r));
+}
+
+static void on_tick(uv_timer_t *h)
+{
+    struct mb_router *r = h->data;
+    uint64_t now = mb_router_now_ms(r);
+    mb_session_check_slow(r, now);
+    mb_rawsocket_sweep(r, now);
+    mb_ws_sweep(r, now);
+}
+
+static void finish_stop(struct mb_router *r)
+{
+    if (r->stopped)
+        return;
+    r->stopped = true;
+    mb_rawsocket_close_all(r);
+    uv_timer_stop(&r->grace);
+    uv_close((uv_handle_t *)&r->grace, NULL);
+    uv_close((uv_handle_t *)&r->tick, NULL);
+    uv_close((uv_handle_t *)&r->safe_point, NULL);
+    uv_close((uv_handle_t *)&r->sigint, NULL);
+    uv_close((uv_handle_t *)&r->sigterm, NULL);
+    mb_ws_destroy(r); /* first call: lws closes its connections on the loop */
+    mb_info(&r->log, "stopped");
+}
+
+/* Every 20 ms during shutdown: stop as soon as every peer is gone, or at the deadline. */
+static void on_grace(uv_timer_t *h)
+{
+    struct mb_router *r = h->data;
+    if (r->all == NULL || --r->grace_left <= 0)
+        finish_stop(r);
+}
+
+void mb_router_stop(struct mb_router *r)
+{
+    if (r->stopping)
+        return;
+    r->stopping = true;
+    mb_info(&r->log, "shutting down: %zu session(s) to close", r->nall);
+    mb_ws_stop_listening(r);
+    mb_rawsocket_stop_listening(r);
+    for (struct mb_session *s = r->all; s; s = s->next)
+        mb_session_shutdown(s, MB_R_SYSTEM_SHUTDOWN, "router is shutting down");
+    r->grace_left = (int)(r->cfg->shutdown_grace * 1000.0 / 20.0) + 1;
+    uv_timer_start(&r->grace, on_grace, 20, 20);
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+    struct mb_router *r = h->data;
+    mb_info(&r->log, "%s received", signum == SIGINT ? "SIGINT" : "SIGTERM");
+    mb_router_stop(r);
+}
+
+int mb_router_init(struct mb_router *r, uv_loop_t *loop, struct mb_config *cfg)
+{
+    memset(r, 0, sizeof *r);
+    r->loop = loop;
+    r->cfg = cfg;
+    r->log.level = cfg->log_level;
+    mb_idgen_init(&r->ids, 0);
+    for (size_t i = 0; i < cfg->nrealms; i++) {
+        struct mb_realm *realm = mb_realm_new(cfg->realms[i].name, cfg->realms[i].uri_rule);
+        if (!realm || mb_map_put_str(&r->realms, realm->name, strlen(realm->name), realm) < 0) {
+            if (realm)
+                mb_realm_free(realm);
+            return -1;
+        }
+        mb_info(&r->log, "realm %s (uri check %s)", realm->name,
+                realm->uri_rule == MB_URI_STRICT ? "strict" : "loose");
+    }
+    uv_check_init(loop, &r->safe_point);
+    r->safe_point.data = r;
+    uv_check_start(&r->safe_point, on_safe_point);
+    uv_timer_init(loop, &r->tick);
+    r->tick.data = r;
+    uv_timer_start(&r->tick, on_tick, TICK_MS, TICK_MS);
+    uv_unref((uv_handle_t *)&r->tick);
+    uv_timer_init(loop, &r->grace);
+    r->grace.data = r;
+    uv_signal_init(loop, &r->sigint);
+    uv_signal_init(loop, &r->sigterm);
+    r->sigint.data = r->sigterm.data = r;
+    uv_signal_start(&r->sigint, on_signal, SIGINT);
+    uv_signal_start(&r->sigterm, on_signal, SIGTERM);
+    if (cfg->ws_enabled && mb_ws_start(r) < 0)
+        return -1;
+    if (cfg->raw_enabled && mb_rawsocket_start(r) < 0)
+        return -1;
+    return 0;
+}
+
+void mb_router_free(struct mb_router *r)
+{
+    while (r->ws) /* lws wants a second destroy after the loop ran: it frees then */
+        mb_ws_destroy(r);
+    mb_rawsocket_free(r);
+    struct mb_realm *realm;
+    for (size_t it = 0; (realm = mb_map_next(&r->realms, &it));)
+        mb_realm_free(realm);
+    mb_map_free(&r->realms);
+    mb_map_free(&r->sessions);
+    mb_buf_free(&r->scratch);
+}

@@ -1,0 +1,366 @@
+/* Session state machine and dispatch. Every close goes through the doomed list and happens at
+ * the router's safe point (a uv_check after the I/O callbacks), never in the middle of a loop
+ * over subscribers or callees. */
+#include "mb_session.h"
+#include "mb_broker.h"
+#include "mb_dealer.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define WS_CLOSE_GOING_AWAY 1001
+#define WS_CLOSE_PROTOCOL_ERROR 1002
+#define WS_CLOSE_POLICY 1008
+
+struct mb_session *mb_session_new(struct mb_router *r, const struct mb_transport *tr, void *conn,
+                                  const char *peer)
+{
+    struct mb_session *s = calloc(1, sizeof *s);
+    if (!s)
+        return NULL;
+    s->router = r;
+    s->tr = tr;
+    s->conn = conn;
+    snprintf(s->peer, sizeof s->peer, "%s", peer ? peer : "?");
+    s->next = r->all;
+    if (r->all)
+        r->all->prev = s;
+    r->all = s;
+    r->nall++;
+    mb_debug(&r->log, "%s connection from %s", tr->name, s->peer);
+    return s;
+}
+
+const char *mb_serialize(struct mb_router *r, json_t *msg, size_t *len)
+{
+    struct mb_buf *b = &r->scratch;
+    mb_buf_reset(b);
+    size_t need = json_dumpb(msg, NULL, 0, JSON_COMPACT);
+    if (need == 0)
+        return NULL;
+    char *dst = mb_buf_reserve(b, need);
+    if (!dst)
+        return NULL;
+    json_dumpb(msg, dst, need, JSON_COMPACT);
+    mb_buf_commit(b, need);
+    *len = need;
+    return dst;
+}
+
+static void check_queue(struct mb_session *s)
+{
+    struct mb_router *r = s->router;
+    size_t q = s->tr->queued(s->conn);
+    size_t limit = r->cfg->max_queue_bytes;
+    if (q <= limit)
+        return;
+    if (q > 2 * limit) {
+        mb_warn(&r->log, "session %llu (%s): slow consumer, outbound queue %zu bytes exceeds twice "
+                "the limit of %zu: disconnecting", (unsigned long long)s->id, s->peer, q, limit);
+        mb_session_close(s, WS_CLOSE_POLICY, "slow consumer: outbound queue overflow", false);
+        return;
+    }
+    if (!s->reading_paused) {
+        s->reading_paused = true;
+        s->over_since = mb_router_now_ms(r);
+        s->tr->set_reading(s->conn, false);
+        mb_debug(&r->log, "session %llu: outbound queue %zu bytes over %zu, reading paused",
+                 (unsigned long long)s->id, q, limit);
+    }
+}
+
+void mb_session_drained(struct mb_session *s)
+{
+    if (!s->reading_paused || s->state == MB_S_CLOSED)
+        return;
+    if (s->tr->queued(s->conn) <= s->router->cfg->max_queue_bytes / 2) {
+        s->reading_paused = false;
+        s->over_since = 0;
+        s->tr->set_reading(s->conn, true);
+        mb_debug(&s->router->log, "session %llu: outbound queue drained, reading resumed",
+                 (unsigned long long)s->id);
+    }
+}
+
+void mb_session_send_bytes(struct mb_session *s, const char *data, size_t len)
+{
+    if (s->state == MB_S_CLOSED)
+        return;
+    s->tr->send(s->conn, data, len);
+    check_queue(s);
+}
+
+void mb_session_send(struct mb_session *s, json_t *msg)
+{
+    if (!msg) { /* json_pack failed: out of memory, or a format bug */
+        mb_error(&s->router->log, "session %llu: a message could not be built", (unsigned long long)s->id);
+        return;
+    }
+    size_t len;
+    const char *data = s->state == MB_S_CLOSED ? NULL : mb_serialize(s->router, msg, &len);
+    if (data)
+        mb_session_send_bytes(s, data, len);
+    json_decref(msg);
+}
+
+static json_t *message_args(const char *fmt, va_list ap)
+{
+    char text[512];
+    vsnprintf(text, sizeof text, fmt, ap);
+    return json_pack("[s]", text);
+}
+
+void mb_session_error(struct mb_session *s, int req_type, uint64_t request, enum mb_reason reason,
+                      const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    json_t *args = message_args(fmt, ap);
+    va_end(ap);
+    mb_debug(&s->router->log, "session %llu: %s error %s: %s", (unsigned long long)s->id,
+             mb_msg_name(req_type), mb_reason_uri(reason), json_string_value(json_array_get(args, 0)));
+    mb_session_send(s, json_pack("[iiI{}so]", MB_ERROR, req_type, (json_int_t)request,
+                                 mb_reason_uri(reason), args));
+}
+
+void mb_session_close(struct mb_session *s, int code, const char *reason, bool flush)
+{
+    if (s->doomed)
+        return;
+    s->doomed = true;
+    s->state = MB_S_CLOSED;
+    s->close_code = code;
+    s->close_flush = flush;
+    snprintf(s->close_reason, sizeof s->close_reason, "%s", reason ? reason : "");
+    s->next_doomed = s->router->doomed;
+    s->router->doomed = s;
+}
+
+void mb_session_abort(struct mb_session *s, enum mb_reason reason, const char *fmt, ...)
+{
+    char text[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof text, fmt, ap);
+    va_end(ap);
+    mb_warn(&s->router->log, "session %llu (%s): abort %s: %s", (unsigned long long)s->id, s->peer,
+            mb_reason_uri(reason), text);
+    mb_session_send(s, json_pack("[i{ss}s]", MB_ABORT, "message", text, mb_reason_uri(reason)));
+    mb_session_close(s, reason == MB_R_PROTOCOL_VIOLATION ? WS_CLOSE_PROTOCOL_ERROR : 1000,
+                     mb_reason_uri(reason), true);
+}
+
+void mb_session_shutdown(struct mb_session *s, enum mb_reason reason, const char *message)
+{
+    if (s->state == MB_S_JOINED) {
+        mb_session_send(s, json_pack("[i{ss}s]", MB_GOODBYE, "message", message, mb_reason_uri(reason)));
+        s->state = MB_S_LEAVING;
+    }
+    mb_session_close(s, WS_CLOSE_GOING_AWAY, message, true);
+}
+
+/* Leaves the realm: subscriptions, registrations and pending calls go. Idempotent. */
+static void leave_realm(struct mb_session *s, const char *why)
+{
+    struct mb_router *r = s->router;
+    if (!s->realm)
+        return;
+    mb_map_del_id(&r->sessions, s->id); /* first: it gets no answer to its own pending calls */
+    mb_broker_remove_session(s);
+    mb_dealer_remove_session(s);
+    s->realm->nsessions--;
+    mb_info(&r->log, "session %llu left realm %s (%s)", (unsigned long long)s->id, s->realm->name, why);
+    s->realm = NULL;
+    free(s->authid);
+    s->authid = NULL;
+}
+
+void mb_session_reap(struct mb_router *r)
+{
+    while (r->doomed) {
+        struct mb_session *s = r->doomed;
+        r->doomed = s->next_doomed;
+        s->next_doomed = NULL;
+        leave_realm(s, "closed");
+        s->tr->close(s->conn, s->close_code, s->close_reason, s->close_flush);
+    }
+}
+
+void mb_session_free(struct mb_session *s)
+{
+    struct mb_router *r = s->router;
+    if (s->doomed) { /* still listed if the transport went before the safe point */
+        for (struct mb_session **p = &r->doomed; *p; p = &(*p)->next_doomed)
+            if (*p == s) {
+                *p = s->next_doomed;
+                break;
+            }
+    }
+    s->state = MB_S_CLOSED;
+    leave_realm(s, "connection lost");
+    mb_debug(&r->log, "%s connection from %s closed", s->tr->name, s->peer);
+    if (s->prev)
+        s->prev->next = s->next;
+    else
+        r->all = s->next;
+    if (s->next)
+        s->next->prev = s->prev;
+    r->nall--;
+    mb_vec_free(&s->subs);
+    mb_vec_free(&s->regs);
+    mb_map_free(&s->invocations);
+    free(s);
+}
+
+void mb_session_check_slow(struct mb_router *r, uint64_t now_ms)
+{
+    uint64_t limit_ms = (uint64_t)(r->cfg->slow_consumer_timeout * 1000.0);
+    for (struct mb_session *s = r->all; s; s = s->next) {
+        if (!s->reading_paused || s->doomed || s->over_since == 0)
+            continue;
+        if (now_ms - s->over_since >= limit_ms) {
+            mb_warn(&r->log, "session %llu (%s): slow consumer, outbound queue over %zu bytes for "
+                    "%.1f s: disconnecting", (unsigned long long)s->id, s->peer,
+                    r->cfg->max_queue_bytes, r->cfg->slow_consumer_timeout);
+            mb_session_close(s, WS_CLOSE_POLICY, "slow consumer", false);
+        }
+    }
+}
+
+static void random_authid(struct mb_router *r, char *out, size_t n)
+{
+    static const char alphabet[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"; /* 32 symbols */
+    size_t k = 0;
+    for (int i = 0; i < 4 && k + 5 < n; i++) {
+        uint64_t x = mb_idgen_u64(&r->ids);
+        if (i)
+            out[k++] = '-';
+        for (int j = 0; j < 4; j++, x >>= 5)
+            out[k++] = alphabet[x & 31];
+    }
+    out[k] = '\0';
+}
+
+static void on_hello(struct mb_session *s, const struct mb_msg *m)
+{
+    struct mb_router *r = s->router;
+    struct mb_realm *realm = mb_map_get_str(&r->realms, m->uri, m->uri_len);
+    if (!realm) {
+        mb_session_abort(s, MB_R_NO_SUCH_REALM, "no realm named '%.*s' on this router",
+                         (int)(m->uri_len > 200 ? 200 : m->uri_len), m->uri);
+        return;
+    }
+    json_t *authid = json_object_get(m->dict, "authid");
+    char gen[32];
+    if (json_is_string(authid) && json_string_length(authid) > 0) {
+        s->authid = strdup(json_string_value(authid));
+    } else {
+        random_authid(r, gen, sizeof gen);
+        s->authid = strdup(gen);
+    }
+    s->authrole = "anonymous";
+    s->authmethod = "anonymous";
+    s->id = mb_router_new_id(r, &r->sessions);
+    if (!s->authid || mb_map_put_id(&r->sessions, s->id, s) < 0) {
+        mb_session_abort(s, MB_R_SYSTEM_SHUTDOWN, "out of memory");
+        return;
+    }
+    s->realm = realm;
+    s->next_request = 1;
+    realm->nsessions++;
+    s->state = MB_S_JOINED;
+    json_t *roles = json_pack("{s{s{sb}}s{s{}}}", "broker", "features", "publisher_exclusion", 1,
+                              "dealer", "features");
+    mb_session_send(s, json_pack("[iI{ssssssssssso}]", MB_WELCOME, (json_int_t)s->id,
+                                 "realm", realm->name, "authid", s->authid, "authrole", s->authrole,
+                                 "authmethod", s->authmethod, "authprovider", "static", "roles", roles));
+    mb_info(&r->log, "session %llu joined realm %s (authid=%s, authrole=%s, %s %s)",
+            (unsigned long long)s->id, realm->name, s->authid, s->authrole, s->tr->name, s->peer);
+}
+
+static void on_goodbye(struct mb_session *s, const struct mb_msg *m)
+{
+    if (s->state == MB_S_LEAVING) { /* the peer's answer to our GOODBYE */
+        mb_session_close(s, 1000, "goodbye", true);
+        return;
+    }
+    mb_debug(&s->router->log, "session %llu says goodbye: %.*s", (unsigned long long)s->id,
+             (int)m->uri_len, m->uri);
+    mb_session_send(s, json_pack("[i{}s]", MB_GOODBYE, mb_reason_uri(MB_R_GOODBYE_AND_OUT)));
+    leave_realm(s, "goodbye");
+    s->state = MB_S_NEW; /* the transport may carry a new HELLO */
+    s->id = 0;
+}
+
+static void dispatch(struct mb_session *s, const struct mb_msg *m)
+{
+    switch (s->state) {
+    case MB_S_NEW:
+        if (m->type == MB_HELLO)
+            on_hello(s, m);
+        else if (m->type == MB_ABORT)
+            mb_session_close(s, 1000, "abort", true);
+        else
+            mb_session_abort(s, MB_R_PROTOCOL_VIOLATION, "%s received before HELLO: a session "
+                             "starts with HELLO", mb_msg_name(m->type));
+        return;
+    case MB_S_LEAVING:
+        if (m->type == MB_GOODBYE || m->type == MB_ABORT)
+            mb_session_close(s, 1000, "goodbye", true);
+        return; /* anything else is late traffic from a peer that is being closed */
+    case MB_S_CLOSED:
+        return;
+    case MB_S_JOINED:
+        break;
+    }
+    switch (m->type) {
+    case MB_HELLO:
+        mb_session_abort(s, MB_R_PROTOCOL_VIOLATION, "HELLO received on an established session");
+        break;
+    case MB_ABORT:
+        mb_info(&s->router->log, "session %llu aborted by peer: %.*s", (unsigned long long)s->id,
+                (int)m->uri_len, m->uri);
+        mb_session_close(s, 1000, "abort", true);
+        break;
+    case MB_GOODBYE: on_goodbye(s, m); break;
+    case MB_SUBSCRIBE: mb_broker_subscribe(s, m); break;
+    case MB_UNSUBSCRIBE: mb_broker_unsubscribe(s, m); break;
+    case MB_PUBLISH: mb_broker_publish(s, m); break;
+    case MB_REGISTER: mb_dealer_register(s, m); break;
+    case MB_UNREGISTER: mb_dealer_unregister(s, m); break;
+    case MB_CALL: mb_dealer_call(s, m); break;
+    case MB_YIELD: mb_dealer_yield(s, m); break;
+    case MB_ERROR: mb_dealer_error(s, m); break;
+    case MB_CANCEL:
+        /* call_canceling is not announced yet: a peer that cancels anyway gets its answer
+         * when the callee answers */
+        mb_debug(&s->router->log, "session %llu: CANCEL ignored (call canceling not supported)",
+                 (unsigned long long)s->id);
+        break;
+    default:
+        mb_session_abort(s, MB_R_PROTOCOL_VIOLATION, "%s is not expected on an established session",
+                         mb_msg_name(m->type));
+        break;
+    }
+}
+
+void mb_session_receive(struct mb_session *s, const char *data, size_t len)
+{
+    if (s->state == MB_S_CLOSED)
+        return;
+    json_error_t jerr;
+    json_t *root = json_loadb(data, len, JSON_ALLOW_NUL, &jerr);
+    if (!root) {
+        mb_session_abort(s, MB_R_PROTOCOL_VIOLATION, "malformed JSON at byte %d: %s",
+                         jerr.position, jerr.text);
+        return;
+    }
+    struct mb_msg m;
+    char err[256];
+    if (mb_msg_parse(root, &m, err, sizeof err) < 0)
+        mb_session_abort(s, MB_R_PROTOCOL_VIOLATION, "%s", err);
+    else
+        dispatch(s, &m);
+    json_decref(root);
+}
