@@ -386,32 +386,48 @@ static bool offered(const char *list, size_t len, const char *proto)
     return false;
 }
 
+struct head_info {
+    bool upgrade;     /* "Upgrade: websocket" */
+    bool has_offer;   /* a Sec-WebSocket-Protocol header */
+    bool wamp;        /* ... that offers a protocol moonbar speaks */
+    char path[256];   /* request path without the query */
+};
+
+static bool header_is(const char *line, size_t ll, const char *name)
+{
+    size_t n = strlen(name);
+    return ll > n && strncasecmp(line, name, n) == 0;
+}
+
 /* Copies the head into out, replacing every Sec-WebSocket-Protocol line by a single one
  * naming only what moonbar speaks, if the client offered it. Returns the new length. */
-static size_t rewrite_head(const char *head, size_t hlen, char *out, size_t cap)
+static size_t rewrite_head(const char *head, size_t hlen, char *out, size_t cap, struct head_info *hi)
 {
-    static const char name[] = "sec-websocket-protocol:";
-    bool wamp = false, had = false;
     size_t o = 0;
     const char *p = head, *end = head + hlen;
+    memset(hi, 0, sizeof *hi);
+    /* request line: METHOD SP PATH SP VERSION */
+    const char *sp = memchr(p, ' ', (size_t)(end - p));
+    if (sp) {
+        size_t i = 0;
+        for (const char *q = sp + 1; q < end && *q != ' ' && *q != '?' && *q != '\r' && i + 1 < sizeof hi->path; q++)
+            hi->path[i++] = *q;
+        hi->path[i] = '\0';
+    }
     while (p < end) {
         const char *eol = memchr(p, '\n', (size_t)(end - p));
         const char *next = eol ? eol + 1 : end;
         size_t ll = (size_t)(next - p);
-        if (ll > sizeof name - 1 && strncasecmp(p, name, sizeof name - 1) == 0) {
-            had = true;
-            const char *v = p + sizeof name - 1;
-            size_t vl = (size_t)(next - v);
-            if (offered(v, vl, WAMP_JSON))
-                wamp = true;
-            else if (!wamp && vl < 100 && o + ll <= cap) { /* keep an offer lws will refuse */
-                memcpy(out + o, p, ll);
-                o += ll;
-            }
+        if (header_is(p, ll, "upgrade:") && offered(p + 8, ll - 8, "websocket"))
+            hi->upgrade = true;
+        if (header_is(p, ll, "sec-websocket-protocol:")) {
+            hi->has_offer = true;
+            if (offered(p + 23, ll - 23, WAMP_JSON))
+                hi->wamp = true;
             p = next;
             continue;
         }
-        if (ll == 2 && p[0] == '\r' && had && wamp) { /* blank line: end of the head */
+        if (ll == 2 && p[0] == '\r' && hi->wamp) { /* blank line: end of the head */
             static const char line[] = "Sec-WebSocket-Protocol: " WAMP_JSON "\r\n";
             if (o + sizeof line - 1 <= cap) {
                 memcpy(out + o, line, sizeof line - 1);
@@ -427,22 +443,55 @@ static size_t rewrite_head(const char *head, size_t hlen, char *out, size_t cap)
     return o;
 }
 
+/* Answers an HTTP error on a connection moonbar still owns, then closes it. */
+static void refuse(struct pending *p, const char *status, const char *text)
+{
+    char reply[512];
+    int n = snprintf(reply, sizeof reply, "HTTP/1.1 %s\r\nContent-Type: text/plain; charset=utf-8\r\n"
+                     "Content-Length: %zu\r\nConnection: close\r\n\r\n%s", status, strlen(text), text);
+    uv_buf_t b = uv_buf_init(reply, (unsigned)n);
+    uv_try_write((uv_stream_t *)&p->tcp, &b, 1);
+    mb_info(&p->ws->r->log, "websocket upgrade refused (%s): %.*s", status, (int)strcspn(text, "\n"), text);
+    pending_drop(p);
+}
+
 static void hand_over(struct pending *p, size_t head_end)
 {
     struct mb_ws *ws = p->ws;
+    size_t extra = p->len - head_end;
     char *buf = malloc(HEAD_MAX + 256);
+    if (!buf) {
+        pending_drop(p);
+        return;
+    }
+    struct head_info hi;
+    size_t n = rewrite_head(p->head, head_end, buf, HEAD_MAX + 256 - extra, &hi);
+    if (hi.upgrade && strcmp(hi.path, ws->r->cfg->ws_path) != 0) {
+        char text[400];
+        snprintf(text, sizeof text, "no WebSocket endpoint at %s: moonbar's WAMP endpoint is %s\n",
+                 hi.path, ws->r->cfg->ws_path);
+        free(buf);
+        refuse(p, "404 Not Found", text);
+        return;
+    }
+    if (hi.upgrade && !hi.wamp) {
+        free(buf);
+        refuse(p, "400 Bad Request", hi.has_offer ? "none of the offered WebSocket subprotocols is "
+               "spoken here: moonbar speaks " WAMP_JSON "\n" : "no WebSocket subprotocol offered: "
+               "moonbar speaks " WAMP_JSON "\n");
+        return;
+    }
     int fd = -1;
     uv_os_fd_t ufd;
-    if (buf && uv_fileno((uv_handle_t *)&p->tcp, &ufd) == 0)
+    if (uv_fileno((uv_handle_t *)&p->tcp, &ufd) == 0)
         fd = dup(ufd);
     if (fd < 0) {
         free(buf);
         pending_drop(p);
         return;
     }
-    size_t n = rewrite_head(p->head, head_end, buf, HEAD_MAX + 256 - (p->len - head_end));
-    memcpy(buf + n, p->head + head_end, p->len - head_end); /* bytes after the head */
-    n += p->len - head_end;
+    memcpy(buf + n, p->head + head_end, extra); /* bytes after the head */
+    n += extra;
     pending_drop(p); /* closes moonbar's fd; lws owns the duplicate */
     int fl = fcntl(fd, F_GETFL);
     if (fl >= 0)

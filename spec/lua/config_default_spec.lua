@@ -1,0 +1,27 @@
+-- The default config (lua/config.lua) is what `make run` starts: it must stay a valid table.
+describe("lua/config.lua", function()
+  local cfg = dofile("lua/config.lua")
+
+  it("returns a table", function()
+    assert.is_table(cfg)
+  end)
+
+  it("serves realm1 on 127.0.0.1:8080 at /ws with the demo web root", function()
+    assert.are.equal("127.0.0.1", cfg.websocket.host)
+    assert.are.equal(8080, cfg.websocket.port)
+    assert.are.equal("/ws", cfg.websocket.path)
+    assert.are.equal("www", cfg.websocket.web_root)
+    assert.are.equal("realm1", cfg.realms[1].name)
+  end)
+
+  it("enables RawSocket on its own port", function()
+    assert.is_table(cfg.rawsocket)
+    assert.are_not.equal(cfg.websocket.port, cfg.rawsocket.port)
+  end)
+
+  it("bounds messages and queues", function()
+    assert.is_true(math.type(cfg.limits.max_message_size) == "integer")
+    assert.is_true(cfg.limits.max_queue_bytes >= cfg.limits.max_message_size)
+    assert.is_true(cfg.limits.slow_consumer_timeout > 0)
+  end)
+end)
