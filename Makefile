@@ -23,25 +23,30 @@ deps:
 	@scripts/install-deps
 
 build/moonbar: $(OBJ) build/obj/src/main.o
-	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+	@echo "  LD    $@"
+	@$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
 build/moonbar-asan: $(ASAN_OBJ) build/asan/src/main.o
-	$(CC) $(CFLAGS) $(ASAN_FLAGS) -o $@ $^ $(LDLIBS)
+	@echo "  LD    $@"
+	@$(CC) $(CFLAGS) $(ASAN_FLAGS) -o $@ $^ $(LDLIBS)
 
 build/obj/%.o: %.c $(wildcard include/*.h)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -c -o $@ $<
+	@echo "  CC    $<"
+	@$(CC) $(CFLAGS) -c -o $@ $<
 
 build/asan/%.o: %.c $(wildcard include/*.h)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(ASAN_FLAGS) -c -o $@ $<
+	@echo "  CC    $< (asan)"
+	@$(CC) $(CFLAGS) $(ASAN_FLAGS) -c -o $@ $<
 
 asan: build/moonbar-asan
 
 # C unit tests: one binary per spec/unit/test_*.c, linked with the pure core and router.
 build/unit/%: spec/unit/%.c spec/unit/unit.h $(OBJ)
 	@mkdir -p build/unit
-	$(CC) $(CFLAGS) -Ispec/unit -o $@ $< $(OBJ) $(LDLIBS)
+	@echo "  TEST  $@"
+	@$(CC) $(CFLAGS) -Ispec/unit -o $@ $< $(OBJ) $(LDLIBS)
 
 unit: $(UNIT_BIN)
 

@@ -25,6 +25,14 @@ struct mb_map {
 
 void mb_map_free(struct mb_map *m);
 
+/* The string hash, exposed so that callers can hash every prefix of a string in one pass
+ * (prefix matching): h = mb_hash_init(); h = mb_hash_step(h, byte)...; mb_hash_final(h). */
+static inline uint64_t mb_hash_init(void) { return 1469598103934665603ULL; }
+static inline uint64_t mb_hash_step(uint64_t h, unsigned char c) { return (h ^ c) * 1099511628211ULL; }
+static inline uint64_t mb_hash_final(uint64_t h) { return h < 2 ? h + 2 : h; }
+/* Lookup with a hash computed as above. */
+void *mb_map_get_str_hashed(const struct mb_map *m, const char *key, size_t len, uint64_t hash);
+
 void *mb_map_get_str(const struct mb_map *m, const char *key, size_t len);
 /* Returns 0, or -1 on allocation failure. Replaces the value of an existing key. */
 int mb_map_put_str(struct mb_map *m, const char *key, size_t len, void *val);

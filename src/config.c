@@ -57,30 +57,54 @@ struct ld {
     char *text;
     char *err;
     size_t errlen;
+    struct mb_config *cfg;
     char dir[4096];
 };
 
-/* Line of the first "key =" in the file, or 0. A hint for the reader, not a parse. */
-static int key_line(const struct ld *ld, const char *key)
+/* Position of the first "key =" in text at or after from, with its line; NULL if none. */
+static const char *find_key(const char *text, const char *from, const char *key, int *line_out)
 {
-    if (!ld->text)
-        return 0;
     size_t kl = strlen(key);
     int line = 1;
-    for (const char *p = ld->text; *p; p++) {
+    for (const char *p = text; p < from; p++)
+        line += *p == '\n';
+    for (const char *p = from; *p; p++) {
         if (*p == '\n') {
             line++;
             continue;
         }
-        if (strncmp(p, key, kl) == 0 && (p == ld->text || !(isalnum((unsigned char)p[-1]) || p[-1] == '_'))) {
+        if (strncmp(p, key, kl) == 0 && (p == text || !(isalnum((unsigned char)p[-1]) || p[-1] == '_'))) {
             const char *q = p + kl;
             while (*q == ' ' || *q == '\t' || *q == ']' || *q == '"' || *q == '\'')
                 q++;
-            if (*q == '=' && q[1] != '=')
-                return line;
+            if (*q == '=' && q[1] != '=') {
+                *line_out = line;
+                return p;
+            }
         }
     }
-    return 0;
+    return NULL;
+}
+
+/* Line of "key =" inside "section =" (the section's name without any [index]), or of the
+ * section itself; 0 if not found. A hint for the reader, not a parse. */
+static int key_line(const struct ld *ld, const char *section, const char *key)
+{
+    if (!ld->text)
+        return 0;
+    int line = 0;
+    const char *from = ld->text;
+    if (section) {
+        char name[64];
+        snprintf(name, sizeof name, "%.*s", (int)strcspn(section, "["), section);
+        from = find_key(ld->text, ld->text, name, &line);
+        if (!from)
+            return 0;
+        from += strlen(name);
+    }
+    if (key && !find_key(ld->text, from, key, &line))
+        return section ? line : 0;
+    return line;
 }
 
 static int fail(struct ld *ld, const char *section, const char *key, const char *fmt, ...)
@@ -92,13 +116,14 @@ static int fail(struct ld *ld, const char *section, const char *key, const char 
     va_start(ap, fmt);
     vsnprintf(what, sizeof what, fmt, ap);
     va_end(ap);
-    int line = key ? key_line(ld, key) : 0;
-    char kp[128];
-    snprintf(kp, sizeof kp, "%s%s%s", section ? section : "", section && key ? "." : "", key ? key : "");
+    int line = key || section ? key_line(ld, section, key) : 0;
+    char kp[160];
+    snprintf(kp, sizeof kp, "%s%s%s%s", section ? section : "", section && key ? "." : "", key ? key : "",
+             section || key ? " " : "");
     if (line)
-        snprintf(ld->err, ld->errlen, "%s:%d: %s %s", ld->path, line, kp, what);
+        snprintf(ld->err, ld->errlen, "%s:%d: %s%s", ld->path, line, kp, what);
     else
-        snprintf(ld->err, ld->errlen, "%s: %s %s", ld->path, kp, what);
+        snprintf(ld->err, ld->errlen, "%s: %s%s", ld->path, kp, what);
     return -1;
 }
 
@@ -156,7 +181,7 @@ static int get_number(struct ld *ld, const char *section, const char *key, doubl
         double v = lua_tonumber(L, -1);
         if (integer && !lua_isinteger(L, -1))
             rc = fail(ld, section, key, "must be an integer, got %g", v);
-        else if (v < min || v > max)
+        else if (!(v >= min && v <= max)) /* NaN too */
             rc = fail(ld, section, key, "must be between %g and %g, got %g", min, max, v);
         else
             *out = v;
@@ -192,7 +217,7 @@ static void resolve_path(struct ld *ld, char **p)
     char *full = malloc(n);
     if (!full)
         return;
-    snprintf(full, n, "%s/%s", ld->dir, *p);
+    snprintf(full, n, "%s%s%s", ld->dir, strcmp(ld->dir, "/") == 0 ? "" : "/", *p);
     free(*p);
     *p = full;
 }
@@ -353,6 +378,15 @@ static int load_table(struct ld *ld, struct mb_config *cfg)
     return 0;
 }
 
+/* lua_CFunction: (table, ld) → status of load_table, run under lua_pcall. */
+static int load_protected(lua_State *L)
+{
+    struct ld *ld = lua_touserdata(L, 2);
+    lua_pop(L, 1);
+    lua_pushinteger(L, load_table(ld, ld->cfg));
+    return 1;
+}
+
 static char *read_text(const char *path)
 {
     FILE *f = fopen(path, "rb");
@@ -386,7 +420,7 @@ int mb_config_load(struct mb_config *cfg, const char *path, char *err, size_t er
     struct ld ld = { .path = path, .err = err, .errlen = errlen };
     const char *slash = strrchr(path, '/');
     if (slash)
-        snprintf(ld.dir, sizeof ld.dir, "%.*s", (int)(slash - path), path);
+        snprintf(ld.dir, sizeof ld.dir, "%.*s", slash == path ? 1 : (int)(slash - path), path);
     else
         snprintf(ld.dir, sizeof ld.dir, ".");
     ld.L = luaL_newstate();
@@ -397,12 +431,28 @@ int mb_config_load(struct mb_config *cfg, const char *path, char *err, size_t er
     luaL_openlibs(ld.L);
     int rc = -1;
     if (luaL_loadfilex(ld.L, path, "t") != LUA_OK || lua_pcall(ld.L, 0, 1, 0) != LUA_OK) {
-        snprintf(err, errlen, "%s", lua_tostring(ld.L, -1));
+        const char *msg = lua_tostring(ld.L, -1);
+        if (msg)
+            snprintf(err, errlen, "%s", msg);
+        else
+            snprintf(err, errlen, "%s: raised an error that is not a string (%s)", path,
+                     luaL_typename(ld.L, -1));
     } else if (!lua_istable(ld.L, -1)) {
         snprintf(err, errlen, "%s: must return a table, returned %s", path, luaL_typename(ld.L, -1));
     } else {
+        /* reading the table runs its metamethods, if any: protect it like the file itself */
         ld.text = read_text(path);
-        rc = load_table(&ld, cfg);
+        ld.cfg = cfg;
+        lua_pushcfunction(ld.L, load_protected);
+        lua_insert(ld.L, -2);
+        lua_pushlightuserdata(ld.L, &ld);
+        if (lua_pcall(ld.L, 2, 1, 0) != LUA_OK) {
+            const char *msg = lua_tostring(ld.L, -1);
+            snprintf(err, errlen, "%s: error while reading the returned table: %s", path,
+                     msg ? msg : "(not a string)");
+        } else {
+            rc = (int)lua_tointeger(ld.L, -1);
+        }
     }
     free(ld.text);
     lua_close(ld.L);

@@ -14,10 +14,10 @@ static uint64_t fix_hash(uint64_t h)
 
 static uint64_t hash_str(const char *s, size_t len)
 {
-    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+    uint64_t h = mb_hash_init(); /* FNV-1a */
     for (size_t i = 0; i < len; i++)
-        h = (h ^ (unsigned char)s[i]) * 1099511628211ULL;
-    return fix_hash(h);
+        h = mb_hash_step(h, (unsigned char)s[i]);
+    return mb_hash_final(h);
 }
 
 static uint64_t hash_id(uint64_t x)
@@ -106,6 +106,12 @@ void mb_map_free(struct mb_map *m)
 {
     free(m->slots);
     memset(m, 0, sizeof *m);
+}
+
+void *mb_map_get_str_hashed(const struct mb_map *m, const char *key, size_t len, uint64_t hash)
+{
+    struct mb_map_slot *s = find(m, hash, key, len);
+    return s ? s->val : NULL;
 }
 
 void *mb_map_get_str(const struct mb_map *m, const char *key, size_t len)

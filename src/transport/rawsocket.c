@@ -287,12 +287,14 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
                     "type 0x%02x: closed", (unsigned long long)(c->s ? c->s->id : 0),
                     c->s ? c->s->peer : "?", h[0]);
             mb_session_close(c->s, 1002, "bad frame", false);
+            rs_set_reading(c, false);
             return;
         }
         if (len > r->cfg->max_message_size) {
             mb_warn(&r->log, "session %llu (%s): message of %zu bytes exceeds max_message_size %zu: "
                     "closed", (unsigned long long)c->s->id, c->s->peer, len, r->cfg->max_message_size);
             mb_session_close(c->s, 1009, "message too big", false);
+            rs_set_reading(c, false);
             return;
         }
         if (c->in.len < 4 + len)

@@ -1,0 +1,596 @@
+/* mb_config: built-in defaults, and loading Lua config files written to a temporary folder. */
+#include "unit.h"
+
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "mb_config.h"
+#include "mb_log.h"
+
+#define DEFAULT_WEB_ROOT "/default/www"
+
+/* One config file in its own temporary folder, loaded over the defaults. */
+struct fx {
+    char dir[64];
+    char path[128];
+    struct mb_config cfg;
+    char err[1024];
+    int rc;
+};
+
+static int write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    if (!f)
+        return -1;
+    size_t n = strlen(text);
+    int ok = fwrite(text, 1, n, f) == n;
+    return (fclose(f) == 0 && ok) ? 0 : -1;
+}
+
+/* Writes text as DIR/config.lua and loads it; returns 0 if the fixture is set up. */
+static int fx_load(struct fx *f, const char *text)
+{
+    memset(f, 0, sizeof *f);
+    snprintf(f->dir, sizeof f->dir, "/tmp/mb-unit-config-XXXXXX");
+    if (!mkdtemp(f->dir))
+        return -1;
+    snprintf(f->path, sizeof f->path, "%s/config.lua", f->dir);
+    if (write_file(f->path, text) < 0)
+        return -1;
+    if (mb_config_defaults(&f->cfg, DEFAULT_WEB_ROOT) < 0)
+        return -1;
+    f->rc = mb_config_load(&f->cfg, f->path, f->err, sizeof f->err);
+    return 0;
+}
+
+static void fx_done(struct fx *f)
+{
+    mb_config_free(&f->cfg);
+    if (f->path[0])
+        unlink(f->path);
+    if (f->dir[0])
+        rmdir(f->dir);
+}
+
+/* Loads text and checks it is accepted. */
+#define LOADS(f, text)                                                                   \
+    do {                                                                                 \
+        REQUIRE(fx_load((f), (text)) == 0);                                              \
+        if ((f)->rc != 0)                                                                \
+            unit_fail(__FILE__, __LINE__, "config rejected: %s", (f)->err);              \
+    } while (0)
+
+/* Loads text, checks it is rejected with an error naming the file and each given word. */
+#define FAILS_WITH(text, ...)                                                            \
+    do {                                                                                 \
+        struct fx fx_;                                                                   \
+        const char *words_[] = { __VA_ARGS__ };                                          \
+        if (fx_load(&fx_, (text)) < 0) {                                                 \
+            unit_fail(__FILE__, __LINE__, "cannot set up the config file");              \
+            fx_done(&fx_);                                                               \
+            break;                                                                       \
+        }                                                                                \
+        if (fx_.rc != -1)                                                                \
+            unit_fail(__FILE__, __LINE__, "config accepted:\n%s", (text));               \
+        else if (!strstr(fx_.err, fx_.path))                                             \
+            unit_fail(__FILE__, __LINE__, "error \"%s\" lacks the file name", fx_.err);  \
+        for (size_t w_ = 0; fx_.rc == -1 && w_ < sizeof words_ / sizeof words_[0]; w_++) \
+            if (!strstr(fx_.err, words_[w_]))                                            \
+                unit_fail(__FILE__, __LINE__, "error \"%s\" lacks \"%s\"", fx_.err,      \
+                          words_[w_]);                                                   \
+        fx_done(&fx_);                                                                   \
+    } while (0)
+
+/* err contains "PATH:LINE:" */
+static int names_line(const struct fx *f, int line)
+{
+    char want[160];
+    snprintf(want, sizeof want, "%s:%d:", f->path, line);
+    return strstr(f->err, want) != NULL;
+}
+
+/* ---- defaults ---- */
+
+TEST(defaults_are_realm1_on_localhost_8080_ws)
+{
+    struct mb_config c;
+    REQUIRE(mb_config_defaults(&c, DEFAULT_WEB_ROOT) == 0);
+    CHECK_EQ_INT(c.log_level, MB_LOG_INFO);
+    CHECK(c.ws_enabled);
+    CHECK_EQ_STR(c.ws_host, "127.0.0.1");
+    CHECK_EQ_INT(c.ws_port, 8080);
+    CHECK_EQ_STR(c.ws_path, "/ws");
+    CHECK_EQ_STR(c.web_root, DEFAULT_WEB_ROOT);
+    CHECK(!c.raw_enabled);
+    CHECK_EQ_STR(c.raw_host, "127.0.0.1");
+    CHECK_EQ_INT(c.raw_port, 8081);
+    REQUIRE(c.nrealms == 1);
+    CHECK_EQ_STR(c.realms[0].name, "realm1");
+    CHECK_EQ_INT(c.realms[0].uri_rule, MB_URI_LOOSE);
+    CHECK_EQ_INT(c.max_message_size, 1048576);
+    CHECK_EQ_INT(c.max_queue_bytes, 4194304);
+    CHECK(c.slow_consumer_timeout == 10.0);
+    CHECK(c.shutdown_grace == 0.5);
+    mb_config_free(&c);
+    CHECK(c.ws_host == NULL && c.realms == NULL && c.nrealms == 0);
+}
+
+TEST(defaults_without_web_root_serve_no_files)
+{
+    struct mb_config c;
+    REQUIRE(mb_config_defaults(&c, NULL) == 0);
+    CHECK(c.web_root == NULL);
+    mb_config_free(&c);
+}
+
+/* ---- valid files ---- */
+
+TEST(full_config_sets_every_key)
+{
+    struct fx f;
+    LOADS(&f, "return {\n"
+              "  log_level = \"debug\",\n"
+              "  websocket = {\n"
+              "    host = \"0.0.0.0\", port = 9000,\n"
+              "    path = \"/wamp\",\n"
+              "    web_root = \"/srv/www\",\n"
+              "  },\n"
+              "  rawsocket = { host = \"::1\", port = 9001 },\n"
+              "  realms = {\n"
+              "    { name = \"realm1\", uri_check = \"loose\" },\n"
+              "    { name = \"com.example.strict\", uri_check = \"strict\" },\n"
+              "    { name = \"plain\" },\n"
+              "  },\n"
+              "  limits = {\n"
+              "    max_message_size = 65536,\n"
+              "    max_queue_bytes = 2048,\n"
+              "    slow_consumer_timeout = 2.5,\n"
+              "    shutdown_grace = 1,\n"
+              "  },\n"
+              "}\n");
+    CHECK_EQ_INT(f.cfg.log_level, MB_LOG_DEBUG);
+    CHECK(f.cfg.ws_enabled);
+    CHECK_EQ_STR(f.cfg.ws_host, "0.0.0.0");
+    CHECK_EQ_INT(f.cfg.ws_port, 9000);
+    CHECK_EQ_STR(f.cfg.ws_path, "/wamp");
+    CHECK_EQ_STR(f.cfg.web_root, "/srv/www");
+    CHECK(f.cfg.raw_enabled);
+    CHECK_EQ_STR(f.cfg.raw_host, "::1");
+    CHECK_EQ_INT(f.cfg.raw_port, 9001);
+    CHECK_EQ_INT(f.cfg.nrealms, 3);
+    if (f.cfg.nrealms == 3) {
+        CHECK_EQ_STR(f.cfg.realms[0].name, "realm1");
+        CHECK_EQ_INT(f.cfg.realms[0].uri_rule, MB_URI_LOOSE);
+        CHECK_EQ_STR(f.cfg.realms[1].name, "com.example.strict");
+        CHECK_EQ_INT(f.cfg.realms[1].uri_rule, MB_URI_STRICT);
+        CHECK_EQ_STR(f.cfg.realms[2].name, "plain");
+        CHECK_EQ_INT(f.cfg.realms[2].uri_rule, MB_URI_LOOSE);
+    }
+    CHECK_EQ_INT(f.cfg.max_message_size, 65536);
+    CHECK_EQ_INT(f.cfg.max_queue_bytes, 2048);
+    CHECK(f.cfg.slow_consumer_timeout == 2.5);
+    CHECK(f.cfg.shutdown_grace == 1.0);
+    fx_done(&f);
+}
+
+TEST(example_config_from_the_docs_loads)
+{
+    struct fx f;
+    LOADS(&f, "return {\n"
+              "  log_level = \"info\",                 -- \"error\" | \"warn\" | \"info\" | \"debug\" | \"trace\"\n"
+              "  websocket = {                       -- omit or false to disable\n"
+              "    host = \"127.0.0.1\", port = 8080,  -- port 0: the OS picks one (logged)\n"
+              "    path = \"/ws\",                     -- WAMP WebSocket endpoint\n"
+              "    web_root = \"www\",                 -- static files served on the same port; false: none\n"
+              "  },\n"
+              "  rawsocket = { host = \"127.0.0.1\", port = 8081 },  -- omit or false to disable\n"
+              "  realms = {\n"
+              "    { name = \"realm1\", uri_check = \"loose\" },       -- \"loose\" (default) | \"strict\"\n"
+              "  },\n"
+              "  limits = {\n"
+              "    max_message_size = 1048576,       -- bytes, incoming, both transports\n"
+              "    max_queue_bytes = 4194304,        -- outbound queue per session (soft limit, see below)\n"
+              "    slow_consumer_timeout = 10,       -- seconds a session may stay over max_queue_bytes\n"
+              "  },\n"
+              "}\n");
+    char want[160];
+    snprintf(want, sizeof want, "%s/www", f.dir);
+    CHECK_EQ_INT(f.cfg.log_level, MB_LOG_INFO);
+    CHECK(f.cfg.ws_enabled && f.cfg.raw_enabled);
+    CHECK_EQ_INT(f.cfg.ws_port, 8080);
+    CHECK_EQ_INT(f.cfg.raw_port, 8081);
+    CHECK_EQ_STR(f.cfg.ws_path, "/ws");
+    CHECK_EQ_STR(f.cfg.web_root, want);
+    CHECK_EQ_INT(f.cfg.nrealms, 1);
+    CHECK_EQ_INT(f.cfg.max_message_size, 1048576);
+    CHECK(f.cfg.slow_consumer_timeout == 10.0);
+    fx_done(&f);
+}
+
+TEST(empty_table_keeps_the_defaults)
+{
+    struct fx f;
+    LOADS(&f, "return {}\n");
+    CHECK(f.cfg.ws_enabled && !f.cfg.raw_enabled);
+    CHECK_EQ_INT(f.cfg.ws_port, 8080);
+    CHECK_EQ_STR(f.cfg.web_root, DEFAULT_WEB_ROOT);
+    CHECK_EQ_INT(f.cfg.nrealms, 1);
+    fx_done(&f);
+}
+
+TEST(rawsocket_false_disables_it_and_true_enables_the_defaults)
+{
+    struct fx f;
+    LOADS(&f, "return { rawsocket = false }\n");
+    CHECK(!f.cfg.raw_enabled);
+    CHECK(f.cfg.ws_enabled);
+    fx_done(&f);
+
+    LOADS(&f, "return { rawsocket = true }\n");
+    CHECK(f.cfg.raw_enabled);
+    CHECK_EQ_STR(f.cfg.raw_host, "127.0.0.1");
+    CHECK_EQ_INT(f.cfg.raw_port, 8081);
+    fx_done(&f);
+
+    LOADS(&f, "return { websocket = false, rawsocket = { port = 0 } }\n");
+    CHECK(!f.cfg.ws_enabled);
+    CHECK(f.cfg.raw_enabled);
+    CHECK_EQ_INT(f.cfg.raw_port, 0);
+    fx_done(&f);
+}
+
+TEST(port_bounds_zero_and_65535_are_accepted)
+{
+    struct fx f;
+    LOADS(&f, "return { websocket = { port = 0 }, rawsocket = { port = 65535 } }\n");
+    CHECK_EQ_INT(f.cfg.ws_port, 0);
+    CHECK_EQ_INT(f.cfg.raw_port, 65535);
+    fx_done(&f);
+}
+
+TEST(relative_web_root_is_resolved_against_the_config_folder)
+{
+    struct fx f;
+    char want[160];
+    LOADS(&f, "return { websocket = { web_root = \"www\" } }\n");
+    snprintf(want, sizeof want, "%s/www", f.dir);
+    CHECK_EQ_STR(f.cfg.web_root, want);
+    fx_done(&f);
+
+    LOADS(&f, "return { websocket = { web_root = \"static/site\" } }\n");
+    snprintf(want, sizeof want, "%s/static/site", f.dir);
+    CHECK_EQ_STR(f.cfg.web_root, want);
+    fx_done(&f);
+
+    LOADS(&f, "return { websocket = { web_root = \"/abs/www\" } }\n");
+    CHECK_EQ_STR(f.cfg.web_root, "/abs/www");
+    fx_done(&f);
+
+    LOADS(&f, "return { websocket = { web_root = false } }\n");
+    CHECK(f.cfg.web_root == NULL);
+    fx_done(&f);
+}
+
+TEST(relative_config_path_resolves_web_root_against_the_current_folder)
+{
+    struct fx f;
+    char cwd[4096];
+    REQUIRE(getcwd(cwd, sizeof cwd));
+    LOADS(&f, "return {}\n");
+    REQUIRE(chdir(f.dir) == 0);
+    struct mb_config c;
+    REQUIRE(mb_config_defaults(&c, NULL) == 0);
+    REQUIRE(write_file("rel.lua", "return { websocket = { web_root = \"www\" } }\n") == 0);
+    char err[512] = "";
+    CHECK_EQ_INT(mb_config_load(&c, "rel.lua", err, sizeof err), 0);
+    CHECK_EQ_STR(c.web_root, "./www");
+    mb_config_free(&c);
+    unlink("rel.lua");
+    CHECK(chdir(cwd) == 0);
+    fx_done(&f);
+}
+
+TEST(config_in_the_root_folder_resolves_web_root_against_root)
+{
+    /* "/moonbar.lua" with web_root = "www" means "/www", not "www" relative to wherever
+     * moonbar happens to run. */
+    char path[64];
+    snprintf(path, sizeof path, "/mb-unit-config-%ld.lua", (long)getpid());
+    if (write_file(path, "return { websocket = { web_root = \"www\" } }\n") < 0) {
+        printf("# cannot write %s (not root?): nothing checked\n", path);
+        return;
+    }
+    struct mb_config c;
+    char err[512] = "";
+    REQUIRE(mb_config_defaults(&c, NULL) == 0);
+    int rc = mb_config_load(&c, path, err, sizeof err);
+    unlink(path);
+    CHECK_EQ_INT(rc, 0);
+    CHECK_EQ_STR(c.web_root, "/www");
+    mb_config_free(&c);
+}
+
+TEST(log_level_names_are_parsed)
+{
+    const char *names[] = { "error", "warn", "info", "debug", "trace" };
+    for (int i = 0; i < 5; i++) {
+        char text[64];
+        struct fx f;
+        snprintf(text, sizeof text, "return { log_level = \"%s\" }\n", names[i]);
+        LOADS(&f, text);
+        CHECK_EQ_INT(f.cfg.log_level, i);
+        fx_done(&f);
+    }
+    CHECK_EQ_INT(mb_log_level_parse("trace"), MB_LOG_TRACE);
+    CHECK_EQ_INT(mb_log_level_parse("TRACE"), -1);
+    CHECK_EQ_INT(mb_log_level_parse(""), -1);
+}
+
+/* ---- errors ---- */
+
+TEST(syntax_error_names_the_file_and_line)
+{
+    struct fx f;
+    REQUIRE(fx_load(&f, "return {\n"
+                        "  log_level = \"info\",\n"
+                        "  realms = { { name = \"realm1\" },, },\n"
+                        "}\n") == 0);
+    CHECK_EQ_INT(f.rc, -1);
+    CHECK_HAS_STR(f.err, f.path);
+    CHECK_HAS_STR(f.err, ":3:");
+    CHECK(names_line(&f, 3));
+    fx_done(&f);
+}
+
+TEST(runtime_error_names_the_file_and_line)
+{
+    struct fx f;
+    REQUIRE(fx_load(&f, "local x = 1\n"
+                        "error(\"boom\")\n"
+                        "return {}\n") == 0);
+    CHECK_EQ_INT(f.rc, -1);
+    CHECK(names_line(&f, 2));
+    CHECK_HAS_STR(f.err, "boom");
+    fx_done(&f);
+}
+
+TEST(error_raised_with_a_non_string_value_still_names_the_file)
+{
+    /* error({}) / error() leave a non-string on the stack: the message must still say which
+     * file failed (today err is "(null)": snprintf("%s", NULL)) */
+    struct fx f;
+    REQUIRE(fx_load(&f, "error({})\n") == 0);
+    CHECK_EQ_INT(f.rc, -1);
+    CHECK_HAS_STR(f.err, f.path);
+    fx_done(&f);
+
+    REQUIRE(fx_load(&f, "error()\n") == 0);
+    CHECK_EQ_INT(f.rc, -1);
+    CHECK_HAS_STR(f.err, f.path);
+    fx_done(&f);
+}
+
+TEST(wrong_type_names_the_key_path_and_line)
+{
+    struct fx f;
+    REQUIRE(fx_load(&f, "return {\n"
+                        "  websocket = { port = \"x\" },\n"
+                        "}\n") == 0);
+    CHECK_EQ_INT(f.rc, -1);
+    CHECK_HAS_STR(f.err, "websocket.port");
+    CHECK_HAS_STR(f.err, "must be a number");
+    CHECK_HAS_STR(f.err, "string");
+    CHECK(names_line(&f, 2));
+    fx_done(&f);
+}
+
+TEST(wrong_type_line_is_the_line_of_that_key_not_of_a_namesake)
+{
+    /* rawsocket.port comes first; the error is about websocket.port on line 3 */
+    struct fx f;
+    REQUIRE(fx_load(&f, "return {\n"
+                        "  rawsocket = { port = 8081 },\n"
+                        "  websocket = { port = \"x\" },\n"
+                        "}\n") == 0);
+    CHECK_EQ_INT(f.rc, -1);
+    CHECK_HAS_STR(f.err, "websocket.port");
+    if (!names_line(&f, 3))
+        unit_fail(__FILE__, __LINE__, "error \"%s\" does not point at line 3", f.err);
+    fx_done(&f);
+}
+
+TEST(other_wrong_types_are_named)
+{
+    FAILS_WITH("return { log_level = 3 }\n", "log_level", "must be a string", "number");
+    FAILS_WITH("return { websocket = { host = 1 } }\n", "websocket.host", "must be a string");
+    FAILS_WITH("return { websocket = { path = {} } }\n", "websocket.path", "must be a string");
+    FAILS_WITH("return { websocket = { web_root = 5 } }\n", "websocket.web_root", "path or false");
+    FAILS_WITH("return { websocket = { web_root = true } }\n", "websocket.web_root");
+    FAILS_WITH("return { websocket = { port = 80.5 } }\n", "websocket.port", "integer");
+    FAILS_WITH("return { rawsocket = { port = true } }\n", "rawsocket.port", "must be a number");
+    FAILS_WITH("return { websocket = 5 }\n", "websocket", "must be a table (or false)");
+    FAILS_WITH("return { rawsocket = \"yes\" }\n", "rawsocket", "must be a table");
+    FAILS_WITH("return { limits = 1 }\n", "limits", "must be a table");
+    FAILS_WITH("return { limits = { slow_consumer_timeout = \"10\" } }\n",
+               "limits.slow_consumer_timeout", "must be a number");
+    FAILS_WITH("return { limits = { max_message_size = 1500.5 } }\n", "limits.max_message_size",
+               "integer");
+    FAILS_WITH("return { realms = \"realm1\" }\n", "realms", "must be a list of tables");
+    FAILS_WITH("return { realms = { \"realm1\" } }\n", "realms[1]", "must be a table");
+    FAILS_WITH("return { realms = { { name = 1 } } }\n", "realms[1].name", "must be a string");
+}
+
+TEST(unknown_key_is_named_with_its_line)
+{
+    struct fx f;
+    REQUIRE(fx_load(&f, "return {\n"
+                        "  log_level = \"info\",\n"
+                        "  colour = \"blue\",\n"
+                        "}\n") == 0);
+    CHECK_EQ_INT(f.rc, -1);
+    CHECK_HAS_STR(f.err, "colour");
+    CHECK_HAS_STR(f.err, "not a known setting");
+    CHECK(names_line(&f, 3));
+    fx_done(&f);
+
+    FAILS_WITH("return { websocket = { prot = 80 } }\n", "websocket.prot", "not a known setting");
+    FAILS_WITH("return { rawsocket = { path = \"/ws\" } }\n", "rawsocket.path",
+               "not a known setting");
+    FAILS_WITH("return { realms = { { name = \"r\", nmae = \"s\" } } }\n", "realms[1].nmae",
+               "not a known setting");
+    FAILS_WITH("return { limits = { max_msg = 1 } }\n", "limits.max_msg", "not a known setting");
+    FAILS_WITH("return { 1 }\n", "not a name");
+}
+
+TEST(port_out_of_range_is_rejected)
+{
+    FAILS_WITH("return { websocket = { port = 65536 } }\n", "websocket.port", "between 0 and 65535",
+               "65536");
+    FAILS_WITH("return { websocket = { port = -1 } }\n", "websocket.port", "between 0 and 65535");
+    FAILS_WITH("return { rawsocket = { port = 100000 } }\n", "rawsocket.port", "between");
+}
+
+TEST(limits_out_of_range_are_rejected)
+{
+    FAILS_WITH("return { limits = { max_message_size = 10 } }\n", "limits.max_message_size",
+               "between");
+    FAILS_WITH("return { limits = { max_message_size = 16777217 } }\n", "limits.max_message_size");
+    FAILS_WITH("return { limits = { max_queue_bytes = 100 } }\n", "limits.max_queue_bytes");
+    FAILS_WITH("return { limits = { slow_consumer_timeout = 0 } }\n",
+               "limits.slow_consumer_timeout");
+    FAILS_WITH("return { limits = { shutdown_grace = -1 } }\n", "limits.shutdown_grace");
+    FAILS_WITH("return { limits = { shutdown_grace = 11 } }\n", "limits.shutdown_grace");
+}
+
+TEST(limits_that_are_not_a_number_are_rejected)
+{
+    /* 0/0 is NaN: every range comparison is false, so a plain "v < min || v > max" lets it in */
+    FAILS_WITH("return { limits = { slow_consumer_timeout = 0/0 } }\n",
+               "limits.slow_consumer_timeout");
+    FAILS_WITH("return { limits = { shutdown_grace = 0/0 } }\n", "limits.shutdown_grace");
+}
+
+TEST(uri_check_must_be_loose_or_strict)
+{
+    FAILS_WITH("return { realms = { { name = \"realm1\", uri_check = \"weird\" } } }\n",
+               "realms[1].uri_check", "loose", "strict", "weird");
+    FAILS_WITH("return { realms = { { name = \"realm1\", uri_check = 1 } } }\n",
+               "realms[1].uri_check", "must be a string");
+}
+
+TEST(realms_must_be_a_non_empty_list_of_named_realms)
+{
+    FAILS_WITH("return { realms = {} }\n", "realms", "at least one realm");
+    FAILS_WITH("return { realms = { { uri_check = \"strict\" } } }\n", "realms[1].name",
+               "is required");
+    FAILS_WITH("return { realms = { { name = \"a\" }, { name = \"b c\" } } }\n", "realms[2].name",
+               "not a valid URI");
+    FAILS_WITH("return { realms = { { name = \"\" } } }\n", "realms[1].name", "not a valid URI");
+}
+
+TEST(file_returning_a_number_is_rejected)
+{
+    FAILS_WITH("return 42\n", "must return a table", "number");
+    FAILS_WITH("local x = 1\n", "must return a table", "nil");
+    FAILS_WITH("return \"config\"\n", "must return a table", "string");
+}
+
+TEST(disabling_both_listeners_is_rejected)
+{
+    FAILS_WITH("return { websocket = false }\n", "neither websocket nor rawsocket");
+    FAILS_WITH("return { websocket = false, rawsocket = false }\n", "nothing to listen on");
+}
+
+TEST(websocket_path_must_start_with_a_slash)
+{
+    FAILS_WITH("return { websocket = { path = \"ws\" } }\n", "websocket.path", "'/'");
+    FAILS_WITH("return { websocket = { path = \"\" } }\n", "websocket.path");
+}
+
+TEST(unknown_log_level_is_rejected)
+{
+    FAILS_WITH("return { log_level = \"loud\" }\n", "log_level", "error, warn, info, debug, trace");
+}
+
+TEST(missing_file_is_an_error_naming_it)
+{
+    struct mb_config c;
+    char err[512] = "";
+    REQUIRE(mb_config_defaults(&c, NULL) == 0);
+    CHECK_EQ_INT(mb_config_load(&c, "/nonexistent/mb-unit/config.lua", err, sizeof err), -1);
+    CHECK_HAS_STR(err, "/nonexistent/mb-unit/config.lua");
+    mb_config_free(&c);
+}
+
+/* Runs mb_config_load on text in a child process; returns the child's wait status.
+ * The child exits 0 when the load returned -1 with an error naming the file, 1 otherwise. */
+static int load_in_child(const char *text)
+{
+    struct fx f;
+    memset(&f, 0, sizeof f);
+    snprintf(f.dir, sizeof f.dir, "/tmp/mb-unit-config-XXXXXX");
+    if (!mkdtemp(f.dir))
+        return -1;
+    snprintf(f.path, sizeof f.path, "%s/config.lua", f.dir);
+    if (write_file(f.path, text) < 0) {
+        rmdir(f.dir);
+        return -1;
+    }
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0) {
+        if (!freopen("/dev/null", "w", stderr)) /* Lua's PANIC line */
+            _exit(3);
+        if (mb_config_defaults(&f.cfg, NULL) < 0)
+            _exit(3);
+        int rc = mb_config_load(&f.cfg, f.path, f.err, sizeof f.err);
+        int ok = rc == -1 && strstr(f.err, f.path) != NULL;
+        mb_config_free(&f.cfg);
+        _exit(ok ? 0 : 1);
+    }
+    int status = -1;
+    if (pid > 0)
+        waitpid(pid, &status, 0);
+    unlink(f.path);
+    rmdir(f.dir);
+    return status;
+}
+
+TEST(config_whose_metamethods_raise_is_an_error_not_a_crash)
+{
+    /* The loader reads the returned table with lua_getfield / luaL_len outside any protected
+     * call: an __index or __len that raises makes Lua panic and abort the process. */
+    const char *texts[] = {
+        "return setmetatable({}, { __index = function() error(\"no such key\") end })\n",
+        "return { realms = setmetatable({}, { __len = function() return 1.5 end }) }\n",
+        "return { websocket = setmetatable({}, { __index = function(t, k) error(k) end }) }\n",
+    };
+    for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) {
+        int st = load_in_child(texts[i]);
+        if (st == -1)
+            unit_fail(__FILE__, __LINE__, "cannot run the child");
+        else if (WIFSIGNALED(st))
+            unit_fail(__FILE__, __LINE__, "mb_config_load killed by signal %d (%s) on:\n%s",
+                      WTERMSIG(st), WTERMSIG(st) == SIGABRT ? "Lua panic, abort()" : "crash",
+                      texts[i]);
+        else if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+            unit_fail(__FILE__, __LINE__, "no error naming the file (child status %d) on:\n%s",
+                      WIFEXITED(st) ? WEXITSTATUS(st) : -1, texts[i]);
+    }
+}
+
+TEST(failed_load_leaves_a_config_that_frees_cleanly)
+{
+    /* valgrind checks these: partial realms, replaced strings */
+    FAILS_WITH("return { websocket = { host = \"h\", port = \"x\" } }\n", "websocket.port");
+    FAILS_WITH("return { realms = { { name = \"a\" }, { name = \"b\", uri_check = \"x\" } } }\n",
+               "realms[2].uri_check");
+    FAILS_WITH("return { realms = { { name = \"a\" }, 5 } }\n", "realms[2]");
+    FAILS_WITH("return { websocket = { path = \"/p\", web_root = \"w\" }, colour = 1 }\n", "colour");
+}
+
+UNIT_MAIN()
