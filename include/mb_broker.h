@@ -1,6 +1,6 @@
-/* mb_broker: subscriptions and publications of one realm (exact matching in M1).
- * One subscription per topic, shared by its subscribers; EVENT serialized once per
- * subscription and the same bytes written to every subscriber. */
+/* mb_broker: subscriptions and publications of one realm: exact, prefix and wildcard
+ * subscriptions (mb_match), one subscription per (topic, policy) shared by its subscribers;
+ * EVENT serialized once per subscription and the same bytes written to every subscriber. */
 #ifndef MB_BROKER_H
 #define MB_BROKER_H
 

@@ -1,4 +1,5 @@
-/* mb_dealer: registrations and calls of one realm (exact matching, one callee in M1).
+/* mb_dealer: registrations and calls of one realm: exact, prefix and wildcard registrations,
+ * shared registrations (single, roundrobin, random, first, last).
  * A call in flight is an mb_invocation owned by its callee session; its caller is found again
  * by session ID when the answer comes, so a caller that left simply is not found. */
 #ifndef MB_DEALER_H

@@ -14,6 +14,7 @@
 #include "mb_id.h"
 #include "mb_log.h"
 #include "mb_map.h"
+#include "mb_match.h"
 #include "mb_uri.h"
 #include "mb_vec.h"
 
@@ -37,27 +38,35 @@ struct mb_transport {
     void (*close)(void *conn, int code, const char *reason, bool flush);
 };
 
+/* One subscription per (topic, match policy), shared by its subscribers. */
 struct mb_subscription {
     uint64_t id;
     char *uri;
     size_t uri_len;
+    enum mb_match_policy match;
     struct mb_vec subscribers; /* struct mb_session * */
 };
 
 struct mb_broker {
-    struct mb_map by_uri; /* exact topic → subscription */
+    struct mb_matcher match; /* (policy, topic) → subscription */
     struct mb_map by_id;
 };
 
+enum mb_invoke_policy { MB_INVOKE_SINGLE, MB_INVOKE_ROUNDROBIN, MB_INVOKE_RANDOM, MB_INVOKE_FIRST, MB_INVOKE_LAST };
+
+/* One registration per (procedure, match policy), shared by its callees. */
 struct mb_registration {
     uint64_t id;
     char *uri;
     size_t uri_len;
+    enum mb_match_policy match;
+    enum mb_invoke_policy invoke;
+    size_t next; /* roundrobin position */
     struct mb_vec callees; /* struct mb_session *, registration order */
 };
 
 struct mb_dealer {
-    struct mb_map by_uri; /* exact procedure → registration */
+    struct mb_matcher match; /* (policy, procedure) → registration */
     struct mb_map by_id;
 };
 

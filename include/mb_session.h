@@ -63,6 +63,12 @@ void mb_session_error(struct mb_session *s, int req_type, uint64_t request, enum
  * call) or NULL. */
 const char *mb_serialize(struct mb_router *r, json_t *msg, size_t *len);
 
+/* Request checks shared by broker and dealer. Options.match of a SUBSCRIBE/REGISTER, or -1
+ * after an ERROR reply; the URI check of a topic/procedure (a pattern unless match is exact),
+ * false after an invalid_uri reply (if reply). */
+int mb_options_match(struct mb_session *s, const struct mb_msg *m);
+bool mb_check_uri(struct mb_session *s, const struct mb_msg *m, int match, bool reserved_ok, bool reply);
+
 /* Ends the session: ABORT with reason and message, then closes the transport. */
 void mb_session_abort(struct mb_session *s, enum mb_reason reason, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

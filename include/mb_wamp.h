@@ -27,6 +27,8 @@ const char *mb_msg_name(int type);
     X(PROTOCOL_VIOLATION, "wamp.error.protocol_violation")                         \
     X(NO_SUCH_PROCEDURE, "wamp.error.no_such_procedure")                           \
     X(PROCEDURE_ALREADY_EXISTS, "wamp.error.procedure_already_exists")             \
+    X(PROCEDURE_EXISTS_WITH_DIFFERENT_INVOCATION_POLICY,                           \
+      "wamp.error.procedure_exists_with_different_invocation_policy")              \
     X(NO_SUCH_REGISTRATION, "wamp.error.no_such_registration")                     \
     X(NO_SUCH_SUBSCRIPTION, "wamp.error.no_such_subscription")                     \
     X(INVALID_URI, "wamp.error.invalid_uri")                                       \

@@ -1,34 +1,21 @@
-/* Broker: exact-match subscriptions. */
+/* Broker: subscriptions by exact, prefix and wildcard match (mb_match), publications.
+ * An EVENT is serialized once per matching subscription and the same bytes go to each of its
+ * subscribers. */
 #include "mb_broker.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-static bool check_topic(struct mb_session *s, const struct mb_msg *m, bool publishing, bool reply)
-{
-    if (!mb_uri_valid(m->uri, m->uri_len, s->realm->uri_rule, false)) {
-        if (reply)
-            mb_session_error(s, m->type, m->request, MB_R_INVALID_URI, "invalid topic URI '%.*s'",
-                             (int)(m->uri_len > 200 ? 200 : m->uri_len), m->uri);
-        return false;
-    }
-    if (publishing && mb_uri_reserved(m->uri, m->uri_len)) {
-        if (reply)
-            mb_session_error(s, m->type, m->request, MB_R_INVALID_URI,
-                             "topic '%.*s' is in the reserved wamp. namespace",
-                             (int)(m->uri_len > 200 ? 200 : m->uri_len), m->uri);
-        return false;
-    }
-    return true;
-}
+#define URI_ARG(m) (int)((m)->uri_len > 200 ? 200 : (m)->uri_len), (m)->uri
 
 void mb_broker_subscribe(struct mb_session *s, const struct mb_msg *m)
 {
     struct mb_router *r = s->router;
     struct mb_broker *b = &s->realm->broker;
-    if (!check_topic(s, m, false, true))
+    int match = mb_options_match(s, m);
+    if (match < 0 || !mb_check_uri(s, m, match, true, true))
         return;
-    struct mb_subscription *sub = mb_map_get_str(&b->by_uri, m->uri, m->uri_len);
+    struct mb_subscription *sub = mb_matcher_find(&b->match, match, m->uri, m->uri_len);
     if (!sub) {
         sub = calloc(1, sizeof *sub);
         if (!sub || !(sub->uri = malloc(m->uri_len + 1)))
@@ -36,14 +23,16 @@ void mb_broker_subscribe(struct mb_session *s, const struct mb_msg *m)
         memcpy(sub->uri, m->uri, m->uri_len);
         sub->uri[m->uri_len] = '\0';
         sub->uri_len = m->uri_len;
+        sub->match = match;
         sub->id = mb_router_new_id(r, &b->by_id);
-        if (mb_map_put_str(&b->by_uri, sub->uri, sub->uri_len, sub) < 0)
+        if (mb_matcher_add(&b->match, match, sub->uri, sub->uri_len, sub) < 0)
             goto oom;
         if (mb_map_put_id(&b->by_id, sub->id, sub) < 0) {
-            mb_map_del_str(&b->by_uri, sub->uri, sub->uri_len);
+            mb_matcher_remove(&b->match, match, sub->uri, sub->uri_len);
             goto oom;
         }
-        mb_debug(&r->log, "subscription %llu created for %s", (unsigned long long)sub->id, sub->uri);
+        mb_debug(&r->log, "subscription %llu created for %s (%s)", (unsigned long long)sub->id, sub->uri,
+                 mb_match_policy_name(match));
     }
     if (!mb_vec_contains(&sub->subscribers, s)) {
         if (mb_vec_push(&sub->subscribers, s) < 0)
@@ -68,7 +57,7 @@ static void drop_subscriber(struct mb_broker *b, struct mb_subscription *sub, st
     mb_vec_remove(&sub->subscribers, s);
     if (sub->subscribers.len > 0)
         return;
-    mb_map_del_str(&b->by_uri, sub->uri, sub->uri_len);
+    mb_matcher_remove(&b->match, sub->match, sub->uri, sub->uri_len);
     mb_map_del_id(&b->by_id, sub->id);
     mb_debug(&s->router->log, "subscription %llu deleted (%s)", (unsigned long long)sub->id, sub->uri);
     mb_vec_free(&sub->subscribers);
@@ -89,41 +78,56 @@ void mb_broker_unsubscribe(struct mb_session *s, const struct mb_msg *m)
     mb_session_send(s, json_pack("[iI]", MB_UNSUBSCRIBED, (json_int_t)m->request));
 }
 
+struct publication {
+    struct mb_session *publisher;
+    const struct mb_msg *m;
+    uint64_t id;
+    bool exclude_me;
+};
+
+static void deliver(void *value, enum mb_match_policy policy, void *ctx)
+{
+    struct mb_subscription *sub = value;
+    struct publication *pub = ctx;
+    const struct mb_msg *m = pub->m;
+    struct mb_session *s = pub->publisher;
+    if (sub->subscribers.len == 0 || (sub->subscribers.len == 1 && pub->exclude_me &&
+                                      sub->subscribers.items[0] == s))
+        return;
+    json_t *ev = policy == MB_MATCH_EXACT
+                     ? json_pack("[iII{}]", MB_EVENT, (json_int_t)sub->id, (json_int_t)pub->id)
+                     : json_pack("[iII{ss%}]", MB_EVENT, (json_int_t)sub->id, (json_int_t)pub->id, "topic",
+                                 m->uri, m->uri_len);
+    if (m->args)
+        json_array_append(ev, m->args);
+    if (m->kwargs)
+        json_array_append(ev, m->kwargs);
+    size_t len;
+    const char *data = ev ? mb_serialize(s->router, ev, &len) : NULL;
+    for (size_t i = 0; data && i < sub->subscribers.len; i++) {
+        struct mb_session *t = sub->subscribers.items[i];
+        if (t == s && pub->exclude_me)
+            continue;
+        mb_session_send_bytes(t, data, len);
+    }
+    json_decref(ev);
+}
+
 void mb_broker_publish(struct mb_session *s, const struct mb_msg *m)
 {
     struct mb_router *r = s->router;
-    json_t *ack = json_object_get(m->dict, "acknowledge");
-    bool acknowledge = json_is_true(ack);
-    if (!check_topic(s, m, true, acknowledge)) {
-        mb_debug(&r->log, "session %llu: publication to invalid topic dropped",
-                 (unsigned long long)s->id);
+    bool acknowledge = json_is_true(json_object_get(m->dict, "acknowledge"));
+    if (!mb_check_uri(s, m, MB_MATCH_EXACT, false, acknowledge)) {
+        mb_debug(&r->log, "session %llu: publication to invalid topic dropped", (unsigned long long)s->id);
         return;
     }
-    json_t *excl = json_object_get(m->dict, "exclude_me");
-    bool exclude_me = !json_is_false(excl);
-    uint64_t pub = mb_idgen_next(&r->ids);
-
-    struct mb_subscription *sub = mb_map_get_str(&s->realm->broker.by_uri, m->uri, m->uri_len);
-    if (sub && (sub->subscribers.len > 1 || (sub->subscribers.len == 1 && !(exclude_me &&
-                sub->subscribers.items[0] == s)))) {
-        json_t *ev = json_pack("[iII{}]", MB_EVENT, (json_int_t)sub->id, (json_int_t)pub);
-        if (m->args)
-            json_array_append(ev, m->args);
-        if (m->kwargs)
-            json_array_append(ev, m->kwargs);
-        size_t len;
-        const char *data = mb_serialize(r, ev, &len);
-        /* the same bytes go to every subscriber */
-        for (size_t i = 0; data && i < sub->subscribers.len; i++) {
-            struct mb_session *t = sub->subscribers.items[i];
-            if (t == s && exclude_me)
-                continue;
-            mb_session_send_bytes(t, data, len);
-        }
-        json_decref(ev);
-    }
+    struct publication pub = {
+        .publisher = s, .m = m, .id = mb_idgen_next(&r->ids),
+        .exclude_me = !json_is_false(json_object_get(m->dict, "exclude_me")),
+    };
+    mb_matcher_each(&s->realm->broker.match, m->uri, m->uri_len, deliver, &pub);
     if (acknowledge)
-        mb_session_send(s, json_pack("[iII]", MB_PUBLISHED, (json_int_t)m->request, (json_int_t)pub));
+        mb_session_send(s, json_pack("[iII]", MB_PUBLISHED, (json_int_t)m->request, (json_int_t)pub.id));
 }
 
 void mb_broker_remove_session(struct mb_session *s)
@@ -143,5 +147,5 @@ void mb_broker_free(struct mb_broker *b)
         free(sub);
     }
     mb_map_free(&b->by_id);
-    mb_map_free(&b->by_uri);
+    mb_matcher_free(&b->match);
 }

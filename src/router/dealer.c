@@ -1,4 +1,5 @@
-/* Dealer: exact-match registrations, one callee per procedure (M1). */
+/* Dealer: registrations by exact, prefix and wildcard match (mb_match), shared registrations
+ * with the invocation policies single, roundrobin, random, first and last, and calls. */
 #include "mb_dealer.h"
 
 #include <stdlib.h>
@@ -6,55 +7,83 @@
 
 #define URI_ARG(m) (int)((m)->uri_len > 200 ? 200 : (m)->uri_len), (m)->uri
 
+static const char *const invoke_names[] = { "single", "roundrobin", "random", "first", "last" };
+
+/* Options.invoke, or -1 after an ERROR reply. */
+static int options_invoke(struct mb_session *s, const struct mb_msg *m)
+{
+    json_t *v = json_object_get(m->dict, "invoke");
+    if (!v)
+        return MB_INVOKE_SINGLE;
+    if (json_is_string(v))
+        for (int i = 0; i < (int)(sizeof invoke_names / sizeof invoke_names[0]); i++)
+            if (strcmp(json_string_value(v), invoke_names[i]) == 0)
+                return i;
+    mb_session_error(s, MB_REGISTER, m->request, MB_R_INVALID_ARGUMENT,
+                     "Options.invoke must be \"single\", \"roundrobin\", \"random\", \"first\" or \"last\"");
+    return -1;
+}
+
 void mb_dealer_register(struct mb_session *s, const struct mb_msg *m)
 {
     struct mb_router *r = s->router;
     struct mb_dealer *d = &s->realm->dealer;
-    if (!mb_uri_valid(m->uri, m->uri_len, s->realm->uri_rule, false)) {
-        mb_session_error(s, MB_REGISTER, m->request, MB_R_INVALID_URI, "invalid procedure URI '%.*s'",
-                         URI_ARG(m));
+    int match = mb_options_match(s, m);
+    int invoke = match < 0 ? -1 : options_invoke(s, m);
+    if (invoke < 0 || !mb_check_uri(s, m, match, false, true))
         return;
-    }
-    if (mb_uri_reserved(m->uri, m->uri_len)) {
-        mb_session_error(s, MB_REGISTER, m->request, MB_R_INVALID_URI,
-                         "procedure '%.*s' is in the reserved wamp. namespace", URI_ARG(m));
-        return;
-    }
-    struct mb_registration *reg = mb_map_get_str(&d->by_uri, m->uri, m->uri_len);
+    struct mb_registration *reg = mb_matcher_find(&d->match, match, m->uri, m->uri_len);
     if (reg) {
-        if (!mb_vec_contains(&reg->callees, s)) {
+        if (mb_vec_contains(&reg->callees, s)) {
+            /* the same session again: same registration */
+        } else if (reg->invoke == MB_INVOKE_SINGLE) {
             mb_session_error(s, MB_REGISTER, m->request, MB_R_PROCEDURE_ALREADY_EXISTS,
-                             "procedure '%.*s' is already registered", URI_ARG(m));
+                             "procedure '%.*s' (%s) is already registered", URI_ARG(m), mb_match_policy_name(match));
             return;
+        } else if ((int)reg->invoke != invoke) {
+            mb_session_error(s, MB_REGISTER, m->request, MB_R_PROCEDURE_EXISTS_WITH_DIFFERENT_INVOCATION_POLICY,
+                             "procedure '%.*s' is registered with invoke '%s', not '%s'", URI_ARG(m),
+                             invoke_names[reg->invoke], invoke_names[invoke]);
+            return;
+        } else if (mb_vec_push(&reg->callees, s) < 0 || mb_vec_push(&s->regs, reg) < 0) {
+            mb_vec_remove(&reg->callees, s);
+            goto oom;
+        } else {
+            mb_info(&r->log, "session %llu joined registration %llu of %s (%s, %zu callees)",
+                    (unsigned long long)s->id, (unsigned long long)reg->id, reg->uri,
+                    invoke_names[reg->invoke], reg->callees.len);
         }
     } else {
         reg = calloc(1, sizeof *reg);
         if (!reg || !(reg->uri = malloc(m->uri_len + 1)))
-            goto oom;
+            goto oom_free;
         memcpy(reg->uri, m->uri, m->uri_len);
         reg->uri[m->uri_len] = '\0';
         reg->uri_len = m->uri_len;
+        reg->match = match;
+        reg->invoke = invoke;
         reg->id = mb_router_new_id(r, &d->by_id);
         if (mb_vec_push(&reg->callees, s) < 0 || mb_vec_push(&s->regs, reg) < 0)
-            goto oom;
-        if (mb_map_put_str(&d->by_uri, reg->uri, reg->uri_len, reg) < 0)
-            goto oom;
+            goto oom_free;
+        if (mb_matcher_add(&d->match, match, reg->uri, reg->uri_len, reg) < 0)
+            goto oom_free;
         if (mb_map_put_id(&d->by_id, reg->id, reg) < 0) {
-            mb_map_del_str(&d->by_uri, reg->uri, reg->uri_len);
-            goto oom;
+            mb_matcher_remove(&d->match, match, reg->uri, reg->uri_len);
+            goto oom_free;
         }
-        mb_info(&r->log, "session %llu registered %s (registration %llu)", (unsigned long long)s->id,
-                reg->uri, (unsigned long long)reg->id);
+        mb_info(&r->log, "session %llu registered %s (registration %llu, %s, %s)", (unsigned long long)s->id,
+                reg->uri, (unsigned long long)reg->id, mb_match_policy_name(match), invoke_names[invoke]);
     }
     mb_session_send(s, json_pack("[iII]", MB_REGISTERED, (json_int_t)m->request, (json_int_t)reg->id));
     return;
-oom:
+oom_free:
     if (reg) {
         mb_vec_remove(&s->regs, reg);
         mb_vec_free(&reg->callees);
         free(reg->uri);
         free(reg);
     }
+oom:
     mb_session_error(s, MB_REGISTER, m->request, MB_R_INVALID_ARGUMENT, "router out of memory");
 }
 
@@ -63,10 +92,10 @@ static void drop_callee(struct mb_dealer *d, struct mb_registration *reg, struct
     mb_vec_remove(&reg->callees, s);
     if (reg->callees.len > 0)
         return;
-    mb_map_del_str(&d->by_uri, reg->uri, reg->uri_len);
+    mb_matcher_remove(&d->match, reg->match, reg->uri, reg->uri_len);
     mb_map_del_id(&d->by_id, reg->id);
-    mb_info(&s->router->log, "session %llu unregistered %s (registration %llu)",
-            (unsigned long long)s->id, reg->uri, (unsigned long long)reg->id);
+    mb_info(&s->router->log, "registration %llu of %s deleted (last callee session %llu left it)",
+            (unsigned long long)reg->id, reg->uri, (unsigned long long)s->id);
     mb_vec_free(&reg->callees);
     free(reg->uri);
     free(reg);
@@ -95,21 +124,36 @@ static json_t *with_payload(json_t *msg, const struct mb_msg *m)
     return msg;
 }
 
+static struct mb_session *pick_callee(struct mb_router *r, struct mb_registration *reg)
+{
+    size_t n = reg->callees.len;
+    switch (reg->invoke) {
+    case MB_INVOKE_ROUNDROBIN:
+        if (reg->next >= n)
+            reg->next = 0;
+        return reg->callees.items[reg->next++];
+    case MB_INVOKE_RANDOM:
+        return reg->callees.items[mb_idgen_u64(&r->ids) % n];
+    case MB_INVOKE_LAST:
+        return reg->callees.items[n - 1];
+    default: /* single, first */
+        return reg->callees.items[0];
+    }
+}
+
 void mb_dealer_call(struct mb_session *s, const struct mb_msg *m)
 {
     struct mb_dealer *d = &s->realm->dealer;
-    if (!mb_uri_valid(m->uri, m->uri_len, s->realm->uri_rule, false)) {
-        mb_session_error(s, MB_CALL, m->request, MB_R_INVALID_URI, "invalid procedure URI '%.*s'",
-                         URI_ARG(m));
+    if (!mb_check_uri(s, m, MB_MATCH_EXACT, true, true))
         return;
-    }
-    struct mb_registration *reg = mb_map_get_str(&d->by_uri, m->uri, m->uri_len);
+    enum mb_match_policy policy;
+    struct mb_registration *reg = mb_matcher_best(&d->match, m->uri, m->uri_len, &policy);
     if (!reg || reg->callees.len == 0) {
         mb_session_error(s, MB_CALL, m->request, MB_R_NO_SUCH_PROCEDURE,
                          "no callee registered for procedure '%.*s'", URI_ARG(m));
         return;
     }
-    struct mb_session *callee = reg->callees.items[0];
+    struct mb_session *callee = pick_callee(s->router, reg);
     struct mb_invocation *inv = malloc(sizeof *inv);
     if (!inv) {
         mb_session_error(s, MB_CALL, m->request, MB_R_INVALID_ARGUMENT, "router out of memory");
@@ -123,8 +167,11 @@ void mb_dealer_call(struct mb_session *s, const struct mb_msg *m)
         mb_session_error(s, MB_CALL, m->request, MB_R_INVALID_ARGUMENT, "router out of memory");
         return;
     }
-    mb_session_send(callee, with_payload(json_pack("[iII{}]", MB_INVOCATION, (json_int_t)inv->id,
-                                                   (json_int_t)reg->id), m));
+    json_t *inv_msg = policy == MB_MATCH_EXACT
+                          ? json_pack("[iII{}]", MB_INVOCATION, (json_int_t)inv->id, (json_int_t)reg->id)
+                          : json_pack("[iII{ss%}]", MB_INVOCATION, (json_int_t)inv->id, (json_int_t)reg->id,
+                                      "procedure", m->uri, m->uri_len);
+    mb_session_send(callee, with_payload(inv_msg, m));
 }
 
 /* Takes the invocation a callee answers; NULL (and a log line) if it is unknown. */
@@ -196,5 +243,5 @@ void mb_dealer_free(struct mb_dealer *d)
         free(reg);
     }
     mb_map_free(&d->by_id);
-    mb_map_free(&d->by_uri);
+    mb_matcher_free(&d->match);
 }

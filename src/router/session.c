@@ -48,6 +48,40 @@ const char *mb_serialize(struct mb_router *r, json_t *msg, size_t *len)
     return dst;
 }
 
+#define URI_ARG(m) (int)((m)->uri_len > 200 ? 200 : (m)->uri_len), (m)->uri
+
+/* Reads Options.match; replies with an ERROR and returns -1 if it is not a policy. */
+int mb_options_match(struct mb_session *s, const struct mb_msg *m)
+{
+    json_t *v = json_object_get(m->dict, "match");
+    if (!v)
+        return MB_MATCH_EXACT;
+    int p = json_is_string(v) ? mb_match_policy_parse(json_string_value(v), json_string_length(v)) : -1;
+    if (p < 0)
+        mb_session_error(s, m->type, m->request, MB_R_INVALID_ARGUMENT,
+                         "Options.match must be \"exact\", \"prefix\" or \"wildcard\"");
+    return p;
+}
+
+/* Checks a topic or procedure (or pattern) URI; replies with invalid_uri if reply. */
+bool mb_check_uri(struct mb_session *s, const struct mb_msg *m, int match, bool reserved_ok, bool reply)
+{
+    const char *what = m->type == MB_SUBSCRIBE || m->type == MB_PUBLISH ? "topic" : "procedure";
+    if (!mb_uri_valid(m->uri, m->uri_len, s->realm->uri_rule, match != MB_MATCH_EXACT)) {
+        if (reply)
+            mb_session_error(s, m->type, m->request, MB_R_INVALID_URI, "invalid %s URI '%.*s'%s", what,
+                             URI_ARG(m), match == MB_MATCH_EXACT ? "" : " (pattern)");
+        return false;
+    }
+    if (!reserved_ok && mb_uri_reserved(m->uri, m->uri_len)) {
+        if (reply)
+            mb_session_error(s, m->type, m->request, MB_R_INVALID_URI,
+                             "%s '%.*s' is in the reserved wamp. namespace", what, URI_ARG(m));
+        return false;
+    }
+    return true;
+}
+
 static void check_queue(struct mb_session *s)
 {
     struct mb_router *r = s->router;
@@ -270,8 +304,10 @@ static void on_hello(struct mb_session *s, const struct mb_msg *m)
     s->next_request = 1;
     realm->nsessions++;
     s->state = MB_S_JOINED;
-    json_t *roles = json_pack("{s{s{sb}}s{s{}}}", "broker", "features", "publisher_exclusion", 1,
-                              "dealer", "features");
+    /* only what moonbar implements */
+    json_t *roles = json_pack("{s{s{sbsb}}s{s{sbsb}}}",
+                              "broker", "features", "publisher_exclusion", 1, "pattern_based_subscription", 1,
+                              "dealer", "features", "pattern_based_registration", 1, "shared_registration", 1);
     mb_session_send(s, json_pack("[iI{ssssssssssso}]", MB_WELCOME, (json_int_t)s->id,
                                  "realm", realm->name, "authid", s->authid, "authrole", s->authrole,
                                  "authmethod", s->authmethod, "authprovider", "static", "roles", roles));
