@@ -50,6 +50,16 @@ build/unit/%: spec/unit/%.c spec/unit/unit.h $(OBJ)
 
 unit: $(UNIT_BIN)
 
+# Benchmarks: performance targets live here, never in tests.
+build/bench/route: scripts/bench/route.c $(OBJ)
+	@mkdir -p build/bench
+	@echo "  BENCH $@"
+	@$(CC) $(CFLAGS) -o $@ $< $(OBJ) $(LDLIBS)
+
+bench: deps
+	$(MAKE) build/bench/route
+	build/bench/route
+
 run: deps
 	$(MAKE) build/moonbar
 	build/moonbar --config lua/config.lua

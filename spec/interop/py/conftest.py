@@ -46,12 +46,8 @@ def _need_binary():
 def router(tmp_path_factory):
     """The module's shared moonbar (default config)."""
     _need_binary()
-    r = mb_router.Router(tmp_path_factory.mktemp("moonbar"))
-    try:
-        r.start()
+    with mb_router.running(tmp_path_factory.mktemp("moonbar")) as r:
         yield r
-    finally:
-        r.check()
 
 
 @pytest.fixture
@@ -63,9 +59,13 @@ def router_factory(tmp_path):
 
     def make_router(overrides=None, start=True):
         r = mb_router.Router(tmp_path / ("r%d" % next(counter)), overrides)
-        made.append(r)
         if start:
-            r.start()
+            try:
+                r.start()
+            except BaseException:
+                r.stop(timeout=1)
+                raise
+        made.append(r)
         return r
 
     yield make_router

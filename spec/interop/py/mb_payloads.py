@@ -25,5 +25,5 @@ PAYLOADS = {
     "nested": ([{"a": [1, {"b": [None, True, False, {"c": {}}]}]}, [[[]]]],
                {"deep": {"l": [{"x": [1, [2, [3]]]}], "n": None}}),
     "empty_list_vs_empty_dict": ([[], {}], {"l": [], "d": {}}),
-    "bools_and_null": ([True, False, None, 1, 0], {"t": True, "f": False, "n": None}),
+    "bools_and_null": ([True, False, None, 1, 0], {"yes": True, "no": False, "none": None}),
 }

@@ -184,7 +184,7 @@ class RawWebSocket(_Conn):
             self.close()
             raise HandshakeRefused(status, headers, body)
         accept = base64.b64encode(hashlib.sha1(
-            (key + "258EAFA5-E914-47DA-95CA-C5AB0DC11B65").encode()).digest()).decode()
+            (key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").encode()).digest()).decode()
         if headers.get("sec-websocket-accept") != accept:
             self.close()
             raise AssertionError("bad Sec-WebSocket-Accept %r" % headers.get("sec-websocket-accept"))

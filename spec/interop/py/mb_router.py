@@ -8,6 +8,7 @@ Environment:
   MOONBAR_WRAPPER        words put in front of the binary (e.g. valgrind ...)
   MOONBAR_TIMEOUT_SCALE  multiplies every timeout of the suite (default 1)
 """
+import contextlib
 import os
 import pathlib
 import re
@@ -338,3 +339,17 @@ def run_cli(*args, timeout=10, cwd=None):
     """Run moonbar to completion; returns CompletedProcess (text output)."""
     return subprocess.run(command(*args), stdin=subprocess.DEVNULL, capture_output=True,
                           text=True, timeout=T(timeout), cwd=cwd)
+
+
+@contextlib.contextmanager
+def running(workdir, overrides=None):
+    """A started Router; on exit it is stopped and must have exited cleanly.
+    A router that fails to start is killed and the start error raised alone."""
+    r = Router(workdir, overrides)
+    try:
+        r.start()
+    except BaseException:
+        r.stop(timeout=1)
+        raise
+    yield r
+    r.check()

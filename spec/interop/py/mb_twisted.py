@@ -68,7 +68,7 @@ def submit(fn, *a, **kw):
             fut.set_exception(f.value)
 
     def run():
-        d = defer.maybeDeferred(fn, *a, **kw)
+        d = defer.maybeDeferred(lambda: fn(*a, **kw))
         d.addCallbacks(ok, bad)
 
     reactor.callFromThread(run)
@@ -119,8 +119,11 @@ class Sink:
         with self.cond:
             ok = self.cond.wait_for(lambda: len(self.items) >= n, T(timeout))
             if not ok:
-                raise AssertionError("expected %d items within %.1fs, got %d: %r"
-                                     % (n, T(timeout), len(self.items), self.items[:5]))
+                shown = repr(self.items[:3])
+                if len(shown) > 600:
+                    shown = shown[:600] + "..."
+                raise AssertionError("expected %d items within %.1fs, got %d: %s"
+                                     % (n, T(timeout), len(self.items), shown))
             return list(self.items)
 
     def snapshot(self):

@@ -12,12 +12,9 @@ LIMIT = 65536
 
 @pytest.fixture(scope="module")
 def small_router(tmp_path_factory):
-    r = mb_router.Router(tmp_path_factory.mktemp("small"), {"limits": {"max_message_size": LIMIT}})
-    try:
-        r.start()
+    with mb_router.running(tmp_path_factory.mktemp("small"),
+                           {"limits": {"max_message_size": LIMIT}}) as r:
         yield r
-    finally:
-        r.check()
 
 
 @pytest.fixture(scope="module")
@@ -112,7 +109,9 @@ def test_slow_consumer_is_disconnected_while_publisher_and_others_carry_on(route
         n, blob = 120, "s" * 50_000  # ~6 MB in total
         for i in range(n):
             publisher.publish(t, i, blob)
-        got = events.wait(n, timeout=30)
+            # pace on the normal subscriber: its queue never holds more than one event
+            events.wait(i + 1, timeout=10)
+        got = events.wait(n)
         assert [e.args[0] for e in got] == list(range(n)), "normal subscriber missed events"
         assert all(e.args[1] == blob for e in got)
         m = r.wait_for_log(r"slow consumer", timeout=5)
@@ -140,5 +139,7 @@ def test_fast_subscriber_under_the_queue_limit_is_not_disconnected(router_factor
     _, events = sub.subscribe(t)
     for i in range(200):
         pub.publish(t, i, "y" * 1000)
-    assert len(events.wait(200)) == 200
+        if i % 20 == 19:  # at most ~20 KB in flight: well under the limit
+            events.wait(i + 1)
+    assert [e.args[0] for e in events.wait(200)] == list(range(200))
     assert sub.is_connected() and "slow consumer" not in r.log

@@ -60,6 +60,22 @@ def test_call_of_unknown_procedure_is_no_such_procedure(router, clients, transpo
     assert e.value.error == "wamp.error.no_such_procedure"
 
 
+def test_raw_error_shapes_for_no_such_procedure_and_procedure_already_exists(router, transport):
+    p = proc("shapes")
+    with raw.connect(router, transport) as a, raw.connect(router, transport) as b:
+        raw.join(a)
+        raw.join(b)
+        b.send_json([raw.CALL, 11, {}, p])
+        err = raw.expect(b, raw.ERROR)
+        assert err[:5] == [raw.ERROR, raw.CALL, 11, {}, "wamp.error.no_such_procedure"], err
+        assert isinstance(err[5], list) and err[5] and isinstance(err[5][0], str), err
+        raw.register(a, p)
+        b.send_json([raw.REGISTER, 12, {}, p])
+        err = raw.expect(b, raw.ERROR)
+        assert err[:5] == [raw.ERROR, raw.REGISTER, 12, {}, "wamp.error.procedure_already_exists"], err
+        assert isinstance(err[5], list) and err[5] and isinstance(err[5][0], str), err
+
+
 def test_second_session_registering_same_procedure_gets_procedure_already_exists(
         router, clients, transport):
     p = proc("dup")

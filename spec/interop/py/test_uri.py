@@ -101,13 +101,9 @@ def test_calling_a_wamp_procedure_is_not_an_invalid_uri(router, transport):
 
 @pytest.fixture(scope="module")
 def strict_router(tmp_path_factory):
-    r = mb_router.Router(tmp_path_factory.mktemp("strict"),
-                         {"realms": [{"name": "realm1", "uri_check": "strict"}]})
-    try:
-        r.start()
+    with mb_router.running(tmp_path_factory.mktemp("strict"),
+                           {"realms": [{"name": "realm1", "uri_check": "strict"}]}) as r:
         yield r
-    finally:
-        r.check()
 
 
 INVALID_STRICT = {"uppercase": "A.B", "dash": "com.my-app.x", "non_ascii": "com.ü",

@@ -1,0 +1,201 @@
+/* Routing cost benchmark (make bench): what moonbar does for one PUBLISH or one CALL, from the
+ * bytes of the message to the bytes queued for the receiver (JSON decode, validation, matching,
+ * EVENT/INVOCATION encode), with 10, 10 000 and 1 000 000 patterns of each match policy
+ * registered. Sessions use an in-process transport that only counts bytes, so socket costs
+ * (the same whatever the number of patterns) are left out.
+ *
+ * Output: one table row per (policy, patterns) with ns per PUBLISH and per CALL (CALL →
+ * INVOCATION, YIELD → RESULT), then the ratio of the cost at the largest count to the cost at
+ * 10, and one machine-readable line per row ("BENCH match ..."). */
+#include "mb_router.h"
+#include "mb_session.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+struct null_conn {
+    size_t bytes, messages;
+};
+
+static void null_send(void *conn, const char *data, size_t len)
+{
+    (void)data;
+    struct null_conn *c = conn;
+    c->bytes += len;
+    c->messages++;
+}
+static size_t null_queued(void *conn) { (void)conn; return 0; }
+static void null_set_reading(void *conn, bool on) { (void)conn; (void)on; }
+static void null_close(void *conn, int code, const char *reason, bool flush)
+{
+    (void)conn; (void)code; (void)reason; (void)flush;
+}
+static const struct mb_transport null_transport = {
+    .name = "bench", .send = null_send, .queued = null_queued,
+    .set_reading = null_set_reading, .close = null_close,
+};
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void feed(struct mb_session *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void feed(struct mb_session *s, const char *fmt, ...)
+{
+    char buf[512];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    mb_session_receive(s, buf, (size_t)n);
+}
+
+/* [70,ID,{},["hello",42],{"k":true}] without printf */
+static size_t yield_msg(char *out, uint64_t id)
+{
+    char digits[24];
+    int nd = 0;
+    do {
+        digits[nd++] = (char)('0' + id % 10);
+        id /= 10;
+    } while (id);
+    size_t o = 0;
+    memcpy(out, "[70,", 4);
+    o = 4;
+    while (nd)
+        out[o++] = digits[--nd];
+    static const char tail[] = ",{},[\"hello\",42],{\"k\":true}]";
+    memcpy(out + o, tail, sizeof tail - 1);
+    return o + sizeof tail - 1;
+}
+
+static struct mb_session *join(struct mb_router *r, struct null_conn *c)
+{
+    struct mb_session *s = mb_session_new(r, &null_transport, c, "bench");
+    feed(s, "[1,\"realm1\",{\"roles\":{\"publisher\":{},\"subscriber\":{},\"caller\":{},\"callee\":{}}}]");
+    return s;
+}
+
+static const char *const policies[] = { "exact", "prefix", "wildcard" };
+
+/* Pattern i of a policy, and a URI that matches exactly pattern i. */
+static int pattern(char *out, size_t n, int policy, long i)
+{
+    switch (policy) {
+    case 0: return snprintf(out, n, "com.example.svc%ld.op", i);
+    case 1: return snprintf(out, n, "com.example.svc%ld.", i);
+    default: return snprintf(out, n, "com.example.svc%ld..op", i);
+    }
+}
+
+static int target(char *out, size_t n, int policy, long i)
+{
+    switch (policy) {
+    case 0: return snprintf(out, n, "com.example.svc%ld.op", i);
+    case 1: return snprintf(out, n, "com.example.svc%ld.op.item", i);
+    default: return snprintf(out, n, "com.example.svc%ld.item.op", i);
+    }
+}
+
+int main(int argc, char **argv)
+{
+    long max = argc > 1 ? atol(argv[1]) : 1000000;
+    long ops = argc > 2 ? atol(argv[2]) : 300000;
+    long counts[] = { 10, 10000, max };
+    int ncounts = max > 10000 ? 3 : 2;
+
+    struct mb_config cfg;
+    mb_config_defaults(&cfg, NULL);
+    cfg.ws_enabled = cfg.raw_enabled = false;
+    cfg.log_level = MB_LOG_ERROR;
+    cfg.max_queue_bytes = (size_t)1 << 40;
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    struct mb_router r;
+    if (mb_router_init(&r, &loop, &cfg) < 0)
+        return 1;
+
+    enum { NTARGETS = 4096 };
+    static char targets[NTARGETS][64];
+    static char pubs[NTARGETS][160], calls[NTARGETS][160];
+    static size_t publen[NTARGETS], calllen[NTARGETS];
+    double pub_ns[3][3], call_ns[3][3];
+    srand(42);
+
+    printf("Routing cost per message (decode + match + encode, no sockets), %ld ops per cell\n\n", ops);
+    printf("| policy | patterns | ns/PUBLISH | ns/CALL |\n|---|---|---|---|\n");
+    for (int p = 0; p < 3; p++) {
+        for (int ci = 0; ci < ncounts; ci++) {
+            long n = counts[ci];
+            struct null_conn pc = { 0 }, sc = { 0 }, cc = { 0 }, kc = { 0 };
+            struct mb_session *pub = join(&r, &pc), *sub = join(&r, &sc);
+            struct mb_session *caller = join(&r, &cc), *callee = join(&r, &kc);
+            char pat[64];
+            for (long i = 0; i < n; i++) {
+                pattern(pat, sizeof pat, p, i);
+                feed(sub, "[32,%ld,{\"match\":\"%s\"},\"%s\"]", i + 1, policies[p], pat);
+                feed(callee, "[64,%ld,{\"match\":\"%s\"},\"%s\"]", i + 1, policies[p], pat);
+            }
+            /* messages are formatted before the clock starts: only moonbar's work is timed */
+            for (int t = 0; t < NTARGETS; t++) {
+                target(targets[t], sizeof targets[t], p, (long)(rand() % n));
+                publen[t] = (size_t)snprintf(pubs[t], sizeof pubs[t],
+                                             "[16,%d,{},\"%s\",[\"hello\",42],{\"k\":true}]", t + 1, targets[t]);
+                calllen[t] = (size_t)snprintf(calls[t], sizeof calls[t],
+                                              "[48,%d,{},\"%s\",[\"hello\",42],{\"k\":true}]", t + 1, targets[t]);
+            }
+
+            size_t before = sc.messages;
+            double t0 = now_s();
+            for (long k = 0; k < ops; k++)
+                mb_session_receive(pub, pubs[k % NTARGETS], publen[k % NTARGETS]);
+            double t1 = now_s();
+            pub_ns[p][ci] = (t1 - t0) * 1e9 / (double)ops;
+            if (sc.messages - before != (size_t)ops)
+                fprintf(stderr, "bench: %zu events for %ld publications\n", sc.messages - before, ops);
+
+            before = cc.messages;
+            t0 = now_s();
+            for (long k = 0; k < ops; k++) {
+                mb_session_receive(caller, calls[k % NTARGETS], calllen[k % NTARGETS]);
+                char y[96];
+                size_t yl = yield_msg(y, callee->next_request - 1);
+                mb_session_receive(callee, y, yl);
+            }
+            t1 = now_s();
+            call_ns[p][ci] = (t1 - t0) * 1e9 / (double)ops;
+            if (cc.messages - before != (size_t)ops)
+                fprintf(stderr, "bench: %zu results for %ld calls\n", cc.messages - before, ops);
+
+            printf("| %s | %ld | %.0f | %.0f |\n", policies[p], n, pub_ns[p][ci], call_ns[p][ci]);
+            fflush(stdout);
+            mb_session_free(pub);
+            mb_session_free(sub);
+            mb_session_free(caller);
+            mb_session_free(callee);
+        }
+    }
+    printf("\n| policy | PUBLISH %ld/10 | CALL %ld/10 |\n|---|---|---|\n", counts[ncounts - 1], counts[ncounts - 1]);
+    for (int p = 0; p < 3; p++)
+        printf("| %s | %.2fx | %.2fx |\n", policies[p], pub_ns[p][ncounts - 1] / pub_ns[p][0],
+               call_ns[p][ncounts - 1] / call_ns[p][0]);
+    printf("\n");
+    for (int p = 0; p < 3; p++)
+        for (int ci = 0; ci < ncounts; ci++)
+            printf("BENCH match policy=%s patterns=%ld publish_ns=%.0f call_ns=%.0f\n", policies[p], counts[ci],
+                   pub_ns[p][ci], call_ns[p][ci]);
+
+    mb_router_stop(&r);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    mb_router_free(&r);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    uv_loop_close(&loop);
+    mb_config_free(&cfg);
+    return 0;
+}
