@@ -106,7 +106,7 @@ struct mb_router {
     uv_timer_t tick;
     uv_signal_t sigint, sigterm;
     uv_timer_t grace;
-    int grace_left; /* 20 ms steps left in the shutdown grace */
+    int grace_steps, grace_left; /* 20 ms steps of the shutdown grace, and left */
     bool stopping;
     bool stopped;
 };

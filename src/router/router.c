@@ -76,12 +76,18 @@ static void finish_stop(struct mb_router *r)
     mb_info(&r->log, "stopped");
 }
 
-/* Every 20 ms during shutdown: stop as soon as every peer is gone, or at the deadline. */
+/* Every 20 ms during shutdown: stop as soon as every peer is gone, or at the deadline.
+ * Peers get the first half of the grace to answer GOODBYE; then the rest are closed. */
 static void on_grace(uv_timer_t *h)
 {
     struct mb_router *r = h->data;
-    if (r->all == NULL || --r->grace_left <= 0)
+    if (r->all == NULL || --r->grace_left <= 0) {
         finish_stop(r);
+        return;
+    }
+    if (r->grace_left == r->grace_steps / 2)
+        for (struct mb_session *s = r->all; s; s = s->next)
+            mb_session_close(s, 1001, "router is shutting down", true);
 }
 
 void mb_router_stop(struct mb_router *r)
@@ -94,7 +100,7 @@ void mb_router_stop(struct mb_router *r)
     mb_rawsocket_stop_listening(r);
     for (struct mb_session *s = r->all; s; s = s->next)
         mb_session_shutdown(s, MB_R_SYSTEM_SHUTDOWN, "router is shutting down");
-    r->grace_left = (int)(r->cfg->shutdown_grace * 1000.0 / 20.0) + 1;
+    r->grace_steps = r->grace_left = (int)(r->cfg->shutdown_grace * 1000.0 / 20.0) + 2;
     uv_timer_start(&r->grace, on_grace, 20, 20);
 }
 

@@ -119,7 +119,7 @@ void mb_session_drained(struct mb_session *s)
 
 void mb_session_send_bytes(struct mb_session *s, const char *data, size_t len)
 {
-    if (s->state == MB_S_CLOSED)
+    if (s->state >= MB_S_LEAVING) /* nothing follows a GOODBYE or an ABORT */
         return;
     s->tr->send(s->conn, data, len);
     check_queue(s);
@@ -132,7 +132,7 @@ void mb_session_send(struct mb_session *s, json_t *msg)
         return;
     }
     size_t len;
-    const char *data = s->state == MB_S_CLOSED ? NULL : mb_serialize(s->router, msg, &len);
+    const char *data = s->state >= MB_S_LEAVING ? NULL : mb_serialize(s->router, msg, &len);
     if (data)
         mb_session_send_bytes(s, data, len);
     json_decref(msg);
@@ -188,8 +188,10 @@ void mb_session_abort(struct mb_session *s, enum mb_reason reason, const char *f
 void mb_session_shutdown(struct mb_session *s, enum mb_reason reason, const char *message)
 {
     if (s->state == MB_S_JOINED) {
+        /* the peer answers with its GOODBYE, then the transport closes (see dispatch) */
         mb_session_send(s, json_pack("[i{ss}s]", MB_GOODBYE, "message", message, mb_reason_uri(reason)));
         s->state = MB_S_LEAVING;
+        return;
     }
     mb_session_close(s, WS_CLOSE_GOING_AWAY, message, true);
 }
@@ -317,10 +319,6 @@ static void on_hello(struct mb_session *s, const struct mb_msg *m)
 
 static void on_goodbye(struct mb_session *s, const struct mb_msg *m)
 {
-    if (s->state == MB_S_LEAVING) { /* the peer's answer to our GOODBYE */
-        mb_session_close(s, 1000, "goodbye", true);
-        return;
-    }
     mb_debug(&s->router->log, "session %llu says goodbye: %.*s", (unsigned long long)s->id,
              (int)m->uri_len, m->uri);
     mb_session_send(s, json_pack("[i{}s]", MB_GOODBYE, mb_reason_uri(MB_R_GOODBYE_AND_OUT)));
@@ -343,7 +341,7 @@ static void dispatch(struct mb_session *s, const struct mb_msg *m)
         return;
     case MB_S_LEAVING:
         if (m->type == MB_GOODBYE || m->type == MB_ABORT)
-            mb_session_close(s, 1000, "goodbye", true);
+            mb_session_close(s, s->router->stopping ? WS_CLOSE_GOING_AWAY : 1000, "goodbye", true);
         return; /* anything else is late traffic from a peer that is being closed */
     case MB_S_CLOSED:
         return;

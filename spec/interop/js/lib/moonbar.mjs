@@ -181,7 +181,8 @@ export async function startMoonbar(options = {}) {
 
     /**
      * SIGTERM, then checks: exit status 0, no sanitizer report on stderr.
-     * Throws an Error (with the stderr tail) when a check fails. Idempotent.
+     * Resolves {code, signal, stopMs}; throws an Error (with the stderr tail) when a check
+     * fails. Idempotent: later calls return the first call's promise.
      */
     stop() {
       if (!stopped) stopped = doStop();
@@ -191,6 +192,7 @@ export async function startMoonbar(options = {}) {
 
   async function doStop() {
     try {
+      const t0 = Date.now();
       if (!exitInfo) child.kill('SIGTERM');
       let info;
       try {
@@ -208,7 +210,7 @@ export async function startMoonbar(options = {}) {
         const shown = san ? stderr.slice(Math.max(0, san.index - 2000)) : tail(stderr);
         throw new Error(`moonbar stop: ${problems.join('; ')}\n--- moonbar stderr ---\n${shown}`);
       }
-      return info;
+      return { ...info, stopMs: Date.now() - t0 };
     } finally {
       cleanupDir();
     }
