@@ -338,8 +338,9 @@ void mb_matcher_each(const struct mb_matcher *m, const char *uri, size_t len, mb
     if (m->count[MB_MATCH_PREFIX]) {
         uint64_t h = mb_hash_init();
         size_t maxl = len < m->prefix_lens_cap ? len : m->prefix_lens_cap - 1;
-        for (size_t l = 1; l <= maxl; l++) {
-            h = mb_hash_step(h, (unsigned char)uri[l - 1]);
+        for (size_t l = 0; l <= maxl; l++) { /* l = 0: the empty prefix matches everything */
+            if (l > 0)
+                h = mb_hash_step(h, (unsigned char)uri[l - 1]);
             if (m->prefix_lens[l] && (v = mb_map_get_str_hashed(&m->prefix, uri, l, mb_hash_final(h))))
                 fn(v, MB_MATCH_PREFIX, ctx);
         }
@@ -365,8 +366,9 @@ void *mb_matcher_best(const struct mb_matcher *m, const char *uri, size_t len, e
         void *best = NULL;
         uint64_t h = mb_hash_init();
         size_t maxl = len < m->prefix_lens_cap ? len : m->prefix_lens_cap - 1;
-        for (size_t l = 1; l <= maxl; l++) {
-            h = mb_hash_step(h, (unsigned char)uri[l - 1]);
+        for (size_t l = 0; l <= maxl; l++) {
+            if (l > 0)
+                h = mb_hash_step(h, (unsigned char)uri[l - 1]);
             if (m->prefix_lens[l] && (v = mb_map_get_str_hashed(&m->prefix, uri, l, mb_hash_final(h))))
                 best = v; /* longer ones come later */
         }

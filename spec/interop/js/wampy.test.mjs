@@ -138,7 +138,7 @@ describe('wampy over WebSocket', () => {
     });
   });
 
-  it('shutdown: SIGTERM sends wampy GOODBYE wamp.close.system_shutdown and a close frame 1001; moonbar exits 0, no sanitizer report', T, async () => {
+  it('shutdown: SIGTERM sends wampy GOODBYE wamp.close.system_shutdown, the WebSocket closes cleanly; moonbar exits 0, no sanitizer report', T, async () => {
     const c = await connect();
     stopChecked = true;
     const { stopMs } = await router.stop();
@@ -147,7 +147,9 @@ describe('wampy over WebSocket', () => {
     assert.ok(goodbye, `no GOODBYE received; got ${JSON.stringify(c.wire.messages)}`);
     assert.equal(goodbye[2], 'wamp.close.system_shutdown');
     assert.equal(typeof goodbye[1], 'object');
-    assert.equal(close.code, 1001, `close frame code ${close.code} (${close.reason})`);
+    // moonbar closes with 1001 once the peer answered GOODBYE; wampy may close first right
+    // after its answer (1000, or 1005 when its close frame carries no code)
+    assert.ok([1000, 1001, 1005].includes(close.code), `close frame code ${close.code} (${close.reason})`);
     assert.ok(stopMs < ms(1000), `moonbar took ${stopMs} ms to exit after SIGTERM`);
   });
 });
