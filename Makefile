@@ -8,7 +8,8 @@ CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wno-unused-par
 LDLIBS  := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm
 
 CORE_SRC := $(wildcard src/core/*.c)
-SRC      := $(CORE_SRC) $(wildcard src/router/*.c) $(wildcard src/transport/*.c) src/config.c
+SRC      := $(CORE_SRC) $(wildcard src/router/*.c) $(wildcard src/transport/*.c) $(wildcard src/lua/*.c) \
+            src/config.c
 OBJ      := $(SRC:%.c=build/obj/%.o)
 ASAN_OBJ := $(SRC:%.c=build/asan/%.o)
 ASAN_FLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined

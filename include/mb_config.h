@@ -12,6 +12,9 @@
 struct mb_realm_config {
     char *name;
     enum mb_uri_rule uri_rule;
+    char **apps;  /* Lua app scripts: files, or folders whose *.lua files are apps */
+    size_t napps;
+    char *policy; /* Lua policy script, or NULL */
 };
 
 struct mb_config {
@@ -34,6 +37,10 @@ struct mb_config {
     size_t max_queue_bytes;
     double slow_consumer_timeout; /* seconds */
     double shutdown_grace;        /* seconds to wait for peers to go after GOODBYE */
+
+    double lua_callback_timeout;  /* seconds one Lua callback may run */
+    size_t lua_memory_limit;      /* bytes per Lua script */
+    bool lua_watch;               /* reload scripts when their files change */
 };
 
 /* Fills cfg with the built-in defaults (realm1, 127.0.0.1:8080/ws, web root default_web_root). */

@@ -21,6 +21,7 @@
 struct mb_session;
 struct mb_ws;
 struct mb_rawsocket;
+struct mb_lua;
 
 /* A transport carries one session's messages; the session calls it through this table
  * (WebSocket, RawSocket; an in-process one for Lua later). */
@@ -52,7 +53,10 @@ struct mb_broker {
     struct mb_map by_id;
 };
 
-enum mb_invoke_policy { MB_INVOKE_SINGLE, MB_INVOKE_ROUNDROBIN, MB_INVOKE_RANDOM, MB_INVOKE_FIRST, MB_INVOKE_LAST };
+enum mb_invoke_policy {
+    MB_INVOKE_SINGLE, MB_INVOKE_ROUNDROBIN, MB_INVOKE_RANDOM, MB_INVOKE_FIRST, MB_INVOKE_LAST,
+    MB_INVOKE_CUSTOM, /* a policy of the realm's Lua policy script, named by policy */
+};
 
 /* One registration per (procedure, match policy), shared by its callees. */
 struct mb_registration {
@@ -61,7 +65,8 @@ struct mb_registration {
     size_t uri_len;
     enum mb_match_policy match;
     enum mb_invoke_policy invoke;
-    size_t next; /* roundrobin position */
+    char *policy; /* MB_INVOKE_CUSTOM: the policy's name */
+    size_t next;  /* roundrobin position */
     struct mb_vec callees; /* struct mb_session *, registration order */
 };
 
@@ -77,12 +82,15 @@ struct mb_invocation {
     uint64_t caller_request; /* CALL.Request */
 };
 
+struct mb_lua_realm;
+
 struct mb_realm {
     char *name;
     enum mb_uri_rule uri_rule;
     struct mb_broker broker;
     struct mb_dealer dealer;
     size_t nsessions;
+    struct mb_lua_realm *lua; /* its scripts, or NULL */
 };
 
 struct mb_router {
@@ -101,10 +109,11 @@ struct mb_router {
 
     struct mb_ws *ws;
     struct mb_rawsocket *raw;
+    struct mb_lua *lua;
 
     uv_check_t safe_point;
     uv_timer_t tick;
-    uv_signal_t sigint, sigterm;
+    uv_signal_t sigint, sigterm, sighup;
     uv_timer_t grace;
     int grace_steps, grace_left; /* 20 ms steps of the shutdown grace, and left */
     bool stopping;

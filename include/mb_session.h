@@ -11,8 +11,9 @@
 #include "mb_wamp.h"
 
 enum mb_session_state {
-    MB_S_NEW,     /* transport open, no session yet (or after a GOODBYE) */
-    MB_S_JOINED,  /* WELCOME sent */
+    MB_S_NEW,        /* transport open, no session yet (or after a GOODBYE) */
+    MB_S_CHALLENGED, /* CHALLENGE sent, waiting for AUTHENTICATE */
+    MB_S_JOINED,     /* WELCOME sent */
     MB_S_LEAVING, /* router sent GOODBYE, waiting for the peer's */
     MB_S_CLOSED,  /* closing the transport: nothing more is sent or received */
 };
@@ -27,8 +28,12 @@ struct mb_session {
     uint64_t id; /* 0 until joined */
     struct mb_realm *realm;
     char *authid;
-    const char *authrole;
+    char *authrole;
     const char *authmethod;
+    const char *authprovider;
+    bool trusted;              /* in-router (Lua) session: not asked to the authorizer */
+    struct mb_realm *pending_realm; /* CHALLENGED: the realm asked for */
+    struct mb_map authz_cache; /* "action uri" → cached authorizer decision */
 
     struct mb_vec subs; /* struct mb_subscription * this session is in */
     struct mb_vec regs; /* struct mb_registration * this session is a callee of */
@@ -50,6 +55,11 @@ struct mb_session {
 struct mb_session *mb_session_new(struct mb_router *r, const struct mb_transport *tr, void *conn,
                                   const char *peer);
 void mb_session_receive(struct mb_session *s, const char *data, size_t len);
+/* Same, for a message already decoded (in-router sessions); root stays the caller's. */
+void mb_session_receive_json(struct mb_session *s, json_t *root);
+/* Joins realm with the given identity and sends WELCOME (authid and authrole are copied). */
+void mb_session_join(struct mb_session *s, struct mb_realm *realm, const char *authid, const char *authrole,
+                     const char *authmethod, const char *authprovider);
 void mb_session_drained(struct mb_session *s); /* the transport wrote some of its queue */
 void mb_session_free(struct mb_session *s);     /* the transport is gone */
 
@@ -68,6 +78,10 @@ const char *mb_serialize(struct mb_router *r, json_t *msg, size_t *len);
  * false after an invalid_uri reply (if reply). */
 int mb_options_match(struct mb_session *s, const struct mb_msg *m);
 bool mb_check_uri(struct mb_session *s, const struct mb_msg *m, int match, bool reserved_ok, bool reply);
+
+/* Asks the realm's authorizer (mb_lua_authorize); on deny or failure replies with
+ * not_authorized / authorization_failed (if reply) and returns false. */
+bool mb_session_authorized(struct mb_session *s, const char *action, const struct mb_msg *m, bool reply);
 
 /* Ends the session: ABORT with reason and message, then closes the transport. */
 void mb_session_abort(struct mb_session *s, enum mb_reason reason, const char *fmt, ...)

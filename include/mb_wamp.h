@@ -41,7 +41,8 @@ const char *mb_msg_name(int type);
     X(SYSTEM_SHUTDOWN, "wamp.close.system_shutdown")                               \
     X(CLOSE_REALM, "wamp.close.close_realm")                                       \
     X(GOODBYE_AND_OUT, "wamp.close.goodbye_and_out")                               \
-    X(CLOSE_NORMAL, "wamp.close.normal")
+    X(CLOSE_NORMAL, "wamp.close.normal")                                           \
+    X(RUNTIME_ERROR, "wamp.error.runtime_error")
 
 enum mb_reason {
 #define MB_REASON_ENUM(name, uri) MB_R_##name,

@@ -33,9 +33,21 @@ int mb_config_defaults(struct mb_config *cfg, const char *default_web_root)
     cfg->max_queue_bytes = 4 << 20;
     cfg->slow_consumer_timeout = 10.0;
     cfg->shutdown_grace = 0.5;
+    cfg->lua_callback_timeout = 0.1;
+    cfg->lua_memory_limit = 64u << 20;
+    cfg->lua_watch = true;
     if (!cfg->ws_host || !cfg->ws_path || !cfg->raw_host || !cfg->realms || !cfg->realms[0].name)
         return -1;
     return 0;
+}
+
+static void free_realm(struct mb_realm_config *rc)
+{
+    free(rc->name);
+    for (size_t i = 0; i < rc->napps; i++)
+        free(rc->apps[i]);
+    free(rc->apps);
+    free(rc->policy);
 }
 
 void mb_config_free(struct mb_config *cfg)
@@ -45,7 +57,7 @@ void mb_config_free(struct mb_config *cfg)
     free(cfg->web_root);
     free(cfg->raw_host);
     for (size_t i = 0; i < cfg->nrealms; i++)
-        free(cfg->realms[i].name);
+        free_realm(&cfg->realms[i]);
     free(cfg->realms);
     memset(cfg, 0, sizeof *cfg);
 }
@@ -244,6 +256,37 @@ static int load_listener(struct ld *ld, const char *name, bool *enabled, char **
     return rc;
 }
 
+/* realms[i].apps: a list of paths (files or folders), resolved against the config's folder. */
+static int load_apps(struct ld *ld, const char *section, struct mb_realm_config *rc)
+{
+    lua_State *L = ld->L;
+    int t = lua_getfield(L, -1, "apps");
+    int status = 0;
+    if (t == LUA_TSTRING) { /* one path */
+        rc->apps = calloc(1, sizeof *rc->apps);
+        if (rc->apps && (rc->apps[0] = strdup(lua_tostring(L, -1)))) {
+            resolve_path(ld, &rc->apps[0]);
+            rc->napps = 1;
+        }
+    } else if (t == LUA_TTABLE) {
+        size_t n = (size_t)luaL_len(L, -1);
+        rc->apps = calloc(n ? n : 1, sizeof *rc->apps);
+        for (size_t i = 1; rc->apps && i <= n && status == 0; i++) {
+            if (lua_geti(L, -1, (lua_Integer)i) != LUA_TSTRING) {
+                status = fail(ld, section, "apps", "must list paths (strings)");
+            } else if ((rc->apps[rc->napps] = strdup(lua_tostring(L, -1)))) {
+                resolve_path(ld, &rc->apps[rc->napps]);
+                rc->napps++;
+            }
+            lua_pop(L, 1);
+        }
+    } else if (t != LUA_TNIL) {
+        status = fail(ld, section, "apps", "must be a path or a list of paths, got %s", lua_typename(L, t));
+    }
+    lua_pop(L, 1);
+    return status;
+}
+
 static int load_realms(struct ld *ld, struct mb_config *cfg)
 {
     lua_State *L = ld->L;
@@ -262,7 +305,7 @@ static int load_realms(struct ld *ld, struct mb_config *cfg)
         return fail(ld, NULL, "realms", "must list at least one realm");
     }
     for (size_t i = 0; i < cfg->nrealms; i++)
-        free(cfg->realms[i].name);
+        free_realm(&cfg->realms[i]);
     free(cfg->realms);
     cfg->nrealms = 0;
     cfg->realms = calloc(n, sizeof *cfg->realms);
@@ -270,7 +313,7 @@ static int load_realms(struct ld *ld, struct mb_config *cfg)
         lua_pop(L, 1);
         return fail(ld, NULL, "realms", "out of memory");
     }
-    static const char *const keys[] = { "name", "uri_check", NULL };
+    static const char *const keys[] = { "name", "uri_check", "apps", "policy", NULL };
     int rc = 0;
     for (size_t i = 1; i <= n && rc == 0; i++) {
         char section[32];
@@ -295,6 +338,11 @@ static int load_realms(struct ld *ld, struct mb_config *cfg)
             rc = fail(ld, section, "uri_check", "must be \"loose\" or \"strict\", got \"%s\"", check);
         rc_->uri_rule = check && strcmp(check, "strict") == 0 ? MB_URI_STRICT : MB_URI_LOOSE;
         free(check);
+        if (rc == 0)
+            rc = get_string(ld, section, "policy", &rc_->policy);
+        resolve_path(ld, &rc_->policy);
+        if (rc == 0)
+            rc = load_apps(ld, section, rc_);
         lua_pop(L, 1);
     }
     lua_pop(L, 1);
@@ -303,7 +351,8 @@ static int load_realms(struct ld *ld, struct mb_config *cfg)
 
 static int load_table(struct ld *ld, struct mb_config *cfg)
 {
-    static const char *const top[] = { "log_level", "websocket", "rawsocket", "realms", "limits", NULL };
+    static const char *const top[] = { "log_level", "websocket", "rawsocket", "realms", "limits", "lua", NULL };
+    static const char *const lua_keys[] = { "callback_timeout", "memory_limit", "watch", NULL };
     static const char *const ws_keys[] = { "host", "port", "path", "web_root", NULL };
     static const char *const raw_keys[] = { "host", "port", NULL };
     static const char *const limit_keys[] = { "max_message_size", "max_queue_bytes",
@@ -370,6 +419,26 @@ static int load_table(struct ld *ld, struct mb_config *cfg)
         cfg->max_message_size = (size_t)mms;
         cfg->max_queue_bytes = (size_t)mqb;
         lua_pop(L, 1);
+        if (rc < 0)
+            return -1;
+    }
+    sec = get_section(ld, "lua");
+    if (sec < 0)
+        return -1;
+    if (sec == 1) {
+        double mem = (double)(cfg->lua_memory_limit >> 20);
+        int rc = only_keys(ld, "lua", lua_keys);
+        if (rc == 0)
+            rc = get_number(ld, "lua", "callback_timeout", 0.001, 60, false, &cfg->lua_callback_timeout);
+        if (rc == 0)
+            rc = get_number(ld, "lua", "memory_limit", 1, 65536, true, &mem);
+        cfg->lua_memory_limit = (size_t)mem << 20;
+        int t = lua_getfield(L, -1, "watch");
+        if (t == LUA_TBOOLEAN)
+            cfg->lua_watch = lua_toboolean(L, -1);
+        else if (t != LUA_TNIL && rc == 0)
+            rc = fail(ld, "lua", "watch", "must be true or false, got %s", lua_typename(L, t));
+        lua_pop(L, 2);
         if (rc < 0)
             return -1;
     }

@@ -13,7 +13,7 @@ void mb_broker_subscribe(struct mb_session *s, const struct mb_msg *m)
     struct mb_router *r = s->router;
     struct mb_broker *b = &s->realm->broker;
     int match = mb_options_match(s, m);
-    if (match < 0 || !mb_check_uri(s, m, match, true, true))
+    if (match < 0 || !mb_check_uri(s, m, match, true, true) || !mb_session_authorized(s, "subscribe", m, true))
         return;
     struct mb_subscription *sub = mb_matcher_find(&b->match, match, m->uri, m->uri_len);
     if (!sub) {
@@ -121,6 +121,8 @@ void mb_broker_publish(struct mb_session *s, const struct mb_msg *m)
         mb_debug(&r->log, "session %llu: publication to invalid topic dropped", (unsigned long long)s->id);
         return;
     }
+    if (!mb_session_authorized(s, "publish", m, acknowledge))
+        return;
     struct publication pub = {
         .publisher = s, .m = m, .id = mb_idgen_next(&r->ids),
         .exclude_me = !json_is_false(json_object_get(m->dict, "exclude_me")),

@@ -1,6 +1,7 @@
 /* Dealer: registrations by exact, prefix and wildcard match (mb_match), shared registrations
  * with the invocation policies single, roundrobin, random, first and last, and calls. */
 #include "mb_dealer.h"
+#include "mb_lua.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -8,20 +9,33 @@
 #define URI_ARG(m) (int)((m)->uri_len > 200 ? 200 : (m)->uri_len), (m)->uri
 
 static const char *const invoke_names[] = { "single", "roundrobin", "random", "first", "last" };
+static const char *invoke_name(const struct mb_registration *reg);
 
-/* Options.invoke, or -1 after an ERROR reply. */
-static int options_invoke(struct mb_session *s, const struct mb_msg *m)
+/* Options.invoke, or -1 after an ERROR reply. A custom policy's name goes to *custom. */
+static int options_invoke(struct mb_session *s, const struct mb_msg *m, const char **custom)
 {
     json_t *v = json_object_get(m->dict, "invoke");
+    *custom = NULL;
     if (!v)
         return MB_INVOKE_SINGLE;
-    if (json_is_string(v))
+    if (json_is_string(v)) {
         for (int i = 0; i < (int)(sizeof invoke_names / sizeof invoke_names[0]); i++)
             if (strcmp(json_string_value(v), invoke_names[i]) == 0)
                 return i;
+        if (mb_lua_has_policy(s->realm, json_string_value(v))) {
+            *custom = json_string_value(v);
+            return MB_INVOKE_CUSTOM;
+        }
+    }
     mb_session_error(s, MB_REGISTER, m->request, MB_R_INVALID_ARGUMENT,
-                     "Options.invoke must be \"single\", \"roundrobin\", \"random\", \"first\" or \"last\"");
+                     "Options.invoke must be \"single\", \"roundrobin\", \"random\", \"first\", \"last\" "
+                     "or a policy of the realm's policy script");
     return -1;
+}
+
+static const char *invoke_name(const struct mb_registration *reg)
+{
+    return reg->invoke == MB_INVOKE_CUSTOM ? reg->policy : invoke_names[reg->invoke];
 }
 
 void mb_dealer_register(struct mb_session *s, const struct mb_msg *m)
@@ -29,8 +43,9 @@ void mb_dealer_register(struct mb_session *s, const struct mb_msg *m)
     struct mb_router *r = s->router;
     struct mb_dealer *d = &s->realm->dealer;
     int match = mb_options_match(s, m);
-    int invoke = match < 0 ? -1 : options_invoke(s, m);
-    if (invoke < 0 || !mb_check_uri(s, m, match, false, true))
+    const char *custom = NULL;
+    int invoke = match < 0 ? -1 : options_invoke(s, m, &custom);
+    if (invoke < 0 || !mb_check_uri(s, m, match, false, true) || !mb_session_authorized(s, "register", m, true))
         return;
     struct mb_registration *reg = mb_matcher_find(&d->match, match, m->uri, m->uri_len);
     if (reg) {
@@ -40,10 +55,10 @@ void mb_dealer_register(struct mb_session *s, const struct mb_msg *m)
             mb_session_error(s, MB_REGISTER, m->request, MB_R_PROCEDURE_ALREADY_EXISTS,
                              "procedure '%.*s' (%s) is already registered", URI_ARG(m), mb_match_policy_name(match));
             return;
-        } else if ((int)reg->invoke != invoke) {
+        } else if ((int)reg->invoke != invoke || (custom && strcmp(custom, reg->policy) != 0)) {
             mb_session_error(s, MB_REGISTER, m->request, MB_R_PROCEDURE_EXISTS_WITH_DIFFERENT_INVOCATION_POLICY,
                              "procedure '%.*s' is registered with invoke '%s', not '%s'", URI_ARG(m),
-                             invoke_names[reg->invoke], invoke_names[invoke]);
+                             invoke_name(reg), custom ? custom : invoke_names[invoke]);
             return;
         } else if (mb_vec_push(&reg->callees, s) < 0 || mb_vec_push(&s->regs, reg) < 0) {
             mb_vec_remove(&reg->callees, s);
@@ -51,7 +66,7 @@ void mb_dealer_register(struct mb_session *s, const struct mb_msg *m)
         } else {
             mb_info(&r->log, "session %llu joined registration %llu of %s (%s, %zu callees)",
                     (unsigned long long)s->id, (unsigned long long)reg->id, reg->uri,
-                    invoke_names[reg->invoke], reg->callees.len);
+                    invoke_name(reg), reg->callees.len);
         }
     } else {
         reg = calloc(1, sizeof *reg);
@@ -62,6 +77,8 @@ void mb_dealer_register(struct mb_session *s, const struct mb_msg *m)
         reg->uri_len = m->uri_len;
         reg->match = match;
         reg->invoke = invoke;
+        if (custom && !(reg->policy = strdup(custom)))
+            goto oom_free;
         reg->id = mb_router_new_id(r, &d->by_id);
         if (mb_vec_push(&reg->callees, s) < 0 || mb_vec_push(&s->regs, reg) < 0)
             goto oom_free;
@@ -72,7 +89,7 @@ void mb_dealer_register(struct mb_session *s, const struct mb_msg *m)
             goto oom_free;
         }
         mb_info(&r->log, "session %llu registered %s (registration %llu, %s, %s)", (unsigned long long)s->id,
-                reg->uri, (unsigned long long)reg->id, mb_match_policy_name(match), invoke_names[invoke]);
+                reg->uri, (unsigned long long)reg->id, mb_match_policy_name(match), invoke_name(reg));
     }
     mb_session_send(s, json_pack("[iII]", MB_REGISTERED, (json_int_t)m->request, (json_int_t)reg->id));
     return;
@@ -80,6 +97,7 @@ oom_free:
     if (reg) {
         mb_vec_remove(&s->regs, reg);
         mb_vec_free(&reg->callees);
+        free(reg->policy);
         free(reg->uri);
         free(reg);
     }
@@ -97,6 +115,7 @@ static void drop_callee(struct mb_dealer *d, struct mb_registration *reg, struct
     mb_info(&s->router->log, "registration %llu of %s deleted (last callee session %llu left it)",
             (unsigned long long)reg->id, reg->uri, (unsigned long long)s->id);
     mb_vec_free(&reg->callees);
+    free(reg->policy);
     free(reg->uri);
     free(reg);
 }
@@ -144,7 +163,7 @@ static struct mb_session *pick_callee(struct mb_router *r, struct mb_registratio
 void mb_dealer_call(struct mb_session *s, const struct mb_msg *m)
 {
     struct mb_dealer *d = &s->realm->dealer;
-    if (!mb_check_uri(s, m, MB_MATCH_EXACT, true, true))
+    if (!mb_check_uri(s, m, MB_MATCH_EXACT, true, true) || !mb_session_authorized(s, "call", m, true))
         return;
     enum mb_match_policy policy;
     struct mb_registration *reg = mb_matcher_best(&d->match, m->uri, m->uri_len, &policy);
@@ -153,7 +172,18 @@ void mb_dealer_call(struct mb_session *s, const struct mb_msg *m)
                          "no callee registered for procedure '%.*s'", URI_ARG(m));
         return;
     }
-    struct mb_session *callee = pick_callee(s->router, reg);
+    struct mb_session *callee;
+    if (reg->invoke == MB_INVOKE_CUSTOM) {
+        char why[300];
+        callee = mb_lua_pick_callee(s->realm, reg->policy, reg, s, m, why, sizeof why);
+        if (!callee) {
+            mb_session_error(s, MB_CALL, m->request, MB_R_INVALID_ARGUMENT, "invocation policy '%s': %s",
+                             reg->policy, why);
+            return;
+        }
+    } else {
+        callee = pick_callee(s->router, reg);
+    }
     struct mb_invocation *inv = malloc(sizeof *inv);
     if (!inv) {
         mb_session_error(s, MB_CALL, m->request, MB_R_INVALID_ARGUMENT, "router out of memory");
@@ -239,6 +269,7 @@ void mb_dealer_free(struct mb_dealer *d)
     struct mb_registration *reg;
     for (size_t it = 0; (reg = mb_map_next(&d->by_id, &it));) {
         mb_vec_free(&reg->callees);
+        free(reg->policy);
         free(reg->uri);
         free(reg);
     }

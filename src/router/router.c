@@ -2,6 +2,7 @@
 #include "mb_router.h"
 #include "mb_broker.h"
 #include "mb_dealer.h"
+#include "mb_lua.h"
 #include "mb_session.h"
 #include "mb_transport.h"
 
@@ -47,6 +48,7 @@ void mb_realm_free(struct mb_realm *realm)
 static void on_safe_point(uv_check_t *h)
 {
     struct mb_router *r = h->data;
+    mb_lua_run_pending(r);
     mb_session_reap(r);
     mb_rawsocket_flush(r, mb_router_now_ms(r));
 }
@@ -72,6 +74,7 @@ static void finish_stop(struct mb_router *r)
     uv_close((uv_handle_t *)&r->safe_point, NULL);
     uv_close((uv_handle_t *)&r->sigint, NULL);
     uv_close((uv_handle_t *)&r->sigterm, NULL);
+    uv_close((uv_handle_t *)&r->sighup, NULL);
     mb_ws_destroy(r); /* first call: lws closes its connections on the loop */
     mb_info(&r->log, "stopped");
 }
@@ -95,6 +98,7 @@ void mb_router_stop(struct mb_router *r)
     if (r->stopping)
         return;
     r->stopping = true;
+    mb_lua_stop(r); /* scripts go first: their callers get their answers */
     mb_info(&r->log, "shutting down: %zu session(s) to close", r->nall);
     mb_ws_stop_listening(r);
     mb_rawsocket_stop_listening(r);
@@ -107,6 +111,11 @@ void mb_router_stop(struct mb_router *r)
 static void on_signal(uv_signal_t *h, int signum)
 {
     struct mb_router *r = h->data;
+    if (signum == SIGHUP) {
+        mb_info(&r->log, "SIGHUP received: reloading every script");
+        mb_lua_reload_all(r);
+        return;
+    }
     mb_info(&r->log, "%s received", signum == SIGINT ? "SIGINT" : "SIGTERM");
     mb_router_stop(r);
 }
@@ -139,9 +148,13 @@ int mb_router_init(struct mb_router *r, uv_loop_t *loop, struct mb_config *cfg)
     r->grace.data = r;
     uv_signal_init(loop, &r->sigint);
     uv_signal_init(loop, &r->sigterm);
-    r->sigint.data = r->sigterm.data = r;
+    uv_signal_init(loop, &r->sighup);
+    r->sigint.data = r->sigterm.data = r->sighup.data = r;
     uv_signal_start(&r->sigint, on_signal, SIGINT);
     uv_signal_start(&r->sigterm, on_signal, SIGTERM);
+    uv_signal_start(&r->sighup, on_signal, SIGHUP);
+    if (mb_lua_start(r) < 0)
+        return -1;
     if (cfg->ws_enabled && mb_ws_start(r) < 0)
         return -1;
     if (cfg->raw_enabled && mb_rawsocket_start(r) < 0)
@@ -154,6 +167,7 @@ void mb_router_free(struct mb_router *r)
     while (r->ws) /* lws wants a second destroy after the loop ran: it frees then */
         mb_ws_destroy(r);
     mb_rawsocket_free(r);
+    mb_lua_free(r);
     struct mb_realm *realm;
     for (size_t it = 0; (realm = mb_map_next(&r->realms, &it));)
         mb_realm_free(realm);

@@ -4,6 +4,7 @@
 #include "mb_session.h"
 #include "mb_broker.h"
 #include "mb_dealer.h"
+#include "mb_lua.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -80,6 +81,20 @@ bool mb_check_uri(struct mb_session *s, const struct mb_msg *m, int match, bool 
         return false;
     }
     return true;
+}
+
+bool mb_session_authorized(struct mb_session *s, const char *action, const struct mb_msg *m, bool reply)
+{
+    char why[300];
+    enum mb_authz z = mb_lua_authorize(s, action, m, why, sizeof why);
+    if (z == MB_AUTHZ_ALLOW)
+        return true;
+    mb_info(&s->router->log, "session %llu (authid=%s, authrole=%s): %s '%.*s' %s: %s", (unsigned long long)s->id,
+            s->authid, s->authrole, action, URI_ARG(m), z == MB_AUTHZ_DENY ? "denied" : "authorization failed", why);
+    if (reply)
+        mb_session_error(s, m->type, m->request, z == MB_AUTHZ_DENY ? MB_R_NOT_AUTHORIZED : MB_R_AUTHORIZATION_FAILED,
+                         "%s", why);
+    return false;
 }
 
 static void check_queue(struct mb_session *s)
@@ -208,8 +223,10 @@ static void leave_realm(struct mb_session *s, const char *why)
     s->realm->nsessions--;
     mb_info(&r->log, "session %llu left realm %s (%s)", (unsigned long long)s->id, s->realm->name, why);
     s->realm = NULL;
+    mb_lua_forget_session(s);
     free(s->authid);
-    s->authid = NULL;
+    free(s->authrole);
+    s->authid = s->authrole = NULL;
 }
 
 void mb_session_reap(struct mb_router *r)
@@ -246,6 +263,7 @@ void mb_session_free(struct mb_session *s)
     mb_vec_free(&s->subs);
     mb_vec_free(&s->regs);
     mb_map_free(&s->invocations);
+    free(s->authid); /* set while CHALLENGED */
     free(s);
 }
 
@@ -278,27 +296,21 @@ static void random_authid(struct mb_router *r, char *out, size_t n)
     out[k] = '\0';
 }
 
-static void on_hello(struct mb_session *s, const struct mb_msg *m)
+void mb_session_join(struct mb_session *s, struct mb_realm *realm, const char *authid, const char *authrole,
+                     const char *authmethod, const char *authprovider)
 {
     struct mb_router *r = s->router;
-    struct mb_realm *realm = mb_map_get_str(&r->realms, m->uri, m->uri_len);
-    if (!realm) {
-        mb_session_abort(s, MB_R_NO_SUCH_REALM, "no realm named '%.*s' on this router",
-                         (int)(m->uri_len > 200 ? 200 : m->uri_len), m->uri);
-        return;
-    }
-    json_t *authid = json_object_get(m->dict, "authid");
     char gen[32];
-    if (json_is_string(authid) && json_string_length(authid) > 0) {
-        s->authid = strdup(json_string_value(authid));
-    } else {
+    if (!authid || !*authid) {
         random_authid(r, gen, sizeof gen);
-        s->authid = strdup(gen);
+        authid = gen;
     }
-    s->authrole = "anonymous";
-    s->authmethod = "anonymous";
+    s->authid = strdup(authid);
+    s->authrole = strdup(authrole);
+    s->authmethod = authmethod;
+    s->authprovider = authprovider;
     s->id = mb_router_new_id(r, &r->sessions);
-    if (!s->authid || mb_map_put_id(&r->sessions, s->id, s) < 0) {
+    if (!s->authid || !s->authrole || mb_map_put_id(&r->sessions, s->id, s) < 0) {
         mb_session_abort(s, MB_R_SYSTEM_SHUTDOWN, "out of memory");
         return;
     }
@@ -312,9 +324,72 @@ static void on_hello(struct mb_session *s, const struct mb_msg *m)
                               "dealer", "features", "pattern_based_registration", 1, "shared_registration", 1);
     mb_session_send(s, json_pack("[iI{ssssssssssso}]", MB_WELCOME, (json_int_t)s->id,
                                  "realm", realm->name, "authid", s->authid, "authrole", s->authrole,
-                                 "authmethod", s->authmethod, "authprovider", "static", "roles", roles));
-    mb_info(&r->log, "session %llu joined realm %s (authid=%s, authrole=%s, %s %s)",
-            (unsigned long long)s->id, realm->name, s->authid, s->authrole, s->tr->name, s->peer);
+                                 "authmethod", s->authmethod, "authprovider", s->authprovider, "roles", roles));
+    mb_info(&r->log, "session %llu joined realm %s (authid=%s, authrole=%s, authmethod=%s, %s %s)",
+            (unsigned long long)s->id, realm->name, s->authid, s->authrole, s->authmethod, s->tr->name, s->peer);
+}
+
+static bool offers_method(json_t *details, const char *method)
+{
+    json_t *methods = json_object_get(details, "authmethods");
+    size_t i;
+    json_t *v;
+    json_array_foreach(methods, i, v)
+        if (json_is_string(v) && strcmp(json_string_value(v), method) == 0)
+            return true;
+    return false;
+}
+
+/* Runs the realm's Lua authenticator and joins, or aborts with its reason. */
+static void authenticate(struct mb_session *s, struct mb_realm *realm, const char *method, const char *authid,
+                         const char *ticket, json_t *details)
+{
+    char *id = NULL, *role = NULL, why[256];
+    if (mb_lua_authenticate(realm, method, authid, ticket, details, &id, &role, why, sizeof why) < 0) {
+        mb_session_abort(s, MB_R_NOT_AUTHORIZED, "%s", why);
+        return;
+    }
+    mb_session_join(s, realm, id, role, method, "lua");
+    free(id);
+    free(role);
+}
+
+static void on_hello(struct mb_session *s, const struct mb_msg *m)
+{
+    struct mb_router *r = s->router;
+    struct mb_realm *realm = mb_map_get_str(&r->realms, m->uri, m->uri_len);
+    if (!realm) {
+        mb_session_abort(s, MB_R_NO_SUCH_REALM, "no realm named '%.*s' on this router",
+                         (int)(m->uri_len > 200 ? 200 : m->uri_len), m->uri);
+        return;
+    }
+    json_t *authid = json_object_get(m->dict, "authid");
+    const char *id = json_is_string(authid) ? json_string_value(authid) : NULL;
+    if (!mb_lua_has_authenticator(realm)) {
+        mb_session_join(s, realm, id, "anonymous", "anonymous", "static");
+        return;
+    }
+    if (offers_method(m->dict, "ticket")) {
+        /* the ticket comes in AUTHENTICATE; keep what HELLO said until then */
+        s->pending_realm = realm;
+        free(s->authid);
+        s->authid = id ? strdup(id) : NULL;
+        s->state = MB_S_CHALLENGED;
+        mb_session_send(s, json_pack("[is{}]", MB_CHALLENGE, "ticket"));
+        return;
+    }
+    authenticate(s, realm, "anonymous", id, NULL, m->dict);
+}
+
+static void on_authenticate(struct mb_session *s, const struct mb_msg *m)
+{
+    struct mb_realm *realm = s->pending_realm;
+    char *authid = s->authid;
+    s->pending_realm = NULL;
+    s->authid = NULL;
+    s->state = MB_S_NEW;
+    authenticate(s, realm, "ticket", authid, m->uri, m->dict);
+    free(authid);
 }
 
 static void on_goodbye(struct mb_session *s, const struct mb_msg *m)
@@ -338,6 +413,15 @@ static void dispatch(struct mb_session *s, const struct mb_msg *m)
         else
             mb_session_abort(s, MB_R_PROTOCOL_VIOLATION, "%s received before HELLO: a session "
                              "starts with HELLO", mb_msg_name(m->type));
+        return;
+    case MB_S_CHALLENGED:
+        if (m->type == MB_AUTHENTICATE)
+            on_authenticate(s, m);
+        else if (m->type == MB_ABORT)
+            mb_session_close(s, 1000, "abort", true);
+        else
+            mb_session_abort(s, MB_R_PROTOCOL_VIOLATION, "%s received while authenticating: AUTHENTICATE "
+                             "expected", mb_msg_name(m->type));
         return;
     case MB_S_LEAVING:
         if (m->type == MB_GOODBYE || m->type == MB_ABORT)
@@ -390,11 +474,18 @@ void mb_session_receive(struct mb_session *s, const char *data, size_t len)
                          jerr.position, jerr.text);
         return;
     }
+    mb_session_receive_json(s, root);
+    json_decref(root);
+}
+
+void mb_session_receive_json(struct mb_session *s, json_t *root)
+{
     struct mb_msg m;
     char err[256];
+    if (s->state == MB_S_CLOSED)
+        return;
     if (mb_msg_parse(root, &m, err, sizeof err) < 0)
         mb_session_abort(s, MB_R_PROTOCOL_VIOLATION, "%s", err);
     else
         dispatch(s, &m);
-    json_decref(root);
 }

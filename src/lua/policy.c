@@ -1,0 +1,208 @@
+/* What the router asks a realm's policy script: may this session do this (authorizer, with
+ * an optional cache of its decisions), who is this peer (authenticator), which callee takes
+ * this call (custom invocation policies). All run synchronously within a time budget; a
+ * failure is reported, never fatal. */
+#include "lua_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+enum { CACHED_ALLOW = 1, CACHED_DENY = 2 };
+
+static struct mb_script *policy_of(struct mb_realm *realm)
+{
+    return realm && realm->lua && realm->lua->policy && realm->lua->policy->gen ? realm->lua->policy : NULL;
+}
+
+void mb_lua_forget_session(struct mb_session *s)
+{
+    char *key;
+    for (size_t it = 0; (key = mb_map_next(&s->authz_cache, &it));)
+        free(key);
+    mb_map_free(&s->authz_cache);
+}
+
+/* Cache entries are one allocation: a decision byte, then the key "action uri". */
+static int cached(struct mb_session *s, const char *key, size_t klen)
+{
+    char *e = mb_map_get_str(&s->authz_cache, key, klen);
+    return e ? e[0] : 0;
+}
+
+static void remember(struct mb_session *s, const char *key, size_t klen, int decision)
+{
+    char *e = malloc(klen + 2);
+    if (!e)
+        return;
+    e[0] = (char)decision;
+    memcpy(e + 1, key, klen);
+    e[klen + 1] = '\0';
+    if (mb_map_put_str(&s->authz_cache, e + 1, klen, e) < 0)
+        free(e);
+}
+
+enum mb_authz mb_lua_authorize(struct mb_session *s, const char *action, const struct mb_msg *m, char *why,
+                               size_t whylen)
+{
+    struct mb_script *sc = s->trusted ? NULL : policy_of(s->realm);
+    if (!sc || sc->gen->authorize == LUA_NOREF)
+        return MB_AUTHZ_ALLOW;
+    char key[512];
+    int klen = snprintf(key, sizeof key, "%s %.*s", action, (int)m->uri_len, m->uri);
+    bool cacheable = klen > 0 && (size_t)klen < sizeof key;
+    int c = cacheable ? cached(s, key, (size_t)klen) : 0;
+    if (c) {
+        if (c == CACHED_DENY)
+            snprintf(why, whylen, "not authorized to %s '%.*s' (cached decision)", action, (int)m->uri_len, m->uri);
+        return c == CACHED_ALLOW ? MB_AUTHZ_ALLOW : MB_AUTHZ_DENY;
+    }
+    lua_State *L = sc->sync;
+    lua_rawgeti(L, LUA_REGISTRYINDEX, sc->gen->authorize);
+    mb_lua_push_session(L, s);
+    lua_pushstring(L, action);
+    lua_pushlstring(L, m->uri, m->uri_len);
+    mb_lua_push_json(L, m->dict);
+    char err[300];
+    if (mb_script_call_sync(sc, 4, 1, err, sizeof err) < 0) {
+        snprintf(why, whylen, "authorizer failed: %s", err);
+        return MB_AUTHZ_FAILED;
+    }
+    bool allow, cache = false;
+    if (lua_isboolean(L, -1)) {
+        allow = lua_toboolean(L, -1);
+    } else if (lua_istable(L, -1)) {
+        lua_getfield(L, -1, "allow");
+        allow = lua_toboolean(L, -1);
+        lua_getfield(L, -2, "cache");
+        cache = lua_toboolean(L, -1);
+        lua_pop(L, 2);
+    } else {
+        snprintf(why, whylen, "authorizer failed: it returned a %s, not a boolean or {allow=...}",
+                 luaL_typename(L, -1));
+        lua_pop(L, 1);
+        return MB_AUTHZ_FAILED;
+    }
+    lua_pop(L, 1);
+    if (cache && cacheable)
+        remember(s, key, (size_t)klen, allow ? CACHED_ALLOW : CACHED_DENY);
+    if (!allow)
+        snprintf(why, whylen, "not authorized to %s '%.*s'", action, (int)m->uri_len, m->uri);
+    return allow ? MB_AUTHZ_ALLOW : MB_AUTHZ_DENY;
+}
+
+bool mb_lua_has_authenticator(struct mb_realm *realm)
+{
+    struct mb_script *sc = policy_of(realm);
+    return sc && sc->gen->authenticate != LUA_NOREF;
+}
+
+int mb_lua_authenticate(struct mb_realm *realm, const char *authmethod, const char *authid, const char *ticket,
+                        json_t *details, char **authid_out, char **authrole_out, char *why, size_t whylen)
+{
+    struct mb_script *sc = policy_of(realm);
+    if (!sc || sc->gen->authenticate == LUA_NOREF) {
+        snprintf(why, whylen, "no authenticator");
+        return -1;
+    }
+    lua_State *L = sc->sync;
+    lua_rawgeti(L, LUA_REGISTRYINDEX, sc->gen->authenticate);
+    lua_pushstring(L, realm->name);
+    if (authid)
+        lua_pushstring(L, authid);
+    else
+        lua_pushnil(L);
+    mb_lua_push_json(L, details ? details : json_object());
+    lua_pushstring(L, authmethod);
+    lua_setfield(L, -2, "authmethod");
+    if (ticket) {
+        lua_pushstring(L, ticket);
+        lua_setfield(L, -2, "ticket");
+    }
+    char err[300];
+    if (mb_script_call_sync(sc, 3, 2, err, sizeof err) < 0) {
+        snprintf(why, whylen, "authenticator failed: %s", err);
+        mb_warn(&sc->r->log, "script %s: authenticator failed: %s", sc->name, err);
+        return -1;
+    }
+    int rc = -1;
+    if (lua_istable(L, -2)) {
+        lua_getfield(L, -2, "authrole");
+        lua_getfield(L, -3, "authid");
+        const char *role = lua_tostring(L, -2), *id = lua_tostring(L, -1);
+        if (!role) {
+            snprintf(why, whylen, "authenticator returned no authrole");
+        } else {
+            *authrole_out = strdup(role);
+            *authid_out = id ? strdup(id) : authid ? strdup(authid) : NULL;
+            rc = 0;
+        }
+        lua_pop(L, 2);
+    } else {
+        const char *reason = lua_tostring(L, -1);
+        snprintf(why, whylen, "%s", reason ? reason : "authentication refused");
+    }
+    lua_pop(L, 2);
+    return rc;
+}
+
+bool mb_lua_has_policy(struct mb_realm *realm, const char *name)
+{
+    struct mb_script *sc = policy_of(realm);
+    return sc && mb_map_get_str(&sc->gen->policies, name, strlen(name)) != NULL;
+}
+
+struct mb_session *mb_lua_pick_callee(struct mb_realm *realm, const char *policy, struct mb_registration *reg,
+                                      struct mb_session *caller, const struct mb_msg *m, char *why, size_t whylen)
+{
+    struct mb_script *sc = policy_of(realm);
+    void *ref = sc ? mb_map_get_str(&sc->gen->policies, policy, strlen(policy)) : NULL;
+    if (!ref) {
+        snprintf(why, whylen, "the policy script no longer defines it");
+        return NULL;
+    }
+    lua_State *L = sc->sync;
+    lua_rawgeti(L, LUA_REGISTRYINDEX, (int)(intptr_t)ref);
+    lua_createtable(L, (int)reg->callees.len, 0);
+    for (size_t i = 0; i < reg->callees.len; i++) {
+        struct mb_session *c = reg->callees.items[i];
+        mb_lua_push_session(L, c);
+        lua_pushinteger(L, (lua_Integer)c->invocations.len);
+        lua_setfield(L, -2, "inflight");
+        lua_pushinteger(L, (lua_Integer)i + 1);
+        lua_setfield(L, -2, "index");
+        lua_rawseti(L, -2, (lua_Integer)i + 1);
+    }
+    lua_createtable(L, 0, 4);
+    lua_pushlstring(L, m->uri, m->uri_len);
+    lua_setfield(L, -2, "procedure");
+    mb_lua_push_session(L, caller);
+    lua_setfield(L, -2, "caller");
+    if (m->args) {
+        mb_lua_push_json(L, m->args);
+        lua_setfield(L, -2, "args");
+    }
+    if (m->kwargs) {
+        mb_lua_push_json(L, m->kwargs);
+        lua_setfield(L, -2, "kwargs");
+    }
+    char err[300];
+    if (mb_script_call_sync(sc, 2, 1, err, sizeof err) < 0) {
+        snprintf(why, whylen, "failed: %s", err);
+        mb_warn(&sc->r->log, "script %s: invocation policy %s failed: %s", sc->name, policy, err);
+        return NULL;
+    }
+    lua_Integer index = 0;
+    if (lua_isinteger(L, -1)) {
+        index = lua_tointeger(L, -1);
+    } else if (lua_istable(L, -1)) {
+        lua_getfield(L, -1, "index");
+        index = lua_isinteger(L, -1) ? lua_tointeger(L, -1) : 0;
+        lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+    if (index < 1 || (size_t)index > reg->callees.len) {
+        snprintf(why, whylen, "it must return one of the callees it was given (or its index)");
+        return NULL;
+    }
+    return reg->callees.items[index - 1];
+}
