@@ -4,7 +4,7 @@ PKGS    := libwebsockets libuv jansson lua5.4
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \
            -Iinclude $(shell pkg-config --cflags $(PKGS) 2>/dev/null) \
-           -DMB_DEFAULT_WEB_ROOT='"$(abspath lua/www)"'
+           -DMB_DEFAULT_WEB_ROOT='"$(abspath lua/www)"' -DMB_LUA_LIB='"$(abspath lua/lib)"'
 LDLIBS  := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm
 
 CORE_SRC := $(wildcard src/core/*.c)
@@ -52,14 +52,15 @@ build/unit/%: spec/unit/%.c spec/unit/unit.h $(OBJ)
 unit: $(UNIT_BIN)
 
 # Benchmarks: performance targets live here, never in tests.
-build/bench/route: scripts/bench/route.c $(OBJ)
+build/bench/%: scripts/bench/%.c scripts/bench/bench_common.h $(OBJ)
 	@mkdir -p build/bench
 	@echo "  BENCH $@"
 	@$(CC) $(CFLAGS) -o $@ $< $(OBJ) $(LDLIBS)
 
 bench: deps
-	$(MAKE) build/bench/route
+	$(MAKE) build/bench/route build/bench/lua
 	build/bench/route
+	build/bench/lua
 
 run: deps
 	$(MAKE) build/moonbar

@@ -7,6 +7,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <jansson.h>
 #include <uv.h>
 
 #include "mb_buf.h"
@@ -29,6 +30,9 @@ struct mb_transport {
     const char *name;
     /* Queues one serialized message, framing it. Never closes or frees synchronously. */
     void (*send)(void *conn, const char *data, size_t len);
+    /* In-process transports only (else NULL): takes the message itself, no serialization;
+     * gets its own reference. */
+    void (*send_json)(void *conn, json_t *msg);
     /* Bytes queued and not yet written to the socket. */
     size_t (*queued)(void *conn);
     /* Pauses or resumes reading from the peer (flow control). */

@@ -12,6 +12,10 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#ifndef MB_LUA_LIB
+#define MB_LUA_LIB "lua/lib"
+#endif
+
 #define HOOK_EVERY 1000 /* instructions between two looks at the clock */
 #define DEBOUNCE_MS 30
 
@@ -477,16 +481,25 @@ static void on_idle(uv_idle_t *h)
     (void)h; /* only keeps the loop from blocking while scripts have messages waiting */
 }
 
-static void lt_send(void *conn, const char *data, size_t len)
+static void lt_send_json(void *conn, json_t *msg)
 {
     struct mb_script *sc = conn;
-    json_t *msg = json_loadb(data, len, JSON_ALLOW_NUL, NULL);
-    if (msg && mb_vec_push(&sc->inbox, msg) < 0)
+    json_incref(msg);
+    if (mb_vec_push(&sc->inbox, msg) < 0)
         json_decref(msg);
     struct mb_lua *lua = sc->r->lua;
     if (lua && !lua->idle_on) {
         lua->idle_on = true;
         uv_idle_start(&lua->idle, on_idle);
+    }
+}
+
+static void lt_send(void *conn, const char *data, size_t len)
+{
+    json_t *msg = json_loadb(data, len, JSON_ALLOW_NUL, NULL);
+    if (msg) {
+        lt_send_json(conn, msg);
+        json_decref(msg);
     }
 }
 
@@ -512,7 +525,8 @@ static void lt_close(void *conn, int code, const char *reason, bool flush)
 }
 
 static const struct mb_transport lua_transport = {
-    .name = "lua", .send = lt_send, .queued = lt_queued, .set_reading = lt_set_reading, .close = lt_close,
+    .name = "lua", .send = lt_send, .send_json = lt_send_json, .queued = lt_queued,
+    .set_reading = lt_set_reading, .close = lt_close,
 };
 
 /* ---- versions ---------------------------------------------------------------------------------- */
@@ -565,8 +579,10 @@ static int sandbox_require(lua_State *L)
             return luaL_error(L, "require: bad module name '%s'", name);
     if (strstr(name, ".."))
         return luaL_error(L, "require: bad module name '%s'", name);
+    /* moonbar.* modules come from moonbar's Lua library, the others from the script's folder */
     char path[PATH_MAX];
-    int n = snprintf(path, sizeof path, "%s/", sc->dir);
+    bool lib = strncmp(name, "moonbar.", 8) == 0;
+    int n = snprintf(path, sizeof path, "%s/", lib ? MB_LUA_LIB : sc->dir);
     for (const char *p = name; *p && n < (int)sizeof path - 5; p++)
         path[n++] = *p == '.' ? '/' : *p;
     snprintf(path + n, sizeof path - (size_t)n, ".lua");

@@ -102,12 +102,19 @@ static void deliver(void *value, enum mb_match_policy policy, void *ctx)
         json_array_append(ev, m->args);
     if (m->kwargs)
         json_array_append(ev, m->kwargs);
-    size_t len;
-    const char *data = ev ? mb_serialize(s->router, ev, &len) : NULL;
-    for (size_t i = 0; data && i < sub->subscribers.len; i++) {
+    size_t len = 0;
+    const char *data = NULL; /* serialized once, when the first subscriber needs bytes */
+    for (size_t i = 0; ev && i < sub->subscribers.len; i++) {
         struct mb_session *t = sub->subscribers.items[i];
         if (t == s && pub->exclude_me)
             continue;
+        if (t->tr->send_json) {
+            if (t->state < MB_S_LEAVING)
+                t->tr->send_json(t->conn, ev);
+            continue;
+        }
+        if (!data && !(data = mb_serialize(s->router, ev, &len)))
+            break;
         mb_session_send_bytes(t, data, len);
     }
     json_decref(ev);

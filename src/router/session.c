@@ -146,6 +146,11 @@ void mb_session_send(struct mb_session *s, json_t *msg)
         mb_error(&s->router->log, "session %llu: a message could not be built", (unsigned long long)s->id);
         return;
     }
+    if (s->state < MB_S_LEAVING && s->tr->send_json) {
+        s->tr->send_json(s->conn, msg); /* in-process: no bytes */
+        json_decref(msg);
+        return;
+    }
     size_t len;
     const char *data = s->state >= MB_S_LEAVING ? NULL : mb_serialize(s->router, msg, &len);
     if (data)
