@@ -37,6 +37,8 @@ struct mb_config {
     size_t max_queue_bytes;
     double slow_consumer_timeout; /* seconds */
     double shutdown_grace;        /* seconds to wait for peers to go after GOODBYE */
+    double ping_interval;         /* seconds of silence from a peer before moonbar pings it */
+    double ping_timeout;          /* seconds a pinged peer has to answer before it is dropped */
 
     double lua_callback_timeout;  /* seconds one Lua callback may run */
     size_t lua_memory_limit;      /* bytes per Lua script */

@@ -12,6 +12,9 @@ void mb_dealer_unregister(struct mb_session *s, const struct mb_msg *m);
 void mb_dealer_call(struct mb_session *s, const struct mb_msg *m);
 void mb_dealer_yield(struct mb_session *s, const struct mb_msg *m);
 void mb_dealer_error(struct mb_session *s, const struct mb_msg *m);
+/* Removes s from reg's callees (wamp.registration.remove_callee); deletes reg if s was the last.
+ * Calls already sent to s still get their answers. */
+void mb_dealer_drop(struct mb_session *s, struct mb_registration *reg);
 /* Removes s's registrations and answers every caller still waiting on s. */
 void mb_dealer_remove_session(struct mb_session *s);
 void mb_dealer_free(struct mb_dealer *d);

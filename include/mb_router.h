@@ -49,6 +49,7 @@ struct mb_subscription {
     char *uri;
     size_t uri_len;
     enum mb_match_policy match;
+    uint64_t created; /* ms since the epoch */
     struct mb_vec subscribers; /* struct mb_session * */
 };
 
@@ -71,6 +72,7 @@ struct mb_registration {
     enum mb_invoke_policy invoke;
     char *policy; /* MB_INVOKE_CUSTOM: the policy's name */
     size_t next;  /* roundrobin position */
+    uint64_t created; /* ms since the epoch */
     struct mb_vec callees; /* struct mb_session *, registration order */
 };
 
@@ -133,6 +135,8 @@ void mb_router_stop(struct mb_router *r);
 void mb_router_free(struct mb_router *r);
 
 uint64_t mb_router_now_ms(const struct mb_router *r);
+/* Wall-clock ms since the epoch (meta API timestamps). */
+uint64_t mb_router_wall_ms(void);
 /* A fresh ID in [1, 2^53] not present in map (NULL: any). */
 uint64_t mb_router_new_id(struct mb_router *r, const struct mb_map *taken);
 

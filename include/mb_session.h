@@ -40,6 +40,9 @@ struct mb_session {
     struct mb_map invocations; /* pending calls to this callee: id → struct mb_invocation */
     uint64_t next_request;     /* router → client request IDs (INVOCATION) */
 
+    json_t *testaments[2];  /* lists of {topic, args, kwargs, options}: detached, destroyed */
+    uint64_t leaving_since; /* ms: GOODBYE sent, waiting for the peer's */
+
     bool reading_paused;
     uint64_t over_since; /* ms; 0 if the outbound queue is under its limit */
 
@@ -90,6 +93,12 @@ void mb_session_abort(struct mb_session *s, enum mb_reason reason, const char *f
 void mb_session_close(struct mb_session *s, int code, const char *reason, bool flush);
 /* Router shutdown: GOODBYE with reason, then close. */
 void mb_session_shutdown(struct mb_session *s, enum mb_reason reason, const char *message);
+/* Ends a joined session from the router side (wamp.session.kill): GOODBYE with reason_uri and
+ * message (may be NULL), the session leaves its realm now, the transport closes when the peer
+ * answers (or after a deadline). */
+void mb_session_kill(struct mb_session *s, const char *reason_uri, const char *message);
+/* The session details dict of the meta API (on_join, wamp.session.get). */
+json_t *mb_session_details(const struct mb_session *s);
 
 /* Runs at the router's safe point: detaches and closes doomed sessions. */
 void mb_session_reap(struct mb_router *r);

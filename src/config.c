@@ -33,6 +33,8 @@ int mb_config_defaults(struct mb_config *cfg, const char *default_web_root)
     cfg->max_queue_bytes = 4 << 20;
     cfg->slow_consumer_timeout = 10.0;
     cfg->shutdown_grace = 0.5;
+    cfg->ping_interval = 10;
+    cfg->ping_timeout = 20;
     cfg->lua_callback_timeout = 0.1;
     cfg->lua_memory_limit = 64u << 20;
     cfg->lua_watch = true;
@@ -356,7 +358,8 @@ static int load_table(struct ld *ld, struct mb_config *cfg)
     static const char *const ws_keys[] = { "host", "port", "path", "web_root", NULL };
     static const char *const raw_keys[] = { "host", "port", NULL };
     static const char *const limit_keys[] = { "max_message_size", "max_queue_bytes",
-                                              "slow_consumer_timeout", "shutdown_grace", NULL };
+                                              "slow_consumer_timeout", "shutdown_grace", "ping_interval",
+                                              "ping_timeout", NULL };
     lua_State *L = ld->L;
     if (only_keys(ld, NULL, top) < 0)
         return -1;
@@ -416,6 +419,10 @@ static int load_table(struct ld *ld, struct mb_config *cfg)
                             &cfg->slow_consumer_timeout);
         if (rc == 0)
             rc = get_number(ld, "limits", "shutdown_grace", 0, 10, false, &cfg->shutdown_grace);
+        if (rc == 0)
+            rc = get_number(ld, "limits", "ping_interval", 0.1, 3600, false, &cfg->ping_interval);
+        if (rc == 0)
+            rc = get_number(ld, "limits", "ping_timeout", 0.1, 3600, false, &cfg->ping_timeout);
         cfg->max_message_size = (size_t)mms;
         cfg->max_queue_bytes = (size_t)mqb;
         lua_pop(L, 1);

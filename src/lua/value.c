@@ -70,8 +70,11 @@ static bool push_binary(lua_State *L, const char *s, size_t n)
     luaL_buffinit(L, &b);
     for (size_t i = 1; i < n; i += 4) {
         int v[4];
+        bool last = i + 4 >= n;
         for (int k = 0; k < 4; k++)
-            v[k] = s[i + k] == '=' && k >= 2 ? 0 : b64_value(s[i + k]);
+            v[k] = s[i + k] == '=' && k >= 2 && last ? 0 : b64_value(s[i + k]);
+        if (s[i + 2] == '=' && s[i + 3] != '=') /* "x=y" is not padding */
+            v[3] = -1;
         if (v[0] < 0 || v[1] < 0 || v[2] < 0 || v[3] < 0) {
             luaL_pushresult(&b);
             lua_pop(L, 1);
@@ -107,13 +110,17 @@ void mb_lua_value_init(lua_State *L)
 void mb_lua_mark_array(lua_State *L, int idx)
 {
     idx = lua_absindex(L, idx);
-    luaL_setmetatable(L, MB_LUA_ARRAY_MT);
-    (void)idx;
+    luaL_getmetatable(L, MB_LUA_ARRAY_MT);
+    lua_setmetatable(L, idx);
 }
 
 void mb_lua_push_json(lua_State *L, const json_t *v)
 {
     luaL_checkstack(L, 4, "value nesting");
+    if (!v) {
+        lua_pushnil(L);
+        return;
+    }
     switch (json_typeof(v)) {
     case JSON_OBJECT: {
         lua_createtable(L, 0, (int)json_object_size(v));
@@ -220,6 +227,12 @@ static json_t *convert_table(lua_State *L, int idx, int depth, char *err, size_t
         size_t klen;
         if (lua_type(L, -2) == LUA_TSTRING) {
             k = lua_tolstring(L, -2, &klen);
+            if (!valid_utf8((const unsigned char *)k, klen)) {
+                snprintf(err, errlen, "a table key that is not UTF-8 text cannot be a JSON object key");
+                lua_pop(L, 2);
+                json_decref(o);
+                return NULL;
+            }
         } else if (lua_isinteger(L, -2)) {
             klen = (size_t)snprintf(numkey, sizeof numkey, "%lld", (long long)lua_tointeger(L, -2));
             k = numkey;

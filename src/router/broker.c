@@ -2,6 +2,7 @@
  * An EVENT is serialized once per matching subscription and the same bytes go to each of its
  * subscribers. */
 #include "mb_broker.h"
+#include "mb_meta.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +17,7 @@ void mb_broker_subscribe(struct mb_session *s, const struct mb_msg *m)
     if (match < 0 || !mb_check_uri(s, m, match, true, true) || !mb_session_authorized(s, "subscribe", m, true))
         return;
     struct mb_subscription *sub = mb_matcher_find(&b->match, match, m->uri, m->uri_len);
+    bool created = false, added = false;
     if (!sub) {
         sub = calloc(1, sizeof *sub);
         if (!sub || !(sub->uri = malloc(m->uri_len + 1)))
@@ -24,6 +26,7 @@ void mb_broker_subscribe(struct mb_session *s, const struct mb_msg *m)
         sub->uri[m->uri_len] = '\0';
         sub->uri_len = m->uri_len;
         sub->match = match;
+        sub->created = mb_router_wall_ms();
         sub->id = mb_router_new_id(r, &b->by_id);
         if (mb_matcher_add(&b->match, match, sub->uri, sub->uri_len, sub) < 0)
             goto oom;
@@ -33,6 +36,7 @@ void mb_broker_subscribe(struct mb_session *s, const struct mb_msg *m)
         }
         mb_debug(&r->log, "subscription %llu created for %s (%s)", (unsigned long long)sub->id, sub->uri,
                  mb_match_policy_name(match));
+        created = true;
     }
     if (!mb_vec_contains(&sub->subscribers, s)) {
         if (mb_vec_push(&sub->subscribers, s) < 0)
@@ -41,8 +45,13 @@ void mb_broker_subscribe(struct mb_session *s, const struct mb_msg *m)
             mb_vec_remove(&sub->subscribers, s);
             goto oom_listed;
         }
+        added = true;
     }
     mb_session_send(s, json_pack("[iII]", MB_SUBSCRIBED, (json_int_t)m->request, (json_int_t)sub->id));
+    if (created)
+        mb_meta_subscription(s, sub, "wamp.subscription.on_create");
+    if (added)
+        mb_meta_subscription(s, sub, "wamp.subscription.on_subscribe");
     return;
 oom:
     if (sub)
@@ -55,8 +64,10 @@ oom_listed:
 static void drop_subscriber(struct mb_broker *b, struct mb_subscription *sub, struct mb_session *s)
 {
     mb_vec_remove(&sub->subscribers, s);
+    mb_meta_subscription(s, sub, "wamp.subscription.on_unsubscribe");
     if (sub->subscribers.len > 0)
         return;
+    mb_meta_subscription(s, sub, "wamp.subscription.on_delete");
     mb_matcher_remove(&b->match, sub->match, sub->uri, sub->uri_len);
     mb_map_del_id(&b->by_id, sub->id);
     mb_debug(&s->router->log, "subscription %llu deleted (%s)", (unsigned long long)sub->id, sub->uri);
@@ -79,8 +90,11 @@ void mb_broker_unsubscribe(struct mb_session *s, const struct mb_msg *m)
 }
 
 struct publication {
-    struct mb_session *publisher;
-    const struct mb_msg *m;
+    struct mb_router *r;
+    struct mb_session *publisher; /* NULL: the router itself (meta events, testaments) */
+    const char *uri;
+    size_t uri_len;
+    json_t *args, *kwargs;
     uint64_t id;
     bool exclude_me;
 };
@@ -89,35 +103,44 @@ static void deliver(void *value, enum mb_match_policy policy, void *ctx)
 {
     struct mb_subscription *sub = value;
     struct publication *pub = ctx;
-    const struct mb_msg *m = pub->m;
-    struct mb_session *s = pub->publisher;
-    if (sub->subscribers.len == 0 || (sub->subscribers.len == 1 && pub->exclude_me &&
-                                      sub->subscribers.items[0] == s))
+    struct mb_session *s = pub->exclude_me ? pub->publisher : NULL; /* the one not to deliver to */
+    if (sub->subscribers.len == 0 || (sub->subscribers.len == 1 && sub->subscribers.items[0] == s))
         return;
     json_t *ev = policy == MB_MATCH_EXACT
                      ? json_pack("[iII{}]", MB_EVENT, (json_int_t)sub->id, (json_int_t)pub->id)
                      : json_pack("[iII{ss%}]", MB_EVENT, (json_int_t)sub->id, (json_int_t)pub->id, "topic",
-                                 m->uri, m->uri_len);
-    if (m->args)
-        json_array_append(ev, m->args);
-    if (m->kwargs)
-        json_array_append(ev, m->kwargs);
+                                 pub->uri, pub->uri_len);
+    if (ev && (pub->args || pub->kwargs))
+        json_array_append(ev, pub->args ? pub->args : json_array());
+    if (ev && pub->kwargs)
+        json_array_append(ev, pub->kwargs);
     size_t len = 0;
     const char *data = NULL; /* serialized once, when the first subscriber needs bytes */
     for (size_t i = 0; ev && i < sub->subscribers.len; i++) {
         struct mb_session *t = sub->subscribers.items[i];
-        if (t == s && pub->exclude_me)
+        if (t == s)
             continue;
         if (t->tr->send_json) {
             if (t->state < MB_S_LEAVING)
                 t->tr->send_json(t->conn, ev);
             continue;
         }
-        if (!data && !(data = mb_serialize(s->router, ev, &len)))
+        if (!data && !(data = mb_serialize(pub->r, ev, &len)))
             break;
         mb_session_send_bytes(t, data, len);
     }
     json_decref(ev);
+}
+
+uint64_t mb_broker_dispatch(struct mb_realm *realm, struct mb_router *r, struct mb_session *publisher,
+                            const char *uri, size_t len, json_t *args, json_t *kwargs, bool exclude_me)
+{
+    struct publication pub = {
+        .r = r, .publisher = publisher, .uri = uri, .uri_len = len, .args = args, .kwargs = kwargs,
+        .id = mb_idgen_next(&r->ids), .exclude_me = exclude_me,
+    };
+    mb_matcher_each(&realm->broker.match, uri, len, deliver, &pub);
+    return pub.id;
 }
 
 void mb_broker_publish(struct mb_session *s, const struct mb_msg *m)
@@ -130,13 +153,16 @@ void mb_broker_publish(struct mb_session *s, const struct mb_msg *m)
     }
     if (!mb_session_authorized(s, "publish", m, acknowledge))
         return;
-    struct publication pub = {
-        .publisher = s, .m = m, .id = mb_idgen_next(&r->ids),
-        .exclude_me = !json_is_false(json_object_get(m->dict, "exclude_me")),
-    };
-    mb_matcher_each(&s->realm->broker.match, m->uri, m->uri_len, deliver, &pub);
+    uint64_t id = mb_broker_dispatch(s->realm, r, s, m->uri, m->uri_len, m->args, m->kwargs,
+                                     !json_is_false(json_object_get(m->dict, "exclude_me")));
     if (acknowledge)
-        mb_session_send(s, json_pack("[iII]", MB_PUBLISHED, (json_int_t)m->request, (json_int_t)pub.id));
+        mb_session_send(s, json_pack("[iII]", MB_PUBLISHED, (json_int_t)m->request, (json_int_t)id));
+}
+
+void mb_broker_drop(struct mb_session *s, struct mb_subscription *sub)
+{
+    if (mb_vec_remove(&s->subs, sub))
+        drop_subscriber(&s->realm->broker, sub, s);
 }
 
 void mb_broker_remove_session(struct mb_session *s)

@@ -2,6 +2,7 @@
  * with the invocation policies single, roundrobin, random, first and last, and calls. */
 #include "mb_dealer.h"
 #include "mb_lua.h"
+#include "mb_meta.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -48,6 +49,7 @@ void mb_dealer_register(struct mb_session *s, const struct mb_msg *m)
     if (invoke < 0 || !mb_check_uri(s, m, match, false, true) || !mb_session_authorized(s, "register", m, true))
         return;
     struct mb_registration *reg = mb_matcher_find(&d->match, match, m->uri, m->uri_len);
+    bool created = false, added = false;
     if (reg) {
         if (mb_vec_contains(&reg->callees, s)) {
             /* the same session again: same registration */
@@ -67,6 +69,7 @@ void mb_dealer_register(struct mb_session *s, const struct mb_msg *m)
             mb_info(&r->log, "session %llu joined registration %llu of %s (%s, %zu callees)",
                     (unsigned long long)s->id, (unsigned long long)reg->id, reg->uri,
                     invoke_name(reg), reg->callees.len);
+            added = true;
         }
     } else {
         reg = calloc(1, sizeof *reg);
@@ -77,6 +80,7 @@ void mb_dealer_register(struct mb_session *s, const struct mb_msg *m)
         reg->uri_len = m->uri_len;
         reg->match = match;
         reg->invoke = invoke;
+        reg->created = mb_router_wall_ms();
         if (custom && !(reg->policy = strdup(custom)))
             goto oom_free;
         reg->id = mb_router_new_id(r, &d->by_id);
@@ -90,8 +94,13 @@ void mb_dealer_register(struct mb_session *s, const struct mb_msg *m)
         }
         mb_info(&r->log, "session %llu registered %s (registration %llu, %s, %s)", (unsigned long long)s->id,
                 reg->uri, (unsigned long long)reg->id, mb_match_policy_name(match), invoke_name(reg));
+        created = added = true;
     }
     mb_session_send(s, json_pack("[iII]", MB_REGISTERED, (json_int_t)m->request, (json_int_t)reg->id));
+    if (created)
+        mb_meta_registration(s, reg, "wamp.registration.on_create");
+    if (added)
+        mb_meta_registration(s, reg, "wamp.registration.on_register");
     return;
 oom_free:
     if (reg) {
@@ -108,8 +117,10 @@ oom:
 static void drop_callee(struct mb_dealer *d, struct mb_registration *reg, struct mb_session *s)
 {
     mb_vec_remove(&reg->callees, s);
+    mb_meta_registration(s, reg, "wamp.registration.on_unregister");
     if (reg->callees.len > 0)
         return;
+    mb_meta_registration(s, reg, "wamp.registration.on_delete");
     mb_matcher_remove(&d->match, reg->match, reg->uri, reg->uri_len);
     mb_map_del_id(&d->by_id, reg->id);
     mb_info(&s->router->log, "registration %llu of %s deleted (last callee session %llu left it)",
@@ -164,6 +175,8 @@ void mb_dealer_call(struct mb_session *s, const struct mb_msg *m)
 {
     struct mb_dealer *d = &s->realm->dealer;
     if (!mb_check_uri(s, m, MB_MATCH_EXACT, true, true) || !mb_session_authorized(s, "call", m, true))
+        return;
+    if (mb_meta_call(s, m))
         return;
     enum mb_match_policy policy;
     struct mb_registration *reg = mb_matcher_best(&d->match, m->uri, m->uri_len, &policy);
@@ -245,6 +258,12 @@ void mb_dealer_error(struct mb_session *s, const struct mb_msg *m)
                                                        (json_int_t)inv->caller_request, m->dict,
                                                        m->uri, m->uri_len), m));
     free(inv);
+}
+
+void mb_dealer_drop(struct mb_session *s, struct mb_registration *reg)
+{
+    if (mb_vec_remove(&s->regs, reg))
+        drop_callee(&s->realm->dealer, reg, s);
 }
 
 void mb_dealer_remove_session(struct mb_session *s)

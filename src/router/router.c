@@ -8,8 +8,16 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define TICK_MS 250
+
+uint64_t mb_router_wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
 
 uint64_t mb_router_now_ms(const struct mb_router *r)
 {

@@ -5,6 +5,7 @@
 #include "mb_broker.h"
 #include "mb_dealer.h"
 #include "mb_lua.h"
+#include "mb_meta.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -216,6 +217,19 @@ void mb_session_shutdown(struct mb_session *s, enum mb_reason reason, const char
     mb_session_close(s, WS_CLOSE_GOING_AWAY, message, true);
 }
 
+static void leave_realm(struct mb_session *s, const char *why);
+
+void mb_session_kill(struct mb_session *s, const char *reason_uri, const char *message)
+{
+    if (s->state != MB_S_JOINED)
+        return;
+    json_t *details = message ? json_pack("{ss}", "message", message) : json_object();
+    mb_session_send(s, json_pack("[ios]", MB_GOODBYE, details, reason_uri));
+    leave_realm(s, "killed");
+    s->state = MB_S_LEAVING;
+    s->leaving_since = mb_router_now_ms(s->router);
+}
+
 /* Leaves the realm: subscriptions, registrations and pending calls go. Idempotent. */
 static void leave_realm(struct mb_session *s, const char *why)
 {
@@ -227,6 +241,8 @@ static void leave_realm(struct mb_session *s, const char *why)
     mb_dealer_remove_session(s);
     s->realm->nsessions--;
     mb_info(&r->log, "session %llu left realm %s (%s)", (unsigned long long)s->id, s->realm->name, why);
+    mb_meta_testaments(s);
+    mb_meta_on_leave(s->realm, s);
     s->realm = NULL;
     mb_lua_forget_session(s);
     free(s->authid);
@@ -269,6 +285,7 @@ void mb_session_free(struct mb_session *s)
     mb_vec_free(&s->regs);
     mb_map_free(&s->invocations);
     free(s->authid); /* set while CHALLENGED */
+    mb_meta_free_testaments(s);
     free(s);
 }
 
@@ -276,6 +293,10 @@ void mb_session_check_slow(struct mb_router *r, uint64_t now_ms)
 {
     uint64_t limit_ms = (uint64_t)(r->cfg->slow_consumer_timeout * 1000.0);
     for (struct mb_session *s = r->all; s; s = s->next) {
+        if (s->state == MB_S_LEAVING && s->leaving_since && now_ms - s->leaving_since > 2000) {
+            mb_session_close(s, 1000, "no GOODBYE answer", false); /* killed, and the peer never answered */
+            continue;
+        }
         if (!s->reading_paused || s->doomed || s->over_since == 0)
             continue;
         if (now_ms - s->over_since >= limit_ms) {
@@ -324,14 +345,25 @@ void mb_session_join(struct mb_session *s, struct mb_realm *realm, const char *a
     realm->nsessions++;
     s->state = MB_S_JOINED;
     /* only what moonbar implements */
-    json_t *roles = json_pack("{s{s{sbsb}}s{s{sbsb}}}",
+    json_t *roles = json_pack("{s{s{sbsbsbsb}}s{s{sbsbsbsbsb}}}",
                               "broker", "features", "publisher_exclusion", 1, "pattern_based_subscription", 1,
-                              "dealer", "features", "pattern_based_registration", 1, "shared_registration", 1);
+                              "session_meta_api", 1, "subscription_meta_api", 1,
+                              "dealer", "features", "pattern_based_registration", 1, "shared_registration", 1,
+                              "session_meta_api", 1, "registration_meta_api", 1, "testament_meta_api", 1);
     mb_session_send(s, json_pack("[iI{ssssssssssso}]", MB_WELCOME, (json_int_t)s->id,
                                  "realm", realm->name, "authid", s->authid, "authrole", s->authrole,
                                  "authmethod", s->authmethod, "authprovider", s->authprovider, "roles", roles));
     mb_info(&r->log, "session %llu joined realm %s (authid=%s, authrole=%s, authmethod=%s, %s %s)",
             (unsigned long long)s->id, realm->name, s->authid, s->authrole, s->authmethod, s->tr->name, s->peer);
+    mb_meta_on_join(s);
+}
+
+json_t *mb_session_details(const struct mb_session *s)
+{
+    return json_pack("{sIsssssssss{ssss}}", "session", (json_int_t)s->id, "authid", s->authid ? s->authid : "",
+                     "authrole", s->authrole ? s->authrole : "", "authmethod", s->authmethod ? s->authmethod : "",
+                     "authprovider", s->authprovider ? s->authprovider : "", "transport", "type", s->tr->name,
+                     "peer", s->peer);
 }
 
 static bool offers_method(json_t *details, const char *method)

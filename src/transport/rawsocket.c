@@ -26,6 +26,8 @@ struct raw_conn {
     uv_write_t wreq;
     bool writing, reading, dirty;
     uint64_t closing_since;
+    uint64_t last_rx;   /* ms: when the peer last sent anything */
+    uint64_t ping_sent; /* ms: when moonbar pinged it, 0 if no ping is waiting */
     struct raw_conn *prev, *next;     /* rs->conns */
     struct raw_conn *next_dirty;
 };
@@ -274,6 +276,8 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
         return;
     }
     mb_buf_commit(&c->in, (size_t)n);
+    c->last_rx = mb_router_now_ms(r);
+    c->ping_sent = 0; /* anything from the peer proves it is alive */
     if (c->state == RS_HANDSHAKE) {
         if (c->in.len < 4 || !handshake(c))
             return;
@@ -327,6 +331,7 @@ static void on_connection(uv_stream_t *server, int status)
         return;
     }
     uv_tcp_nodelay(&c->tcp, 1);
+    c->last_rx = mb_router_now_ms(rs->r);
     c->next = rs->conns;
     if (rs->conns)
         rs->conns->prev = c;
@@ -368,16 +373,28 @@ void mb_rawsocket_flush(struct mb_router *r, uint64_t now_ms)
     (void)now_ms;
 }
 
-/* Called from the router tick: closing connections whose peer does not read are cut. */
+/* Called from the router tick: closing connections whose peer does not read are cut; silent
+ * peers are pinged, and dropped if they do not answer in time. */
 void mb_rawsocket_sweep(struct mb_router *r, uint64_t now_ms)
 {
     struct mb_rawsocket *rs = r->raw;
     if (!rs)
         return;
+    uint64_t interval = (uint64_t)(r->cfg->ping_interval * 1000), timeout = (uint64_t)(r->cfg->ping_timeout * 1000);
     for (struct raw_conn *c = rs->conns, *next; c; c = next) {
         next = c->next;
         if (c->state == RS_CLOSING && now_ms - c->closing_since > CLOSE_DEADLINE_MS)
             close_now(c);
+        if (c->state != RS_OPEN || !c->s)
+            continue;
+        if (c->ping_sent && now_ms - c->ping_sent > timeout) {
+            mb_warn(&r->log, "session %llu (%s): no answer to a ping within %.1f s: dropped",
+                    (unsigned long long)c->s->id, c->s->peer, r->cfg->ping_timeout);
+            mb_session_close(c->s, 1001, "ping timeout", false);
+        } else if (!c->ping_sent && now_ms - c->last_rx >= interval) {
+            put_frame(c, RS_PING, "moonbar", 7);
+            c->ping_sent = now_ms;
+        }
     }
 }
 

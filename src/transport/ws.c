@@ -34,6 +34,7 @@ struct mb_ws {
     uv_tcp_t listener;
     bool listening;
     struct pending *pendings;
+    struct ws_conn *conns;
     char *web_root; /* realpath, or NULL */
     int destroy_calls;
 };
@@ -54,7 +55,10 @@ struct ws_conn {
     struct mb_session *s;
     struct mb_buf in, out;
     bool want_write;
-    bool closing; /* close once out is written */
+    bool closing;       /* close once out is written */
+    uint64_t last_rx;   /* ms: when the peer last sent anything (a pong included) */
+    uint64_t ping_sent; /* ms: when moonbar pinged it, 0 if no ping is waiting */
+    struct ws_conn *prev, *next; /* ws->conns */
 };
 
 static void ws_send(void *conn, const char *data, size_t len);
@@ -233,16 +237,37 @@ static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
             free(c);
             return -1;
         }
+        c->last_rx = mb_router_now_ms(ws->r);
+        c->next = ws->conns;
+        if (ws->conns)
+            ws->conns->prev = c;
+        ws->conns = c;
         *slot = c;
         return 0;
     }
+    case LWS_CALLBACK_RECEIVE_PONG:
+        if (c) {
+            c->last_rx = mb_router_now_ms(ws->r);
+            c->ping_sent = 0;
+        }
+        return 0;
     case LWS_CALLBACK_RECEIVE:
-        return c ? on_receive(c, in, len) : -1;
+        if (!c)
+            return -1;
+        c->last_rx = mb_router_now_ms(ws->r);
+        c->ping_sent = 0;
+        return on_receive(c, in, len);
     case LWS_CALLBACK_SERVER_WRITEABLE:
         return c ? on_writeable(c) : -1;
     case LWS_CALLBACK_CLOSED:
         if (c) {
             *slot = NULL;
+            if (c->prev)
+                c->prev->next = c->next;
+            else
+                ws->conns = c->next;
+            if (c->next)
+                c->next->prev = c->prev;
             mb_session_free(c->s);
             mb_buf_free(&c->in);
             mb_buf_free(&c->out);
@@ -625,6 +650,20 @@ void mb_ws_sweep(struct mb_router *r, uint64_t now_ms)
     struct mb_ws *ws = r->ws;
     if (!ws)
         return;
+    /* liveness: silent peers are pinged, and dropped if they do not answer in time */
+    uint64_t interval = (uint64_t)(r->cfg->ping_interval * 1000), timeout = (uint64_t)(r->cfg->ping_timeout * 1000);
+    for (struct ws_conn *c = ws->conns; c; c = c->next) {
+        if (c->closing || c->s->state == MB_S_CLOSED)
+            continue;
+        if (c->ping_sent && now_ms - c->ping_sent > timeout) {
+            mb_warn(&r->log, "session %llu (%s): no answer to a ping within %.1f s: dropped",
+                    (unsigned long long)c->s->id, c->s->peer, r->cfg->ping_timeout);
+            mb_session_close(c->s, 1001, "ping timeout", false);
+        } else if (!c->ping_sent && now_ms - c->last_rx >= interval) {
+            put_frame(c, 0x9, "moonbar", 7);
+            c->ping_sent = now_ms;
+        }
+    }
     for (struct pending *p = ws->pendings, *next; p; p = next) {
         next = p->next;
         if (now_ms - p->since > HEAD_TIMEOUT_MS)

@@ -51,12 +51,21 @@ def error_of(fn, *a, **kw):
 
 # ---------------------------------------------------------------- raw wire
 
+def recv_app(conn, timeout=None):
+    """The next message that is not a meta event: patterns such as '..' also match the router's
+    own wamp.* meta topics (wamp.subscription.on_create, ...), which the models here leave out."""
+    while True:
+        msg = conn.recv_json(timeout) if timeout is not None else conn.recv_json()
+        if not raw.is_meta_event(msg):
+            return msg
+
+
 def raw_request_error(conn, msg):
     """Send a request (request ID at index 1 filled in) expecting ERROR; returns the ERROR."""
     msg = list(msg)
     msg[1] = conn.next_id()
     conn.send_json(msg)
-    got = conn.recv_json()
+    got = recv_app(conn)
     assert isinstance(got, list) and got and got[0] == raw.ERROR, \
         "sent %r, expected ERROR, router sent %r" % (msg, got)
     assert got[1] == msg[0] and got[2] == msg[1], "sent %r, got %r" % (msg, got)
@@ -68,14 +77,14 @@ def raw_subscribe_answer(conn, topic, options):
     req = conn.next_id()
     sent = [raw.SUBSCRIBE, req, options, topic]
     conn.send_json(sent)
-    return sent, conn.recv_json()
+    return sent, recv_app(conn)
 
 
 def raw_register_answer(conn, procedure, options):
     req = conn.next_id()
     sent = [raw.REGISTER, req, options, procedure]
     conn.send_json(sent)
-    return sent, conn.recv_json()
+    return sent, recv_app(conn)
 
 
 def raw_publish(conn, topic, args, exclude_me=None):
@@ -88,7 +97,7 @@ def raw_publish(conn, topic, args, exclude_me=None):
     conn.send_json([raw.PUBLISH, req, opts, topic, args])
     early = []
     while True:
-        msg = conn.recv_json()
+        msg = recv_app(conn)
         if msg[0] == raw.PUBLISHED and msg[1] == req:
             return msg[2], early
         if msg[0] == raw.EVENT:
@@ -101,7 +110,7 @@ def raw_events(conn, n, timeout=5):
     """The next n messages, which must all be EVENTs."""
     out = []
     for _ in range(n):
-        msg = conn.recv_json(timeout)
+        msg = recv_app(conn, timeout)
         assert msg[0] == raw.EVENT, "expected EVENT, router sent %r (after %r)" % (msg, out)
         out.append(msg)
     return out
@@ -111,7 +120,7 @@ def raw_events_until_marker(conn, marker_sub, timeout=5):
     """EVENTs received until (and without) the first EVENT on subscription `marker_sub`."""
     out = []
     while True:
-        msg = conn.recv_json(timeout)
+        msg = recv_app(conn, timeout)
         assert msg[0] == raw.EVENT, "expected EVENT, router sent %r (after %r)" % (msg, out)
         if msg[1] == marker_sub:
             return out

@@ -363,9 +363,18 @@ NAMES = {1: "HELLO", 2: "WELCOME", 3: "ABORT", 6: "GOODBYE", 8: "ERROR", 16: "PU
          65: "REGISTERED", 66: "UNREGISTER", 67: "UNREGISTERED", 68: "INVOCATION", 70: "YIELD"}
 
 
+def is_meta_event(msg):
+    """An EVENT on one of the router's wamp.* meta topics (a pattern subscription such as '..'
+    receives them too)."""
+    return (isinstance(msg, list) and len(msg) > 3 and msg[0] == EVENT and isinstance(msg[3], dict)
+            and str(msg[3].get("topic", "")).startswith("wamp."))
+
+
 def expect(conn, code, timeout=5):
-    """Receive one message and check it is of type `code`."""
+    """Receive one message (meta events skipped) and check it is of type `code`."""
     msg = conn.recv_json(timeout)
+    while code != EVENT and is_meta_event(msg):
+        msg = conn.recv_json(timeout)
     if not (isinstance(msg, list) and msg and msg[0] == code):
         raise AssertionError("expected %s, router sent %r" % (NAMES.get(code, code), msg))
     return msg
