@@ -102,6 +102,10 @@ json_t *mb_session_details(const struct mb_session *s);
 
 /* Runs at the router's safe point: detaches and closes doomed sessions. */
 void mb_session_reap(struct mb_router *r);
+/* Liveness, for the transports' sweeps: given when the peer last sent anything and when a ping
+ * went out (0: none waiting), drops a peer that did not answer within ping_timeout, and returns
+ * true (setting ping_sent) when the transport should ping a peer silent for ping_interval. */
+bool mb_session_liveness(struct mb_session *s, uint64_t now_ms, uint64_t last_rx, uint64_t *ping_sent);
 /* Router tick: disconnects sessions whose queue stayed over the limit too long. */
 void mb_session_check_slow(struct mb_router *r, uint64_t now_ms);
 

@@ -493,25 +493,18 @@ static struct gen *policy_loading(lua_State *L, const char *what)
     return sc->loading;
 }
 
-static int l_authorize(lua_State *L)
+/* moonbar.authorize(fn) / moonbar.authenticate(fn): keeps fn in the loading version. */
+static int set_hook(lua_State *L, int *ref)
 {
-    struct gen *g = policy_loading(L, "authorize");
     luaL_checktype(L, 1, LUA_TFUNCTION);
     lua_pushvalue(L, 1);
-    luaL_unref(L, LUA_REGISTRYINDEX, g->authorize);
-    g->authorize = luaL_ref(L, LUA_REGISTRYINDEX);
+    luaL_unref(L, LUA_REGISTRYINDEX, *ref);
+    *ref = luaL_ref(L, LUA_REGISTRYINDEX);
     return 0;
 }
 
-static int l_authenticate(lua_State *L)
-{
-    struct gen *g = policy_loading(L, "authenticate");
-    luaL_checktype(L, 1, LUA_TFUNCTION);
-    lua_pushvalue(L, 1);
-    luaL_unref(L, LUA_REGISTRYINDEX, g->authenticate);
-    g->authenticate = luaL_ref(L, LUA_REGISTRYINDEX);
-    return 0;
-}
+static int l_authorize(lua_State *L) { return set_hook(L, &policy_loading(L, "authorize")->authorize); }
+static int l_authenticate(lua_State *L) { return set_hook(L, &policy_loading(L, "authenticate")->authenticate); }
 
 static int l_policy(lua_State *L)
 {

@@ -289,6 +289,24 @@ void mb_session_free(struct mb_session *s)
     free(s);
 }
 
+bool mb_session_liveness(struct mb_session *s, uint64_t now_ms, uint64_t last_rx, uint64_t *ping_sent)
+{
+    const struct mb_config *cfg = s->router->cfg;
+    if (s->doomed || s->state == MB_S_CLOSED)
+        return false;
+    if (*ping_sent && now_ms - *ping_sent > (uint64_t)(cfg->ping_timeout * 1000)) {
+        mb_warn(&s->router->log, "session %llu (%s): no answer to a ping within %.1f s: dropped",
+                (unsigned long long)s->id, s->peer, cfg->ping_timeout);
+        mb_session_close(s, 1001, "ping timeout", false);
+        return false;
+    }
+    if (!*ping_sent && now_ms - last_rx >= (uint64_t)(cfg->ping_interval * 1000)) {
+        *ping_sent = now_ms;
+        return true;
+    }
+    return false;
+}
+
 void mb_session_check_slow(struct mb_router *r, uint64_t now_ms)
 {
     uint64_t limit_ms = (uint64_t)(r->cfg->slow_consumer_timeout * 1000.0);

@@ -380,21 +380,12 @@ void mb_rawsocket_sweep(struct mb_router *r, uint64_t now_ms)
     struct mb_rawsocket *rs = r->raw;
     if (!rs)
         return;
-    uint64_t interval = (uint64_t)(r->cfg->ping_interval * 1000), timeout = (uint64_t)(r->cfg->ping_timeout * 1000);
     for (struct raw_conn *c = rs->conns, *next; c; c = next) {
         next = c->next;
         if (c->state == RS_CLOSING && now_ms - c->closing_since > CLOSE_DEADLINE_MS)
             close_now(c);
-        if (c->state != RS_OPEN || !c->s)
-            continue;
-        if (c->ping_sent && now_ms - c->ping_sent > timeout) {
-            mb_warn(&r->log, "session %llu (%s): no answer to a ping within %.1f s: dropped",
-                    (unsigned long long)c->s->id, c->s->peer, r->cfg->ping_timeout);
-            mb_session_close(c->s, 1001, "ping timeout", false);
-        } else if (!c->ping_sent && now_ms - c->last_rx >= interval) {
+        else if (c->state == RS_OPEN && c->s && mb_session_liveness(c->s, now_ms, c->last_rx, &c->ping_sent))
             put_frame(c, RS_PING, "moonbar", 7);
-            c->ping_sent = now_ms;
-        }
     }
 }
 

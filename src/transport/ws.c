@@ -651,19 +651,9 @@ void mb_ws_sweep(struct mb_router *r, uint64_t now_ms)
     if (!ws)
         return;
     /* liveness: silent peers are pinged, and dropped if they do not answer in time */
-    uint64_t interval = (uint64_t)(r->cfg->ping_interval * 1000), timeout = (uint64_t)(r->cfg->ping_timeout * 1000);
-    for (struct ws_conn *c = ws->conns; c; c = c->next) {
-        if (c->closing || c->s->state == MB_S_CLOSED)
-            continue;
-        if (c->ping_sent && now_ms - c->ping_sent > timeout) {
-            mb_warn(&r->log, "session %llu (%s): no answer to a ping within %.1f s: dropped",
-                    (unsigned long long)c->s->id, c->s->peer, r->cfg->ping_timeout);
-            mb_session_close(c->s, 1001, "ping timeout", false);
-        } else if (!c->ping_sent && now_ms - c->last_rx >= interval) {
+    for (struct ws_conn *c = ws->conns; c; c = c->next)
+        if (!c->closing && mb_session_liveness(c->s, now_ms, c->last_rx, &c->ping_sent))
             put_frame(c, 0x9, "moonbar", 7);
-            c->ping_sent = now_ms;
-        }
-    }
     for (struct pending *p = ws->pendings, *next; p; p = next) {
         next = p->next;
         if (now_ms - p->since > HEAD_TIMEOUT_MS)
