@@ -18,5 +18,8 @@ void mb_dealer_drop(struct mb_session *s, struct mb_registration *reg);
 /* Removes s's registrations and answers every caller still waiting on s. */
 void mb_dealer_remove_session(struct mb_session *s);
 void mb_dealer_free(struct mb_dealer *d);
+/* Router tick: answers wamp.error.timeout to calls past their CALL.Options.timeout (and
+ * INTERRUPTs callees that announced call_canceling). */
+void mb_dealer_expire(struct mb_router *r, uint64_t now_ms);
 
 #endif

@@ -86,6 +86,9 @@ struct mb_invocation {
     uint64_t id;             /* INVOCATION.Request, session scope of the callee */
     uint64_t caller;         /* caller session ID: looked up on YIELD, gone if it left */
     uint64_t caller_request; /* CALL.Request */
+    uint64_t deadline;       /* ms (router clock) for CALL.Options.timeout, else 0 */
+    struct mb_session *callee;
+    struct mb_invocation *prev, *next; /* router->timed, when deadline != 0 */
 };
 
 struct mb_lua_realm;
@@ -110,6 +113,7 @@ struct mb_router {
     struct mb_session *all; /* every session, joined or not (intrusive list) */
     size_t nall;
     struct mb_session *doomed; /* to be closed at the next safe point */
+    struct mb_invocation *timed; /* calls with a timeout, checked by the tick */
 
     struct mb_buf scratch; /* serialization buffer, reused for every message */
 

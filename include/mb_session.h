@@ -32,7 +32,9 @@ struct mb_session {
     const char *authmethod;
     const char *authprovider;
     bool trusted;              /* in-router (Lua) session: not asked to the authorizer */
+    bool interruptible;        /* announced callee.features.call_canceling: gets INTERRUPT */
     struct mb_realm *pending_realm; /* CHALLENGED: the realm asked for */
+    json_t *pending_details;        /* CHALLENGED: HELLO.Details, for the authenticator */
     struct mb_map authz_cache; /* "action uri" → cached authorizer decision */
 
     struct mb_vec subs; /* struct mb_subscription * this session is in */

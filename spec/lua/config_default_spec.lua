@@ -19,6 +19,18 @@ describe("lua/config.lua", function()
     assert.are_not.equal(cfg.websocket.port, cfg.rawsocket.port)
   end)
 
+  it("runs the example app in realm1, and the app file exists", function()
+    assert.are.same({ "apps/example.lua" }, cfg.realms[1].apps)
+    local f = assert(io.open("lua/apps/example.lua", "r"))
+    f:close()
+  end)
+
+  it("sets the Lua engine's budgets and watches the scripts", function()
+    assert.are.equal(0.1, cfg.lua.callback_timeout)
+    assert.are.equal(64, cfg.lua.memory_limit)
+    assert.is_true(cfg.lua.watch)
+  end)
+
   it("bounds messages and queues", function()
     assert.is_true(math.type(cfg.limits.max_message_size) == "integer")
     assert.is_true(cfg.limits.max_queue_bytes >= cfg.limits.max_message_size)

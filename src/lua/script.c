@@ -160,20 +160,44 @@ static void handler_close(struct mb_script *sc, struct handler *h)
     }
 }
 
-static char *handler_key(enum handler_kind kind, int match, const char *invoke, const char *uri)
+/* Handlers are the same across versions when kind, match and URI are (invoke may change). */
+static char *handler_key(enum handler_kind kind, int match, const char *uri)
 {
-    size_t n = strlen(uri) + (invoke ? strlen(invoke) : 0) + 8;
+    size_t n = strlen(uri) + 8;
     char *k = malloc(n);
     if (k)
-        snprintf(k, n, "%c%d%s|%s", kind == H_REGISTER ? 'R' : 'S', match, invoke ? invoke : "", uri);
+        snprintf(k, n, "%c%d|%s", kind == H_REGISTER ? 'R' : 'S', match, uri);
     return k;
+}
+
+static bool same_invoke(const char *a, const char *b)
+{
+    return (!a && !b) || (a && b && strcmp(a, b) == 0);
+}
+
+/* A new invoke option for a registration: UNREGISTER and REGISTER back to back. The router
+ * handles both before any other message, so no call finds the procedure missing. */
+static void handler_reinvoke(struct mb_script *sc, struct handler *h, const char *invoke)
+{
+    char *inv = invoke ? strdup(invoke) : NULL;
+    if (invoke && !inv)
+        return;
+    if (h->id) {
+        mb_map_del_id(&sc->regs, h->id);
+        uint64_t req = mb_script_request(sc, (struct waiting){ W_OTHER, NULL, NULL });
+        mb_script_send(sc, json_pack("[iII]", MB_UNREGISTER, (json_int_t)req, (json_int_t)h->id));
+        h->id = 0;
+    }
+    free(h->invoke);
+    h->invoke = inv;
+    handler_open(sc, h);
 }
 
 /* Adds or replaces one handler now (a declaration applied, or moonbar.register at run time). */
 static int handler_set(struct mb_script *sc, enum handler_kind kind, const char *uri, int match,
                        const char *invoke, int fn, unsigned version)
 {
-    char *key = handler_key(kind, match, invoke, uri);
+    char *key = handler_key(kind, match, uri);
     if (!key)
         return -1;
     struct handler *h = mb_map_get_str(&sc->handlers, key, strlen(key));
@@ -183,6 +207,8 @@ static int handler_set(struct mb_script *sc, enum handler_kind kind, const char 
             luaL_unref(sc->L, LUA_REGISTRYINDEX, h->fn);
         h->fn = fn;
         h->id_version = version;
+        if (kind == H_REGISTER && !same_invoke(h->invoke, invoke))
+            handler_reinvoke(sc, h, invoke);
         return 0;
     }
     h = calloc(1, sizeof *h);
@@ -655,6 +681,14 @@ static void push_env(struct mb_script *sc)
     lua_setfield(L, env, "require");
 }
 
+static unsigned long long text_hash(const char *s, size_t n)
+{
+    unsigned long long h = 1469598103934665603ULL;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (unsigned char)s[i]) * 1099511628211ULL;
+    return h ^ n;
+}
+
 static char *read_file(const char *path, size_t *len)
 {
     FILE *f = fopen(path, "rb");
@@ -676,14 +710,6 @@ static char *read_file(const char *path, size_t *len)
     fclose(f);
     *len = n;
     return buf;
-}
-
-static unsigned long long text_hash(const char *s, size_t n)
-{
-    unsigned long long h = 1469598103934665603ULL;
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ (unsigned char)s[i]) * 1099511628211ULL;
-    return h ^ n;
 }
 
 /* Calls the global function name of env (if any) with the value at arg (0: none). */
@@ -760,6 +786,7 @@ int mb_script_reload(struct mb_script *sc, char *why, size_t whylen)
     snprintf(chunkname, sizeof chunkname, "@%s", sc->path);
     sc->loading = g;
     int rc = luaL_loadbufferx(L, text, len, chunkname, "t");
+    unsigned long long hash = text_hash(text, len);
     free(text);
     if (rc != LUA_OK) {
         snprintf(why, whylen, "%s", lua_tostring(L, -1));
@@ -772,7 +799,7 @@ int mb_script_reload(struct mb_script *sc, char *why, size_t whylen)
         goto fail;
     sc->loading = NULL;
     sc->versions = g->version;
-    sc->text_hash = 0;
+    sc->text_hash = hash; /* the watcher reloads only when the text differs */
 
     struct gen *old = sc->gen;
     sc->gen = g;

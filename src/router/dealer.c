@@ -202,13 +202,21 @@ void mb_dealer_call(struct mb_session *s, const struct mb_msg *m)
         mb_session_error(s, MB_CALL, m->request, MB_R_INVALID_ARGUMENT, "router out of memory");
         return;
     }
-    inv->id = callee->next_request++;
-    inv->caller = s->id;
-    inv->caller_request = m->request;
+    *inv = (struct mb_invocation){ .id = callee->next_request++, .caller = s->id, .caller_request = m->request,
+                                   .callee = callee };
     if (mb_map_put_id(&callee->invocations, inv->id, inv) < 0) {
         free(inv);
         mb_session_error(s, MB_CALL, m->request, MB_R_INVALID_ARGUMENT, "router out of memory");
         return;
+    }
+    json_t *timeout = json_object_get(m->dict, "timeout");
+    if (json_is_integer(timeout) && json_integer_value(timeout) > 0) {
+        struct mb_router *r = s->router;
+        inv->deadline = mb_router_now_ms(r) + (uint64_t)json_integer_value(timeout);
+        inv->next = r->timed;
+        if (r->timed)
+            r->timed->prev = inv;
+        r->timed = inv;
     }
     json_t *inv_msg = policy == MB_MATCH_EXACT
                           ? json_pack("[iII{}]", MB_INVOCATION, (json_int_t)inv->id, (json_int_t)reg->id)
@@ -217,10 +225,45 @@ void mb_dealer_call(struct mb_session *s, const struct mb_msg *m)
     mb_session_send(callee, with_payload(inv_msg, m));
 }
 
+static void untime(struct mb_router *r, struct mb_invocation *inv)
+{
+    if (!inv->deadline)
+        return;
+    if (inv->prev)
+        inv->prev->next = inv->next;
+    else
+        r->timed = inv->next;
+    if (inv->next)
+        inv->next->prev = inv->prev;
+    inv->deadline = 0;
+}
+
+void mb_dealer_expire(struct mb_router *r, uint64_t now_ms)
+{
+    for (struct mb_invocation *inv = r->timed, *next; inv; inv = next) {
+        next = inv->next;
+        if (now_ms < inv->deadline)
+            continue;
+        struct mb_session *callee = inv->callee;
+        untime(r, inv);
+        mb_map_del_id(&callee->invocations, inv->id);
+        struct mb_session *caller = mb_map_get_id(&r->sessions, inv->caller);
+        if (caller)
+            mb_session_error(caller, MB_CALL, inv->caller_request, MB_R_TIMEOUT,
+                             "the call timed out: no answer from the callee within its timeout");
+        if (callee->interruptible) /* its late answer will be dropped anyway */
+            mb_session_send(callee, json_pack("[iI{ss}]", MB_INTERRUPT, (json_int_t)inv->id, "reason",
+                                              mb_reason_uri(MB_R_TIMEOUT)));
+        free(inv);
+    }
+}
+
 /* Takes the invocation a callee answers; NULL (and a log line) if it is unknown. */
 static struct mb_invocation *take_invocation(struct mb_session *s, const struct mb_msg *m)
 {
     struct mb_invocation *inv = mb_map_del_id(&s->invocations, m->request);
+    if (inv)
+        untime(s->router, inv);
     if (!inv)
         mb_debug(&s->router->log, "session %llu: %s for unknown invocation %llu dropped",
                  (unsigned long long)s->id, mb_msg_name(m->type), (unsigned long long)m->request);
@@ -278,6 +321,7 @@ void mb_dealer_remove_session(struct mb_session *s)
         if (caller)
             mb_session_error(caller, MB_CALL, inv->caller_request, MB_R_CANCELED,
                              "callee session %llu left before answering", (unsigned long long)s->id);
+        untime(s->router, inv);
         free(inv);
     }
     mb_map_free(&s->invocations);

@@ -10,7 +10,7 @@
 #include <string.h>
 #include <time.h>
 
-#define TICK_MS 250
+#define TICK_MS 100
 
 uint64_t mb_router_wall_ms(void)
 {
@@ -66,6 +66,7 @@ static void on_tick(uv_timer_t *h)
     struct mb_router *r = h->data;
     uint64_t now = mb_router_now_ms(r);
     mb_session_check_slow(r, now);
+    mb_dealer_expire(r, now);
     mb_rawsocket_sweep(r, now);
     mb_ws_sweep(r, now);
 }

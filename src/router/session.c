@@ -285,6 +285,7 @@ void mb_session_free(struct mb_session *s)
     mb_vec_free(&s->regs);
     mb_map_free(&s->invocations);
     free(s->authid); /* set while CHALLENGED */
+    json_decref(s->pending_details);
     mb_meta_free_testaments(s);
     free(s);
 }
@@ -363,11 +364,12 @@ void mb_session_join(struct mb_session *s, struct mb_realm *realm, const char *a
     realm->nsessions++;
     s->state = MB_S_JOINED;
     /* only what moonbar implements */
-    json_t *roles = json_pack("{s{s{sbsbsbsb}}s{s{sbsbsbsbsb}}}",
+    json_t *roles = json_pack("{s{s{sbsbsbsb}}s{s{sbsbsbsbsbsb}}}",
                               "broker", "features", "publisher_exclusion", 1, "pattern_based_subscription", 1,
                               "session_meta_api", 1, "subscription_meta_api", 1,
                               "dealer", "features", "pattern_based_registration", 1, "shared_registration", 1,
-                              "session_meta_api", 1, "registration_meta_api", 1, "testament_meta_api", 1);
+                              "session_meta_api", 1, "registration_meta_api", 1, "testament_meta_api", 1,
+                              "call_timeout", 1);
     mb_session_send(s, json_pack("[iI{ssssssssssso}]", MB_WELCOME, (json_int_t)s->id,
                                  "realm", realm->name, "authid", s->authid, "authrole", s->authrole,
                                  "authmethod", s->authmethod, "authprovider", s->authprovider, "roles", roles));
@@ -420,6 +422,8 @@ static void on_hello(struct mb_session *s, const struct mb_msg *m)
     }
     json_t *authid = json_object_get(m->dict, "authid");
     const char *id = json_is_string(authid) ? json_string_value(authid) : NULL;
+    json_t *callee = json_object_get(json_object_get(m->dict, "roles"), "callee");
+    s->interruptible = json_is_true(json_object_get(json_object_get(callee, "features"), "call_canceling"));
     if (!mb_lua_has_authenticator(realm)) {
         mb_session_join(s, realm, id, "anonymous", "anonymous", "static");
         return;
@@ -427,6 +431,8 @@ static void on_hello(struct mb_session *s, const struct mb_msg *m)
     if (offers_method(m->dict, "ticket")) {
         /* the ticket comes in AUTHENTICATE; keep what HELLO said until then */
         s->pending_realm = realm;
+        json_decref(s->pending_details);
+        s->pending_details = json_incref(m->dict);
         free(s->authid);
         s->authid = id ? strdup(id) : NULL;
         s->state = MB_S_CHALLENGED;
@@ -440,10 +446,15 @@ static void on_authenticate(struct mb_session *s, const struct mb_msg *m)
 {
     struct mb_realm *realm = s->pending_realm;
     char *authid = s->authid;
+    json_t *details = s->pending_details; /* the HELLO's, plus AUTHENTICATE.Extra as authextra */
     s->pending_realm = NULL;
+    s->pending_details = NULL;
     s->authid = NULL;
     s->state = MB_S_NEW;
-    authenticate(s, realm, "ticket", authid, m->uri, m->dict);
+    if (json_object_size(m->dict) > 0)
+        json_object_set(details, "authenticate_extra", m->dict);
+    authenticate(s, realm, "ticket", authid, m->uri, details);
+    json_decref(details);
     free(authid);
 }
 
