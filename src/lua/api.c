@@ -53,29 +53,48 @@ static int opt_match(lua_State *L, int opts)
     return match;
 }
 
-/* Converts the Lua value at i (nil: none) to a JSON args list or kwargs dict. */
-static json_t *payload_arg(lua_State *L, int i, bool list)
+/* The Lua value at i (nil: none) as a JSON args list or kwargs dict; NULL with the reason in
+ * err (and *bad set) if it cannot be one. Never raises: the caller frees, then raises. */
+static json_t *payload_arg(lua_State *L, int i, bool list, bool *bad, char *err, size_t n)
 {
     if (lua_isnoneornil(L, i))
         return NULL;
-    luaL_checktype(L, i, LUA_TTABLE);
-    char err[200];
-    json_t *j = mb_lua_to_json(L, i, err, sizeof err);
-    if (!j)
-        luaL_error(L, "%s: %s", list ? "args" : "kwargs", err);
-    if (list ? !json_is_array(j) : !json_is_object(j)) {
-        if (json_is_object(j) && json_object_size(j) == 0 && list) { /* {} as an empty list */
-            json_decref(j);
-            return json_array();
-        }
-        if (json_is_array(j) && !list) {
-            json_decref(j);
-            luaL_error(L, "kwargs must be a table with string keys");
-        }
-        json_decref(j);
-        luaL_error(L, "args must be a list");
+    *bad = true;
+    if (!lua_istable(L, i)) {
+        snprintf(err, n, "%s must be a table, got %s", list ? "args" : "kwargs", luaL_typename(L, i));
+        return NULL;
     }
+    char why[200];
+    json_t *j = mb_lua_to_json(L, i, why, sizeof why);
+    if (!j) {
+        snprintf(err, n, "%s: %s", list ? "args" : "kwargs", why);
+        return NULL;
+    }
+    if (list && json_is_object(j) && json_object_size(j) == 0) { /* {} as an empty list */
+        json_decref(j);
+        j = json_array();
+    }
+    if (list ? !json_is_array(j) : !json_is_object(j)) {
+        snprintf(err, n, list ? "args must be a list" : "kwargs must be a table with string keys");
+        json_decref(j);
+        return NULL;
+    }
+    *bad = false;
     return j;
+}
+
+/* args at index i and kwargs at i + 1, both converted or neither (then raises). */
+static void payloads(lua_State *L, int i, json_t **args, json_t **kwargs)
+{
+    char err[256];
+    bool bad = false;
+    *args = payload_arg(L, i, true, &bad, err, sizeof err);
+    *kwargs = bad ? NULL : payload_arg(L, i + 1, false, &bad, err, sizeof err);
+    if (bad) {
+        json_decref(*args);
+        json_decref(*kwargs);
+        luaL_error(L, "%s", err);
+    }
 }
 
 static void append_payload(json_t *msg, json_t *args, json_t *kwargs)
@@ -121,15 +140,19 @@ static int l_publish(lua_State *L)
     const char *uri = check_uri(L, 1, MB_MATCH_EXACT);
     if (mb_uri_reserved(uri, strlen(uri)))
         return luaL_error(L, "'%s' is in the reserved wamp. namespace", uri);
-    json_t *opts = json_object();
+    int exclude_me = -1;
     if (!lua_isnoneornil(L, 4)) {
         luaL_checktype(L, 4, LUA_TTABLE);
         lua_getfield(L, 4, "exclude_me");
         if (lua_isboolean(L, -1))
-            json_object_set_new(opts, "exclude_me", json_boolean(lua_toboolean(L, -1)));
+            exclude_me = lua_toboolean(L, -1);
         lua_pop(L, 1);
     }
-    json_t *args = payload_arg(L, 2, true), *kwargs = payload_arg(L, 3, false);
+    json_t *args, *kwargs;
+    payloads(L, 2, &args, &kwargs); /* raises before anything else is allocated */
+    json_t *opts = json_object();
+    if (exclude_me >= 0)
+        json_object_set_new(opts, "exclude_me", json_boolean(exclude_me));
     json_t *msg = json_pack("[iIos]", MB_PUBLISH, (json_int_t)sc->next_request++, opts, uri);
     append_payload(msg, args, kwargs);
     mb_script_send(sc, msg);
@@ -154,14 +177,17 @@ static int l_call(lua_State *L)
     if (!t || t->co != L || !lua_isyieldable(L))
         return luaL_error(L, "moonbar.call works in procedures, subscribers and timers (not while the script "
                              "loads, in an authorizer or policy, nor in a coroutine the script made)");
-    json_t *args = payload_arg(L, 2, true), *kwargs = payload_arg(L, 3, false);
-    json_t *opts = json_object();
+    lua_Integer timeout = 0;
     if (lua_istable(L, 4)) {
         lua_getfield(L, 4, "timeout");
-        if (lua_isinteger(L, -1))
-            json_object_set_new(opts, "timeout", json_integer(lua_tointeger(L, -1)));
+        timeout = lua_isinteger(L, -1) ? lua_tointeger(L, -1) : 0;
         lua_pop(L, 1);
     }
+    json_t *args, *kwargs;
+    payloads(L, 2, &args, &kwargs);
+    json_t *opts = json_object();
+    if (timeout > 0)
+        json_object_set_new(opts, "timeout", json_integer(timeout));
     uint64_t req = mb_script_request(sc, (struct waiting){ W_CALL, t, NULL });
     json_t *msg = json_pack("[iIos]", MB_CALL, (json_int_t)req, opts, uri);
     append_payload(msg, args, kwargs);
@@ -354,7 +380,8 @@ static int l_error(lua_State *L)
     const char *uri = luaL_checklstring(L, 1, &n);
     if (!mb_uri_valid(uri, n, MB_URI_LOOSE, false))
         return luaL_error(L, "invalid error URI '%s'", uri);
-    json_t *args = payload_arg(L, 2, true), *kwargs = payload_arg(L, 3, false);
+    json_t *args, *kwargs;
+    payloads(L, 2, &args, &kwargs);
     mb_lua_push_error(L, uri, args, kwargs);
     json_decref(args);
     json_decref(kwargs);

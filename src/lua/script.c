@@ -835,6 +835,12 @@ fail_early:
 static void on_debounce(uv_timer_t *t)
 {
     struct mb_script *sc = t->data;
+    char why[512];
+    if (!sc->watch_name) { /* a folder app: one of its modules may be what changed */
+        mb_info(&sc->r->log, "script %s: a file of its folder changed, reloading", sc->name);
+        mb_script_reload(sc, why, sizeof why);
+        return;
+    }
     size_t len;
     char *text = read_file(sc->path, &len);
     if (!text)
@@ -844,7 +850,6 @@ static void on_debounce(uv_timer_t *t)
     if (h == sc->text_hash)
         return;
     sc->text_hash = h;
-    char why[512];
     mb_info(&sc->r->log, "script %s: file changed, reloading", sc->name);
     mb_script_reload(sc, why, sizeof why);
 }
@@ -970,23 +975,22 @@ static struct mb_script *script_new(struct mb_router *r, struct mb_realm *realm,
 
 static void script_free(struct mb_script *sc)
 {
-    json_t *m;
     for (size_t i = 0; i < sc->inbox.len; i++)
         json_decref(sc->inbox.items[i]);
     mb_vec_free(&sc->inbox);
-    (void)m;
     gen_free(sc, sc->gen);
-    struct handler *h;
-    for (size_t it = 0; (h = mb_map_next(&sc->handlers, &it));)
-        handler_free(NULL, h);
+    /* waiting entries first: a closed handler (key NULL) lives only there */
     struct waiting *w;
     for (size_t it = 0; (w = mb_map_next(&sc->waiting, &it));) {
         if ((w->kind == W_REGISTER || w->kind == W_SUBSCRIBE) && !w->h->key)
-            handler_free(NULL, w->h); /* closed, answer never came */
+            handler_free(NULL, w->h);
         else if (w->kind == W_CALL)
             free(w->task);
         free(w);
     }
+    struct handler *h;
+    for (size_t it = 0; (h = mb_map_next(&sc->handlers, &it));)
+        handler_free(NULL, h);
     mb_map_free(&sc->handlers);
     mb_map_free(&sc->regs);
     mb_map_free(&sc->subs);

@@ -7,9 +7,9 @@ Run from the repository root with Debian's interpreter:
 Fixtures:
   router          module-scoped moonbar (default config: realm1, WebSocket and
                   RawSocket on port 0, temporary web root)
-  router_factory  function-scoped: make_router(overrides) starts a moonbar with its
-                  own config (deep-merged into the default); stopped and checked
-                  at teardown
+  router_factory  function-scoped: make_router(overrides, files=...) starts a moonbar
+                  with its own config (deep-merged into the default) and files (e.g.
+                  Lua scripts) next to it; stopped and checked at teardown
   clients         function-scoped: connect(router, transport=..., ...) -> joined
                   autobahn (Twisted) client, closed at teardown
   witness         module-scoped pair of autobahn sessions on `router`; witness.check()
@@ -52,13 +52,16 @@ def router(tmp_path_factory):
 
 @pytest.fixture
 def router_factory(tmp_path):
-    """make_router(overrides=None, start=True) -> Router with its own config."""
+    """make_router(overrides=None, start=True, files=None) -> Router with its own config;
+    files: {path relative to the config's folder: text or bytes} written before the start."""
     _need_binary()
     made = []
     counter = itertools.count()
 
-    def make_router(overrides=None, start=True):
+    def make_router(overrides=None, start=True, files=None):
         r = mb_router.Router(tmp_path / ("r%d" % next(counter)), overrides)
+        for name, data in (files or {}).items():  # e.g. scripts the config names
+            r.write_file(name, data)
         if start:
             try:
                 r.start()
@@ -82,7 +85,8 @@ def router_factory(tmp_path):
 @pytest.fixture
 def clients():
     """connect(router, transport="websocket", realm="realm1", serializers="json",
-    authid=None) -> mb_twisted.Client; all closed at teardown."""
+    authid=None, authmethods=None, ticket=None) -> mb_twisted.Client; all closed at
+    teardown."""
     made = []
 
     def connect(router, transport="websocket", **kw):

@@ -191,6 +191,26 @@ class Router:
         self.checked = False
         self._eof_count = 0
 
+    # -- files next to the config (scripts and such)
+
+    def write_file(self, relpath, data, atomic=False):
+        """Write `data` (str or bytes) to workdir/relpath (folders made as needed).
+        atomic=True: write a temporary file next to it and rename it over the old one;
+        else truncate and write in place. Returns the path."""
+        path = self.workdir / relpath
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(data, str):
+            data = data.encode("utf-8")
+        if atomic:
+            tmp = path.with_name(".%s.tmp%d" % (path.name, os.getpid()))
+            tmp.write_bytes(data)
+            os.replace(tmp, path)
+        else:
+            with open(path, "r+b" if path.exists() else "wb") as f:
+                f.truncate(0)
+                f.write(data)
+        return path
+
     # -- logs
 
     @property

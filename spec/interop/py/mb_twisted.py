@@ -141,7 +141,14 @@ class _Session(ApplicationSession):
     def onConnect(self):
         c = self.config.extra["client"]
         c.session = self
-        self.join(self.config.realm, authid=c.authid)
+        self.join(self.config.realm, authid=c.authid, authmethods=c.authmethods)
+
+    def onChallenge(self, challenge):
+        c = self.config.extra["client"]
+        c.challenges.append(challenge)
+        if challenge.method == "ticket" and c.ticket is not None:
+            return c.ticket
+        raise Exception("no answer to a %r challenge" % challenge.method)
 
     def onJoin(self, details):
         self.config.extra["client"]._on_join(details)
@@ -163,8 +170,11 @@ class Client:
     keyword `_timeout`). Handlers given to register() run in the reactor thread.
     """
 
-    def __init__(self, authid=None):
+    def __init__(self, authid=None, authmethods=None, ticket=None):
         self.authid = authid
+        self.authmethods = authmethods
+        self.ticket = ticket
+        self.challenges = []  # autobahn Challenge objects the router sent
         self.session = None
         self.protocol = None
         self.details = None
@@ -273,13 +283,15 @@ class Client:
 
 
 def connect(router, transport="websocket", realm="realm1", serializers="json", authid=None,
-            _timeout=5):
+            authmethods=None, ticket=None, _timeout=5):
     """Connect an autobahn Twisted client to `router` and join `realm`.
 
     transport: "websocket" or "rawsocket". serializers: "json" (JSON only) or
-    None (autobahn's default offer, WebSocket only). Raises JoinFailed on ABORT.
+    None (autobahn's default offer, WebSocket only). authmethods: offered in HELLO
+    (e.g. ["ticket"]); ticket: the answer to a ticket CHALLENGE. Raises JoinFailed
+    on ABORT.
     """
-    client = Client(authid=authid)
+    client = Client(authid=authid, authmethods=authmethods, ticket=ticket)
 
     def session_factory():
         return _Session(ComponentConfig(realm=realm, extra={"client": client}))
