@@ -39,6 +39,7 @@ struct mb_config {
     double shutdown_grace;        /* seconds to wait for peers to go after GOODBYE */
     double ping_interval;         /* seconds of silence from a peer before moonbar pings it */
     double ping_timeout;          /* seconds a pinged peer has to answer before it is dropped */
+    bool ping_rawsocket;          /* ping RawSocket peers too (autobahn-python 22 cannot take PING) */
 
     double lua_callback_timeout;  /* seconds one Lua callback may run */
     size_t lua_memory_limit;      /* bytes per Lua script */

@@ -35,6 +35,7 @@ int mb_config_defaults(struct mb_config *cfg, const char *default_web_root)
     cfg->shutdown_grace = 0.5;
     cfg->ping_interval = 10;
     cfg->ping_timeout = 20;
+    cfg->ping_rawsocket = true;
     cfg->lua_callback_timeout = 0.1;
     cfg->lua_memory_limit = 64u << 20;
     cfg->lua_watch = true;
@@ -359,7 +360,7 @@ static int load_table(struct ld *ld, struct mb_config *cfg)
     static const char *const raw_keys[] = { "host", "port", NULL };
     static const char *const limit_keys[] = { "max_message_size", "max_queue_bytes",
                                               "slow_consumer_timeout", "shutdown_grace", "ping_interval",
-                                              "ping_timeout", NULL };
+                                              "ping_timeout", "ping_rawsocket", NULL };
     lua_State *L = ld->L;
     if (only_keys(ld, NULL, top) < 0)
         return -1;
@@ -423,6 +424,12 @@ static int load_table(struct ld *ld, struct mb_config *cfg)
             rc = get_number(ld, "limits", "ping_interval", 0.1, 3600, false, &cfg->ping_interval);
         if (rc == 0)
             rc = get_number(ld, "limits", "ping_timeout", 0.1, 3600, false, &cfg->ping_timeout);
+        int t = lua_getfield(L, -1, "ping_rawsocket");
+        if (t == LUA_TBOOLEAN)
+            cfg->ping_rawsocket = lua_toboolean(L, -1);
+        else if (t != LUA_TNIL && rc == 0)
+            rc = fail(ld, "limits", "ping_rawsocket", "must be true or false, got %s", lua_typename(L, t));
+        lua_pop(L, 1);
         cfg->max_message_size = (size_t)mms;
         cfg->max_queue_bytes = (size_t)mqb;
         lua_pop(L, 1);

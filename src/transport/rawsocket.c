@@ -380,12 +380,19 @@ void mb_rawsocket_sweep(struct mb_router *r, uint64_t now_ms)
     struct mb_rawsocket *rs = r->raw;
     if (!rs)
         return;
+    /* a peer that has not finished its handshake cannot be pinged: it gets as long as a pinged one */
+    uint64_t handshake_ms = (uint64_t)((r->cfg->ping_interval + r->cfg->ping_timeout) * 1000);
     for (struct raw_conn *c = rs->conns, *next; c; c = next) {
         next = c->next;
-        if (c->state == RS_CLOSING && now_ms - c->closing_since > CLOSE_DEADLINE_MS)
+        if (c->state == RS_CLOSING && now_ms - c->closing_since > CLOSE_DEADLINE_MS) {
             close_now(c);
-        else if (c->state == RS_OPEN && c->s && mb_session_liveness(c->s, now_ms, c->last_rx, &c->ping_sent))
+        } else if (c->state == RS_HANDSHAKE && now_ms - c->last_rx > handshake_ms) {
+            mb_info(&r->log, "rawsocket: no handshake within %.1f s: closed", handshake_ms / 1000.0);
+            close_now(c);
+        } else if (c->state == RS_OPEN && c->s && r->cfg->ping_rawsocket &&
+                   mb_session_liveness(c->s, now_ms, c->last_rx, &c->ping_sent)) {
             put_frame(c, RS_PING, "moonbar", 7);
+        }
     }
 }
 
