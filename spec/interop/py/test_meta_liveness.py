@@ -19,7 +19,10 @@ from mb_meta import peers  # noqa: F401 - fixture
 from mb_router import T
 
 LIMITS = {"ping_interval": 1, "ping_timeout": 1}
-TICK = 0.25  # moonbar checks liveness every 250 ms
+TICK = 0.25  # moonbar checks liveness every 100 ms; 250 ms leaves room
+# how much earlier than the interval a ping may seem to come: the router counts silence from when
+# it read the peer's last message, the test from when it saw the answer (slow under valgrind)
+EARLY = 0.05 * T(1)
 
 
 def live_router(router_factory):
@@ -94,17 +97,17 @@ def test_silent_peer_is_pinged_after_ping_interval_and_dropped_after_ping_timeou
         else:
             assert frame[0] == raw.RawSocketConn.PING, frame
             conn.send_frame(raw.RawSocketConn.PONG, frame[1])
-        assert 1.0 - 0.05 <= t_ping - t_join <= T(1.0 + 2 * TICK + 0.3), t_ping - t_join
+        assert 1.0 - EARLY <= t_ping - t_join <= T(1.0 + 2 * TICK + 0.3), t_ping - t_join
         # answered: the next ping comes another ping_interval later
         frame = conn.recv_frame(timeout=3)
         t_ping2 = time.monotonic()
         assert (frame[1] == 0x9) if transport == "websocket" else (frame[0] == raw.RawSocketConn.PING)
-        assert 1.0 - 0.05 <= t_ping2 - t_ping <= T(1.0 + 2 * TICK + 0.3), t_ping2 - t_ping
+        assert 1.0 - EARLY <= t_ping2 - t_ping <= T(1.0 + 2 * TICK + 0.3), t_ping2 - t_ping
         # not answered: dropped ~ping_timeout later
         closed = conn.wait_closed(timeout=5)
         t_closed = time.monotonic()
         assert closed.how in ("close", "eof", "reset")
-        assert 1.0 - 0.05 <= t_closed - t_ping2 <= T(1.0 + 2 * TICK + 0.3), t_closed - t_ping2
+        assert 1.0 - EARLY <= t_closed - t_ping2 <= T(1.0 + 2 * TICK + 0.3), t_closed - t_ping2
     r.wait_for_log(r"session %d .*no answer to a ping" % session)
     r.wait_for_log(r"session %d left realm realm1" % session)
 
@@ -206,7 +209,7 @@ def test_peer_sending_its_own_pings_but_never_answering_is_not_dropped(router_fa
                         "with pongs, %d router pings ignored): %s; log: %s"
                         % (deadline - time.monotonic(), pongs, router_pings, c,
                            [l for l in r.log.splitlines() if "no answer to a ping" in l]), pytrace=False)
-        assert pongs >= 5
+        assert pongs >= (5 if T(1) == 1 else 2)  # fewer round trips fit under valgrind
         assert session in obs.call("wamp.session.list")
 
 
