@@ -57,10 +57,15 @@ build/bench/%: scripts/bench/%.c scripts/bench/bench_common.h $(OBJ)
 	@echo "  BENCH $@"
 	@$(CC) $(CFLAGS) -o $@ $< $(OBJ) $(LDLIBS)
 
+# The load generator is a WAMP client: libuv only, none of moonbar's objects.
+build/bench/loadgen: scripts/bench/loadgen.c
+	@mkdir -p build/bench
+	@echo "  BENCH $@"
+	@$(CC) $(CFLAGS) -o $@ $< -luv
+
 bench: deps
-	$(MAKE) build/bench/route build/bench/lua
-	build/bench/route
-	build/bench/lua
+	$(MAKE) build/moonbar build/bench/route build/bench/lua build/bench/loadgen
+	scripts/bench/run
 
 run: deps
 	$(MAKE) build/moonbar

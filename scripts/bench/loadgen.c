@@ -1,0 +1,1490 @@
+/* loadgen: moonbar's WAMP load generator (make bench, scripts/bench/run).
+ *
+ * Single-threaded on libuv. It speaks WAMP JSON over RawSocket (handshake 0x7F 0xF1 0 0, 4-byte
+ * frame headers) or WebSocket (upgrade to /ws with Sec-WebSocket-Protocol wamp.2.json, masked
+ * client frames with a zero mask key), and drives one scenario:
+ *
+ *   rpc     one callee registers --procedure and YIELDs the INVOCATION's args back; --callers
+ *           connections each keep --depth CALLs in flight (args: one string of --payload bytes)
+ *   lua     the same without the callee: the procedure is served by a Lua app in the router
+ *   reload  lua, while --reload-file is rewritten every --reload-ms (a new "-- version N")
+ *   pubsub  --subscribers connections subscribe bench.topic; one publisher (acknowledge: true)
+ *           keeps --window publications in flight; args = [send_time_ns, payload]
+ *   conns   opens --sessions sessions (HELLO/WELCOME), --concurrency at once, keeps them idle
+ *
+ * The hot path does no JSON library work and no per-message malloc: incoming frames are read
+ * with a small scanner (message code, integer fields, slices of the elements), outgoing ones are
+ * assembled from prebuilt pieces into a per-connection buffer that is written once per loop turn
+ * (uv_try_write, then uv_write of the rest). Latencies go into a log-linear histogram.
+ *
+ * Output: one human line, and one line "RESULT key=value ..." for scripts. */
+#include <uv.h>
+
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifndef IP_BIND_ADDRESS_NO_PORT
+#define IP_BIND_ADDRESS_NO_PORT 24
+#endif
+
+/* ---- small things ---------------------------------------------------------------------------- */
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+static void die(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("loadgen: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    exit(1);
+}
+
+/* Writes v in decimal at out, returns the number of digits. */
+static size_t u64_to_dec(char *out, uint64_t v)
+{
+    char tmp[24];
+    size_t n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    for (size_t i = 0; i < n; i++)
+        out[i] = tmp[n - 1 - i];
+    return n;
+}
+
+/* A growable byte buffer; data lives in p[0, len). */
+struct buf {
+    char *p;
+    size_t len, cap;
+};
+
+static char *buf_reserve(struct buf *b, size_t extra)
+{
+    if (b->len + extra > b->cap) {
+        size_t cap = b->cap ? b->cap : 4096;
+        while (cap < b->len + extra)
+            cap *= 2;
+        char *p = realloc(b->p, cap);
+        if (!p)
+            die("out of memory");
+        b->p = p;
+        b->cap = cap;
+    }
+    return b->p + b->len;
+}
+
+static void buf_append(struct buf *b, const void *data, size_t n)
+{
+    memcpy(buf_reserve(b, n), data, n);
+    b->len += n;
+}
+
+static void buf_consume(struct buf *b, size_t n)
+{
+    if (n >= b->len) {
+        b->len = 0;
+        return;
+    }
+    memmove(b->p, b->p + n, b->len - n);
+    b->len -= n;
+}
+
+static void buf_free(struct buf *b)
+{
+    free(b->p);
+    b->p = NULL;
+    b->len = b->cap = 0;
+}
+
+/* ---- latency histogram: log-linear, 64 sub-buckets per power of two (< 1.6% error) --------- */
+
+#define H_BUCKETS (59 * 64)
+
+struct hist {
+    uint64_t n, max;
+    uint64_t b[H_BUCKETS];
+};
+
+static inline unsigned h_index(uint64_t v)
+{
+    if (v < 128)
+        return (unsigned)v;
+    unsigned msb = 63u - (unsigned)__builtin_clzll(v);
+    unsigned sh = msb - 6;
+    return (sh + 1) * 64 + (unsigned)((v >> sh) - 64);
+}
+
+static inline void h_add(struct hist *h, uint64_t v)
+{
+    h->b[h_index(v)]++;
+    h->n++;
+    if (v > h->max)
+        h->max = v;
+}
+
+/* The value at quantile q (middle of its bucket), in the unit recorded. */
+static double h_quantile(const struct hist *h, double q)
+{
+    if (!h->n)
+        return 0;
+    uint64_t want = (uint64_t)(q * (double)h->n + 0.999999);
+    if (want < 1)
+        want = 1;
+    uint64_t cum = 0;
+    for (unsigned i = 0; i < H_BUCKETS; i++) {
+        cum += h->b[i];
+        if (cum >= want) {
+            if (i < 128)
+                return (double)i;
+            unsigned sh = i / 64 - 1;
+            double lo = (double)((uint64_t)(i % 64 + 64) << sh), w = (double)((uint64_t)1 << sh);
+            double mid = lo + w / 2;
+            return mid > (double)h->max ? (double)h->max : mid;
+        }
+    }
+    return (double)h->max;
+}
+
+/* ---- a tiny JSON scanner for the messages moonbar sends ------------------------------------- */
+
+static const char *skip_ws(const char *p, const char *e)
+{
+    while (p < e && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t'))
+        p++;
+    return p;
+}
+
+/* p is just after an opening quote; returns the position after the closing one. */
+static const char *skip_string(const char *p, const char *e)
+{
+    for (;;) {
+        const char *q = memchr(p, '"', (size_t)(e - p));
+        if (!q)
+            return NULL;
+        const char *b = q;
+        while (b > p && b[-1] == '\\')
+            b--;
+        if (((q - b) & 1) == 0)
+            return q + 1;
+        p = q + 1;
+    }
+}
+
+static const char *skip_value(const char *p, const char *e)
+{
+    if (p >= e)
+        return NULL;
+    if (*p == '"')
+        return skip_string(p + 1, e);
+    if (*p == '[' || *p == '{') {
+        int depth = 0;
+        while (p < e) {
+            char ch = *p;
+            if (ch == '"') {
+                if (!(p = skip_string(p + 1, e)))
+                    return NULL;
+                continue;
+            }
+            if (ch == '[' || ch == '{')
+                depth++;
+            else if ((ch == ']' || ch == '}') && --depth == 0)
+                return p + 1;
+            p++;
+        }
+        return NULL;
+    }
+    while (p < e && *p != ',' && *p != ']' && *p != '}' && *p != ' ' && *p != '\n')
+        p++;
+    return p;
+}
+
+struct msg {
+    int n;                   /* elements found */
+    const char *s[6], *e[6]; /* element slices */
+};
+
+/* Splits a JSON array message into its first `max` top-level elements. Returns the count, or -1. */
+static int split(const char *p, size_t len, struct msg *m, int max)
+{
+    const char *e = p + len;
+    m->n = 0;
+    p = skip_ws(p, e);
+    if (p >= e || *p != '[')
+        return -1;
+    p = skip_ws(p + 1, e);
+    while (m->n < max && p < e && *p != ']') {
+        const char *end = skip_value(p, e);
+        if (!end || end == p)
+            return -1;
+        m->s[m->n] = p;
+        m->e[m->n] = end;
+        m->n++;
+        p = skip_ws(end, e);
+        if (p < e && *p == ',')
+            p = skip_ws(p + 1, e);
+    }
+    return m->n;
+}
+
+static bool field_u64(const struct msg *m, int i, uint64_t *out)
+{
+    if (i >= m->n)
+        return false;
+    const char *p = m->s[i], *e = m->e[i];
+    if (p >= e || *p < '0' || *p > '9')
+        return false;
+    uint64_t v = 0;
+    while (p < e && *p >= '0' && *p <= '9')
+        v = v * 10 + (uint64_t)(*p++ - '0');
+    *out = v;
+    return p == e;
+}
+
+/* ---- options, state ------------------------------------------------------------------------- */
+
+enum scenario { S_RPC, S_PUBSUB, S_CONNS, S_LUA, S_RELOAD };
+static const char *const scenario_names[] = { "rpc", "pubsub", "conns", "lua", "reload" };
+enum role { R_CALLER, R_CALLEE, R_SUB, R_PUB, R_IDLE, R_WATCH };
+static const char *const role_names[] = { "caller", "callee", "subscriber", "publisher", "idle", "watcher" };
+enum cstate { C_CONNECTING, C_HANDSHAKE, C_JOINING, C_SETUP, C_READY, C_CLOSED };
+static const char *const state_names[] = { "connecting", "handshake", "joining", "setup", "ready", "closed" };
+enum phase { P_SETUP, P_WARMUP, P_MEASURE, P_DRAIN, P_DONE };
+
+enum { WAMP_HELLO = 1, WAMP_WELCOME = 2, WAMP_ABORT = 3, WAMP_GOODBYE = 6, WAMP_ERROR = 8,
+       WAMP_PUBLISH = 16, WAMP_PUBLISHED = 17, WAMP_SUBSCRIBE = 32, WAMP_SUBSCRIBED = 33,
+       WAMP_EVENT = 36, WAMP_CALL = 48, WAMP_RESULT = 50, WAMP_REGISTER = 64, WAMP_REGISTERED = 65,
+       WAMP_INVOCATION = 68, WAMP_YIELD = 70 };
+
+struct conn {
+    uv_tcp_t tcp;
+    uv_connect_t creq;
+    uv_write_t wreq;
+    int idx;
+    enum role role;
+    enum cstate state;
+    bool writing, dirty, lost;
+    struct buf in, out, inflight, frag;
+    struct conn *next_dirty;
+    /* callers: one slot per call in flight; slot s carries request ids s+1, s+1+D, s+1+2D, ... */
+    uint64_t *slot_id, *slot_t;
+    int outstanding;
+    uint64_t rx; /* subscribers: events received; callee: invocations answered */
+};
+
+struct opts {
+    const char *host;
+    int port;
+    bool ws;
+    const char *realm;
+    enum scenario scenario;
+    int callers, depth, payload, subscribers, window, backlog, sessions, concurrency, sources;
+    double duration, warmup, drain;
+    const char *procedure, *topic;
+    const char *reload_file;
+    int reload_ms;
+    int router_pid;
+};
+
+static struct {
+    struct opts o;
+    uv_loop_t *loop;
+    uv_prepare_t prepare;
+    uv_check_t check;
+    uv_timer_t phase_timer, reload_timer, deadline;
+    struct conn *conns;
+    int nconns, ready, connected;
+    enum phase phase;
+    bool finished;
+    struct conn *dirty;
+    char shared_in[256 * 1024];
+
+    char *hello;
+    size_t hello_len;
+    char *call_tail; /* ,{},"PROC",["xxx"]] */
+    size_t call_tail_len;
+    char *pub_head;  /* [16, */
+    char *pub_mid;   /* ,{"acknowledge":true},"bench.topic",[ */
+    char *pub_tail;  /* ,"xxx"]] */
+    size_t pub_mid_len, pub_tail_len;
+    size_t result_args_len; /* length of ["xxx"] */
+
+    struct hist hist;
+    uint64_t t_measure0, t_measure1, t_setup0;
+    uint64_t completed, completed_window, errors, call_errors, bad, disconnects, calls_sent;
+    uint64_t pubs_sent, pubs_acked, pubs_acked_window, events_rx, events_rx_window;
+    int pub_unacked;
+    int opened, joined;
+    uint64_t t_join0, t_join1;
+    long rss0, rss1;
+    unsigned reload_version;
+    uint64_t reloads_ok, reloads_failed, reloads_written;
+    double router_cpu0, router_cpu1, gen_cpu0, gen_cpu1, machine0, machine1;
+    int lost_reports;
+} G;
+
+/* ---- process statistics --------------------------------------------------------------------- */
+
+static long read_rss_kib(int pid)
+{
+    char path[64], line[256];
+    snprintf(path, sizeof path, "/proc/%d/status", pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    long kib = -1;
+    while (fgets(line, sizeof line, f))
+        if (strncmp(line, "VmRSS:", 6) == 0) {
+            kib = strtol(line + 6, NULL, 10);
+            break;
+        }
+    fclose(f);
+    return kib;
+}
+
+/* CPU seconds (user + system) the process used so far. */
+static double proc_cpu_s(int pid)
+{
+    char path[64], line[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    size_t n = fread(line, 1, sizeof line - 1, f);
+    fclose(f);
+    line[n] = '\0';
+    char *p = strrchr(line, ')'); /* the command may hold spaces */
+    if (!p)
+        return -1;
+    unsigned long ut = 0, st = 0;
+    /* after ")": state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime */
+    if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2)
+        return -1;
+    return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
+
+/* CPU seconds all cores spent busy so far (everything but idle and iowait): with moonbar's
+ * and the generator's own, it shows whether something else ran on the machine meanwhile. */
+static double machine_busy_s(void)
+{
+    FILE *f = fopen("/proc/stat", "r");
+    if (!f)
+        return -1;
+    unsigned long long v[8] = { 0 };
+    int n = fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5],
+                   &v[6], &v[7]);
+    fclose(f);
+    if (n != 8)
+        return -1;
+    unsigned long long busy = v[0] + v[1] + v[2] + v[5] + v[6] + v[7]; /* user nice system irq softirq steal */
+    return (double)busy / (double)sysconf(_SC_CLK_TCK);
+}
+
+static double self_cpu_s(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 + (double)ru.ru_stime.tv_sec +
+           (double)ru.ru_stime.tv_usec / 1e6;
+}
+
+/* ---- writing -------------------------------------------------------------------------------- */
+
+static void mark_dirty(struct conn *c)
+{
+    if (!c->dirty) {
+        c->dirty = true;
+        c->next_dirty = G.dirty;
+        G.dirty = c;
+    }
+}
+
+/* Appends one WAMP message made of n pieces as a frame of the connection's transport. */
+struct piece {
+    const char *p;
+    size_t n;
+};
+
+static void send_pieces(struct conn *c, const struct piece *pc, int n, int ws_opcode)
+{
+    if (c->state == C_CLOSED)
+        return;
+    size_t len = 0;
+    for (int i = 0; i < n; i++)
+        len += pc[i].n;
+    char *d = buf_reserve(&c->out, len + 14);
+    size_t h = 0;
+    if (G.o.ws) {
+        d[h++] = (char)(0x80 | ws_opcode);
+        if (len < 126) {
+            d[h++] = (char)(0x80 | len);
+        } else if (len <= 0xffff) {
+            d[h++] = (char)(0x80 | 126);
+            d[h++] = (char)(len >> 8);
+            d[h++] = (char)len;
+        } else {
+            d[h++] = (char)(0x80 | 127);
+            for (int i = 7; i >= 0; i--)
+                d[h++] = (char)((uint64_t)len >> (8 * i));
+        }
+        memset(d + h, 0, 4); /* mask key 0: the payload goes as it is */
+        h += 4;
+    } else {
+        d[h++] = (char)ws_opcode; /* RawSocket frame type: 0 message, 2 PONG */
+        d[h++] = (char)(len >> 16);
+        d[h++] = (char)(len >> 8);
+        d[h++] = (char)len;
+    }
+    for (int i = 0; i < n; i++) {
+        memcpy(d + h, pc[i].p, pc[i].n);
+        h += pc[i].n;
+    }
+    c->out.len += h;
+    mark_dirty(c);
+}
+
+static void send_text(struct conn *c, const char *text, size_t len)
+{
+    struct piece pc = { text, len };
+    send_pieces(c, &pc, 1, G.o.ws ? 1 : 0);
+}
+
+static void conn_lost(struct conn *c, const char *why);
+
+static void flush(struct conn *c);
+
+static void on_written(uv_write_t *req, int status)
+{
+    struct conn *c = req->data;
+    c->writing = false;
+    c->inflight.len = 0;
+    if (status < 0) {
+        if (status != UV_ECANCELED)
+            conn_lost(c, uv_strerror(status));
+        return;
+    }
+    if (c->out.len)
+        mark_dirty(c);
+}
+
+static void flush(struct conn *c)
+{
+    if (c->writing || c->state == C_CLOSED || c->state == C_CONNECTING || !c->out.len)
+        return;
+    uv_buf_t b = uv_buf_init(c->out.p, (unsigned)c->out.len);
+    int n = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+    if (n > 0)
+        buf_consume(&c->out, (size_t)n);
+    else if (n < 0 && n != UV_EAGAIN) {
+        conn_lost(c, uv_strerror(n));
+        return;
+    }
+    if (!c->out.len)
+        return;
+    struct buf t = c->inflight; /* the rest goes from its own buffer; out keeps growing meanwhile */
+    c->inflight = c->out;
+    c->out = t;
+    c->out.len = 0;
+    b = uv_buf_init(c->inflight.p, (unsigned)c->inflight.len);
+    c->wreq.data = c;
+    int rc = uv_write(&c->wreq, (uv_stream_t *)&c->tcp, &b, 1, on_written);
+    if (rc < 0) {
+        conn_lost(c, uv_strerror(rc));
+        return;
+    }
+    c->writing = true;
+}
+
+static void flush_all(void)
+{
+    while (G.dirty) {
+        struct conn *c = G.dirty;
+        G.dirty = c->next_dirty;
+        c->dirty = false;
+        flush(c);
+    }
+}
+
+/* ---- WAMP messages out ---------------------------------------------------------------------- */
+
+static void send_call(struct conn *c, int slot, uint64_t now)
+{
+    uint64_t id = c->slot_id[slot] ? c->slot_id[slot] + (uint64_t)G.o.depth : (uint64_t)slot + 1;
+    c->slot_id[slot] = id;
+    c->slot_t[slot] = now;
+    c->outstanding++;
+    char head[32] = "[48,";
+    size_t hl = 4 + u64_to_dec(head + 4, id);
+    struct piece pc[2] = { { head, hl }, { G.call_tail, G.call_tail_len } };
+    send_pieces(c, pc, 2, G.o.ws ? 1 : 0);
+    G.calls_sent++;
+}
+
+static void send_publish(struct conn *c)
+{
+    char id[24], ts[24];
+    size_t il = u64_to_dec(id, ++G.pubs_sent);
+    size_t tl = u64_to_dec(ts, now_ns());
+    struct piece pc[5] = { { "[16,", 4 }, { id, il }, { G.pub_mid, G.pub_mid_len }, { ts, tl },
+                           { G.pub_tail, G.pub_tail_len } };
+    send_pieces(c, pc, 5, G.o.ws ? 1 : 0);
+    G.pub_unacked++;
+}
+
+static bool running(void) { return G.phase == P_WARMUP || G.phase == P_MEASURE; }
+
+/* The publisher keeps --window publications unacknowledged, and no more than --backlog
+ * publications' worth of events undelivered (so that a generator slower than moonbar does not
+ * grow moonbar's queues until it disconnects slow consumers). */
+static void pump_publisher(void)
+{
+    if (!running() || G.o.scenario != S_PUBSUB)
+        return;
+    struct conn *c = &G.conns[0];
+    uint64_t S = (uint64_t)G.o.subscribers;
+    while (G.pub_unacked < G.o.window && (G.pubs_sent * S - G.events_rx) < (uint64_t)G.o.backlog * S)
+        send_publish(c);
+}
+
+/* ---- connection life ------------------------------------------------------------------------ */
+
+static void start_phases(void);
+static void check_drained(void);
+static void conns_open_more(void);
+static void finish(void);
+
+static void conn_lost(struct conn *c, const char *why)
+{
+    if (c->state == C_CLOSED)
+        return;
+    if (!G.finished) {
+        G.disconnects++;
+        c->lost = true;
+        if (G.lost_reports++ < 5)
+            fprintf(stderr, "loadgen: %s connection %d lost while %s: %s\n", role_names[c->role], c->idx,
+                    state_names[c->state], why);
+    }
+    c->state = C_CLOSED; /* a caller's calls in flight stay counted: they are reported unanswered */
+    if (!uv_is_closing((uv_handle_t *)&c->tcp))
+        uv_close((uv_handle_t *)&c->tcp, NULL);
+    if (G.phase == P_SETUP && !G.finished) {
+        if (G.o.scenario != S_CONNS)
+            die("a connection was lost during setup (%s)", why);
+        conns_open_more();
+    }
+}
+
+static void became_ready(struct conn *c, uint64_t now)
+{
+    (void)now;
+    c->state = C_READY;
+    G.ready++;
+    if (G.o.scenario == S_CONNS) {
+        G.joined++;
+        if (G.joined == G.o.sessions) {
+            G.t_join1 = now_ns();
+            start_phases();
+        } else {
+            conns_open_more();
+        }
+        return;
+    }
+    if (G.ready == G.nconns)
+        start_phases();
+}
+
+static void on_welcome(struct conn *c, uint64_t now)
+{
+    char msg[512];
+    int n;
+    switch (c->role) {
+    case R_CALLEE:
+        c->state = C_SETUP;
+        n = snprintf(msg, sizeof msg, "[%d,1,{},\"%s\"]", WAMP_REGISTER, G.o.procedure);
+        send_text(c, msg, (size_t)n);
+        break;
+    case R_SUB:
+        c->state = C_SETUP;
+        n = snprintf(msg, sizeof msg, "[%d,1,{},\"%s\"]", WAMP_SUBSCRIBE, G.o.topic);
+        send_text(c, msg, (size_t)n);
+        break;
+    case R_WATCH:
+        c->state = C_SETUP;
+        n = snprintf(msg, sizeof msg, "[%d,1,{},\"moonbar.script.on_reload\"]", WAMP_SUBSCRIBE);
+        send_text(c, msg, (size_t)n);
+        break;
+    default:
+        became_ready(c, now);
+    }
+}
+
+static void send_hello(struct conn *c)
+{
+    c->state = C_JOINING;
+    send_text(c, G.hello, G.hello_len);
+}
+
+/* One WAMP message from the router. */
+static void on_message(struct conn *c, const char *p, size_t len, uint64_t now)
+{
+    struct msg m;
+    int want = 3;
+    switch (c->role) {
+    case R_CALLER: want = 4; break;  /* RESULT: code, request, details, args */
+    case R_CALLEE: want = 5; break;  /* INVOCATION: code, request, registration, details, args */
+    case R_SUB: want = 5; break;     /* EVENT: code, subscription, publication, details, args */
+    case R_WATCH: want = 5; break;
+    default: break;
+    }
+    uint64_t code, id;
+    if (split(p, len, &m, want) < 2 || !field_u64(&m, 0, &code)) {
+        G.bad++;
+        if (G.bad < 5)
+            fprintf(stderr, "loadgen: unreadable message: %.*s\n", (int)(len > 200 ? 200 : len), p);
+        return;
+    }
+    switch (code) {
+    case WAMP_RESULT:
+        if (c->role != R_CALLER || !field_u64(&m, 1, &id) || id == 0)
+            break;
+        {
+            int slot = (int)((id - 1) % (uint64_t)G.o.depth);
+            if (c->slot_id[slot] != id || !c->slot_t[slot]) {
+                G.bad++; /* not a call in flight */
+                break;
+            }
+            if (m.n < 4 || (size_t)(m.e[3] - m.s[3]) != G.result_args_len)
+                G.bad++; /* the echo must come back whole */
+            c->outstanding--;
+            G.completed++;
+            if (G.phase == P_MEASURE) {
+                G.completed_window++;
+                h_add(&G.hist, now - c->slot_t[slot]);
+            }
+            c->slot_t[slot] = 0;
+            if (running())
+                send_call(c, slot, now);
+        }
+        return;
+    case WAMP_INVOCATION:
+        if (c->role != R_CALLEE || m.n < 4)
+            break;
+        c->rx++;
+        {
+            char head[32] = "[70,";
+            size_t hl = 4 + (size_t)(m.e[1] - m.s[1]);
+            if (hl > 28)
+                break;
+            memcpy(head + 4, m.s[1], hl - 4);
+            if (m.n >= 5) {
+                memcpy(head + hl, ",{},", 4);
+                struct piece pc[3] = { { head, hl + 4 }, { m.s[4], (size_t)(m.e[4] - m.s[4]) }, { "]", 1 } };
+                send_pieces(c, pc, 3, G.o.ws ? 1 : 0);
+            } else {
+                memcpy(head + hl, ",{}]", 4);
+                send_text(c, head, hl + 4);
+            }
+        }
+        return;
+    case WAMP_EVENT:
+        if (c->role == R_WATCH) {
+            if (memmem(p, len, "\"ok\":true", 9))
+                G.reloads_ok++;
+            else
+                G.reloads_failed++;
+            return;
+        }
+        if (c->role != R_SUB)
+            break;
+        G.events_rx++;
+        c->rx++;
+        if (G.phase == P_MEASURE) {
+            G.events_rx_window++;
+            const char *a = m.n >= 5 ? skip_ws(m.s[4] + 1, m.e[4]) : NULL;
+            uint64_t t = 0;
+            while (a && a < m.e[4] && *a >= '0' && *a <= '9')
+                t = t * 10 + (uint64_t)(*a++ - '0');
+            if (t && t <= now)
+                h_add(&G.hist, now - t);
+            else
+                G.bad++;
+        }
+        return;
+    case WAMP_PUBLISHED:
+        if (c->role != R_PUB)
+            break;
+        G.pub_unacked--;
+        G.pubs_acked++;
+        if (G.phase == P_MEASURE)
+            G.pubs_acked_window++;
+        return; /* the next publications go out at the end of the loop turn (pump_publisher) */
+    case WAMP_ERROR: {
+        uint64_t type = 0;
+        field_u64(&m, 1, &type);
+        G.errors++;
+        if (G.errors <= 3)
+            fprintf(stderr, "loadgen: ERROR from the router: %.*s\n", (int)(len > 300 ? 300 : len), p);
+        if (c->role == R_CALLER && type == WAMP_CALL) {
+            if (field_u64(&m, 2, &id) && id) {
+                int slot = (int)((id - 1) % (uint64_t)G.o.depth);
+                if (c->slot_id[slot] == id && c->slot_t[slot]) {
+                    c->slot_t[slot] = 0;
+                    c->outstanding--;
+                    G.call_errors++;
+                    if (running())
+                        send_call(c, slot, now);
+                }
+            }
+        } else if (c->role == R_PUB && type == WAMP_PUBLISH) {
+            G.pub_unacked--;
+        } else if (c->state == C_SETUP) {
+            die("setup failed: %.*s", (int)(len > 300 ? 300 : len), p);
+        }
+        return;
+    }
+    case WAMP_WELCOME:
+        if (c->state == C_JOINING)
+            on_welcome(c, now);
+        return;
+    case WAMP_REGISTERED:
+    case WAMP_SUBSCRIBED:
+        if (c->state == C_SETUP)
+            became_ready(c, now);
+        return;
+    case WAMP_ABORT:
+    case WAMP_GOODBYE:
+        conn_lost(c, code == WAMP_ABORT ? "ABORT from the router" : "GOODBYE from the router");
+        if (c->lost && G.lost_reports <= 5)
+            fprintf(stderr, "loadgen:   %.*s\n", (int)(len > 300 ? 300 : len), p);
+        return;
+    default:
+        break;
+    }
+    G.bad++;
+    if (G.bad < 5)
+        fprintf(stderr, "loadgen: unexpected message for a %s: %.*s\n", role_names[c->role],
+                (int)(len > 200 ? 200 : len), p);
+}
+
+/* WebSocket frames from the router (unmasked). Returns the bytes used. */
+static size_t ws_frames(struct conn *c, const char *p, size_t len, uint64_t now)
+{
+    size_t off = 0;
+    while (c->state != C_CLOSED && len - off >= 2) {
+        const unsigned char *h = (const unsigned char *)p + off;
+        bool fin = h[0] & 0x80, masked = h[1] & 0x80;
+        int op = h[0] & 0x0f;
+        size_t hl = 2, n = h[1] & 0x7f;
+        if (n == 126) {
+            if (len - off < 4)
+                break;
+            n = ((size_t)h[2] << 8) | h[3];
+            hl = 4;
+        } else if (n == 127) {
+            if (len - off < 10)
+                break;
+            n = 0;
+            for (int i = 0; i < 8; i++)
+                n = (n << 8) | h[2 + i];
+            hl = 10;
+        }
+        if (masked) {
+            conn_lost(c, "masked frame from the server");
+            return len;
+        }
+        if (len - off < hl + n)
+            break;
+        const char *pl = p + off + hl;
+        off += hl + n;
+        switch (op) {
+        case 0x0: /* continuation */
+        case 0x1:
+        case 0x2:
+            if (!fin || c->frag.len) {
+                buf_append(&c->frag, pl, n);
+                if (fin) {
+                    on_message(c, c->frag.p, c->frag.len, now);
+                    c->frag.len = 0;
+                }
+            } else {
+                on_message(c, pl, n, now);
+            }
+            break;
+        case 0x8:
+            conn_lost(c, "WebSocket close frame");
+            return len;
+        case 0x9: { /* ping: pong with the same payload */
+            struct piece pc = { pl, n };
+            send_pieces(c, &pc, 1, 0xA);
+            break;
+        }
+        default: /* pong */
+            break;
+        }
+    }
+    return off;
+}
+
+/* RawSocket frames. Returns the bytes used. */
+static size_t raw_frames(struct conn *c, const char *p, size_t len, uint64_t now)
+{
+    size_t off = 0;
+    while (c->state != C_CLOSED && len - off >= 4) {
+        const unsigned char *h = (const unsigned char *)p + off;
+        size_t n = ((size_t)h[1] << 16) | ((size_t)h[2] << 8) | h[3];
+        if (len - off < 4 + n)
+            break;
+        const char *pl = p + off + 4;
+        off += 4 + n;
+        switch (h[0] & 7) {
+        case 0:
+            on_message(c, pl, n, now);
+            break;
+        case 1: { /* PING → PONG */
+            struct piece pc = { pl, n };
+            send_pieces(c, &pc, 1, 2);
+            break;
+        }
+        default:
+            break;
+        }
+    }
+    return off;
+}
+
+static size_t process(struct conn *c, const char *p, size_t len, uint64_t now)
+{
+    size_t off = 0;
+    if (c->state == C_HANDSHAKE) {
+        if (G.o.ws) {
+            const char *end = memmem(p, len, "\r\n\r\n", 4);
+            if (!end)
+                return 0;
+            if (len < 12 || memcmp(p, "HTTP/1.1 101", 12) != 0) {
+                fprintf(stderr, "loadgen: WebSocket upgrade refused: %.*s\n", (int)(end - p), p);
+                conn_lost(c, "upgrade refused");
+                return len;
+            }
+            off = (size_t)(end - p) + 4;
+        } else {
+            if (len < 4)
+                return 0;
+            const unsigned char *h = (const unsigned char *)p;
+            if (h[0] != 0x7f || (h[1] & 0x0f) != 1) {
+                fprintf(stderr, "loadgen: RawSocket handshake refused: %02x %02x %02x %02x\n", h[0], h[1], h[2], h[3]);
+                conn_lost(c, "handshake refused");
+                return len;
+            }
+            off = 4;
+        }
+        send_hello(c);
+    }
+    return off + (G.o.ws ? ws_frames(c, p + off, len - off, now) : raw_frames(c, p + off, len - off, now));
+}
+
+static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b)
+{
+    (void)h;
+    (void)hint;
+    *b = uv_buf_init(G.shared_in, sizeof G.shared_in);
+}
+
+/* Data is parsed straight from the shared read buffer; only a trailing partial frame is copied
+ * into the connection's own buffer (and the next read is appended to it). */
+static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b)
+{
+    struct conn *c = st->data;
+    if (n == 0)
+        return;
+    if (n < 0) {
+        conn_lost(c, n == UV_EOF ? "closed by the router" : uv_strerror((int)n));
+        return;
+    }
+    uint64_t now = now_ns();
+    if (c->in.len) {
+        buf_append(&c->in, b->base, (size_t)n);
+        size_t used = process(c, c->in.p, c->in.len, now);
+        buf_consume(&c->in, used);
+    } else {
+        size_t used = process(c, b->base, (size_t)n, now);
+        if (used < (size_t)n && c->state != C_CLOSED)
+            buf_append(&c->in, b->base + used, (size_t)n - used);
+    }
+}
+
+static void on_connect(uv_connect_t *req, int status)
+{
+    struct conn *c = req->data;
+    if (status < 0) {
+        if (status == UV_ECANCELED)
+            return;
+        if (G.o.scenario == S_CONNS && !G.finished) {
+            conn_lost(c, uv_strerror(status)); /* opens the next one */
+            return;
+        }
+        die("cannot connect to %s:%d: %s", G.o.host, G.o.port, uv_strerror(status));
+    }
+    G.connected++;
+    c->state = C_HANDSHAKE;
+    uv_tcp_nodelay(&c->tcp, 1);
+    uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+    if (G.o.ws) {
+        char req_[512];
+        int n = snprintf(req_, sizeof req_,
+                         "GET /ws HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                         "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+                         "Sec-WebSocket-Protocol: wamp.2.json\r\n\r\n",
+                         G.o.host, G.o.port);
+        buf_append(&c->out, req_, (size_t)n);
+    } else {
+        static const char hs[4] = { 0x7f, (char)0xf1, 0, 0 }; /* JSON, up to 16 MiB */
+        buf_append(&c->out, hs, 4);
+    }
+    mark_dirty(c);
+}
+
+static void conn_open(struct conn *c)
+{
+    struct sockaddr_in dst;
+    if (uv_ip4_addr(G.o.host, G.o.port, &dst) != 0)
+        die("bad host %s", G.o.host);
+    int rc = uv_tcp_init_ex(G.loop, &c->tcp, AF_INET);
+    if (rc < 0)
+        die("socket: %s", uv_strerror(rc));
+    c->tcp.data = c;
+    c->state = C_CONNECTING;
+    if (G.o.sources > 1) {
+        /* several 127.0.0.x source addresses, so that many connections do not run out of ports */
+        uv_os_fd_t fd;
+        int one = 1;
+        if (uv_fileno((uv_handle_t *)&c->tcp, &fd) == 0)
+            setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
+        struct sockaddr_in src;
+        char ip[32];
+        snprintf(ip, sizeof ip, "127.0.0.%d", 1 + c->idx % G.o.sources);
+        uv_ip4_addr(ip, 0, &src);
+        if ((rc = uv_tcp_bind(&c->tcp, (const struct sockaddr *)&src, 0)) < 0)
+            die("bind %s: %s", ip, uv_strerror(rc));
+    }
+    c->creq.data = c;
+    if ((rc = uv_tcp_connect(&c->creq, &c->tcp, (const struct sockaddr *)&dst, on_connect)) < 0)
+        die("connect: %s", uv_strerror(rc));
+}
+
+/* conns: keeps --concurrency connections joining until --sessions joined. */
+static void conns_open_more(void)
+{
+    while (G.opened < G.o.sessions && G.opened - G.joined - (int)G.disconnects < G.o.concurrency) {
+        struct conn *c = &G.conns[G.opened++];
+        conn_open(c);
+    }
+    if (G.opened == G.o.sessions && G.joined + (int)G.disconnects == G.o.sessions && G.joined < G.o.sessions &&
+        G.phase == P_SETUP) {
+        G.t_join1 = now_ns();
+        start_phases();
+    }
+}
+
+/* ---- phases --------------------------------------------------------------------------------- */
+
+static void on_phase_timer(uv_timer_t *t);
+
+static void begin_measure(void)
+{
+    G.phase = P_MEASURE;
+    memset(&G.hist, 0, sizeof G.hist);
+    G.completed_window = G.pubs_acked_window = G.events_rx_window = 0;
+    G.t_measure0 = now_ns();
+    G.gen_cpu0 = self_cpu_s();
+    G.machine0 = machine_busy_s();
+    if (G.o.router_pid > 0)
+        G.router_cpu0 = proc_cpu_s(G.o.router_pid);
+    uv_timer_start(&G.phase_timer, on_phase_timer, (uint64_t)(G.o.duration * 1000), 0);
+}
+
+static void on_phase_timer(uv_timer_t *t)
+{
+    (void)t;
+    if (G.phase == P_WARMUP) {
+        begin_measure();
+    } else if (G.phase == P_MEASURE) {
+        G.t_measure1 = now_ns();
+        if (G.o.scenario == S_CONNS) {
+            G.rss1 = G.o.router_pid > 0 ? read_rss_kib(G.o.router_pid) : -1;
+            finish();
+            return;
+        }
+        G.gen_cpu1 = self_cpu_s();
+        G.machine1 = machine_busy_s();
+        if (G.o.router_pid > 0)
+            G.router_cpu1 = proc_cpu_s(G.o.router_pid);
+        G.phase = P_DRAIN;
+        uv_timer_stop(&G.reload_timer);
+        uv_timer_start(&G.phase_timer, on_phase_timer, (uint64_t)(G.o.drain * 1000), 0);
+        check_drained();
+    } else if (G.phase == P_DRAIN) {
+        finish(); /* drain timed out: what is missing is reported */
+    }
+}
+
+static void write_reload_file(void)
+{
+    char tmp[4096];
+    snprintf(tmp, sizeof tmp, "%s.tmp", G.o.reload_file);
+    FILE *f = fopen(tmp, "w");
+    if (!f)
+        die("cannot write %s: %s", tmp, strerror(errno));
+    fprintf(f,
+            "-- bench app, rewritten by loadgen --scenario reload (pid %d)\n"
+            "moonbar.register(\"%s\", function(args, kwargs) return moonbar.result(args, kwargs) end)\n"
+            "-- version %u\n",
+            (int)getpid(), G.o.procedure, G.reload_version);
+    fclose(f);
+    if (rename(tmp, G.o.reload_file) < 0)
+        die("cannot rename %s: %s", tmp, strerror(errno));
+    G.reload_version++;
+    G.reloads_written++;
+}
+
+static void on_reload_timer(uv_timer_t *t)
+{
+    (void)t;
+    if (running())
+        write_reload_file();
+}
+
+static void start_phases(void)
+{
+    uv_timer_stop(&G.deadline);
+    if (G.o.scenario == S_CONNS) {
+        /* CPU use is the joins'; the sessions stay idle for --duration, then moonbar's RSS is read */
+        G.gen_cpu1 = self_cpu_s();
+        G.machine1 = machine_busy_s();
+        G.router_cpu1 = G.o.router_pid > 0 ? proc_cpu_s(G.o.router_pid) : -1;
+        G.phase = P_MEASURE;
+        G.t_measure0 = now_ns();
+        uv_timer_start(&G.phase_timer, on_phase_timer, (uint64_t)(G.o.duration * 1000), 0);
+        return;
+    }
+    uint64_t now = now_ns();
+    G.phase = P_WARMUP;
+    for (int i = 0; i < G.nconns; i++) {
+        struct conn *c = &G.conns[i];
+        if (c->role == R_CALLER)
+            for (int s = 0; s < G.o.depth; s++)
+                send_call(c, s, now);
+    }
+    pump_publisher();
+    if (G.o.scenario == S_RELOAD)
+        uv_timer_start(&G.reload_timer, on_reload_timer, (uint64_t)G.o.reload_ms, (uint64_t)G.o.reload_ms);
+    if (G.o.warmup > 0)
+        uv_timer_start(&G.phase_timer, on_phase_timer, (uint64_t)(G.o.warmup * 1000), 0);
+    else
+        begin_measure();
+}
+
+static void check_drained(void)
+{
+    if (G.phase != P_DRAIN)
+        return;
+    if (G.o.scenario == S_PUBSUB) {
+        if (G.pub_unacked <= 0 && G.events_rx >= G.pubs_sent * (uint64_t)G.o.subscribers)
+            finish();
+        return;
+    }
+    for (int i = 0; i < G.nconns; i++)
+        if (G.conns[i].role == R_CALLER && G.conns[i].outstanding > 0 && G.conns[i].state != C_CLOSED)
+            return;
+    finish();
+}
+
+static void on_turn(uv_handle_t *h)
+{
+    (void)h;
+    if (G.finished)
+        return;
+    pump_publisher();
+    check_drained();
+    flush_all();
+}
+
+static void on_prepare(uv_prepare_t *h) { on_turn((uv_handle_t *)h); }
+static void on_check(uv_check_t *h) { on_turn((uv_handle_t *)h); }
+
+static void on_deadline(uv_timer_t *t)
+{
+    (void)t;
+    die("setup did not finish in time: %d of %d connections connected, %d ready", G.connected,
+        G.o.scenario == S_CONNS ? G.o.sessions : G.nconns, G.ready);
+}
+
+static void report(void)
+{
+    double secs = (double)(G.t_measure1 - G.t_measure0) / 1e9;
+    char extra[256] = "";
+    if (G.o.scenario == S_CONNS)
+        secs = (double)(G.t_join1 - G.t_join0) / 1e9; /* CPU use of conns is the joins' */
+    if (secs > 0) {
+        size_t l = 0;
+        if (G.o.router_pid > 0 && G.router_cpu0 >= 0)
+            l += (size_t)snprintf(extra, sizeof extra, " router_cpu=%.0f", 100 * (G.router_cpu1 - G.router_cpu0) / secs);
+        l += (size_t)snprintf(extra + l, sizeof extra - l, " gen_cpu=%.0f", 100 * (G.gen_cpu1 - G.gen_cpu0) / secs);
+        if (G.machine0 >= 0)
+            snprintf(extra + l, sizeof extra - l, " machine_cpu=%.0f", 100 * (G.machine1 - G.machine0) / secs);
+    }
+    const char *tr = G.o.ws ? "ws" : "raw";
+    switch (G.o.scenario) {
+    case S_RPC:
+    case S_LUA:
+    case S_RELOAD: {
+        double rate = (double)G.completed_window / secs;
+        double p50 = h_quantile(&G.hist, 0.50) / 1e3, p99 = h_quantile(&G.hist, 0.99) / 1e3;
+        double mx = (double)G.hist.max / 1e3;
+        uint64_t unanswered = 0, invocations = 0;
+        for (int i = 0; i < G.nconns; i++) {
+            if (G.conns[i].role == R_CALLER)
+                unanswered += (uint64_t)G.conns[i].outstanding;
+            if (G.conns[i].role == R_CALLEE)
+                invocations += G.conns[i].rx;
+        }
+        /* every CALL sent was answered by a RESULT or an ERROR, or is counted as unanswered; with
+         * an external callee, every RESULT went through one INVOCATION of ours */
+        if (G.calls_sent != G.completed + G.call_errors + unanswered)
+            fprintf(stderr, "loadgen: count mismatch: %" PRIu64 " calls sent, %" PRIu64 " results, %" PRIu64
+                    " errors, %" PRIu64 " unanswered\n", G.calls_sent, G.completed, G.call_errors, unanswered);
+        if (G.o.scenario == S_RPC && invocations < G.completed)
+            fprintf(stderr, "loadgen: count mismatch: %" PRIu64 " results but %" PRIu64 " invocations\n", G.completed,
+                    invocations);
+        printf("%s %s %dx%d payload %d B: %.0f calls/s, p50 %.1f us, p99 %.1f us, max %.1f us, errors %" PRIu64
+               ", disconnects %" PRIu64 ", unanswered %" PRIu64 ", bad %" PRIu64,
+               scenario_names[G.o.scenario], tr, G.o.callers, G.o.depth, G.o.payload, rate, p50, p99, mx, G.errors,
+               G.disconnects, unanswered, G.bad);
+        if (G.o.scenario == S_RELOAD)
+            printf(", reloads written %" PRIu64 ", applied %" PRIu64 ", rejected %" PRIu64, G.reloads_written,
+                   G.reloads_ok, G.reloads_failed);
+        printf("\nRESULT scenario=%s transport=%s callers=%d depth=%d payload=%d calls_per_s=%.0f p50_us=%.1f "
+               "p99_us=%.1f max_us=%.1f errors=%" PRIu64 " disconnects=%" PRIu64 " unanswered=%" PRIu64
+               " bad=%" PRIu64 " calls=%" PRIu64 " secs=%.3f calls_sent=%" PRIu64 " results=%" PRIu64,
+               scenario_names[G.o.scenario], tr, G.o.callers, G.o.depth, G.o.payload, rate, p50, p99, mx, G.errors,
+               G.disconnects, unanswered, G.bad, G.completed_window, secs, G.calls_sent, G.completed);
+        if (G.o.scenario == S_RPC)
+            printf(" invocations=%" PRIu64, invocations);
+        if (G.o.scenario == S_RELOAD)
+            printf(" reloads_written=%" PRIu64 " reloads=%" PRIu64 " reload_failures=%" PRIu64, G.reloads_written,
+                   G.reloads_ok, G.reloads_failed);
+        printf("%s\n", extra);
+        break;
+    }
+    case S_PUBSUB: {
+        double prate = (double)G.pubs_acked_window / secs, erate = (double)G.events_rx_window / secs;
+        uint64_t expected = G.pubs_sent * (uint64_t)G.o.subscribers, lost = 0, extra_ev = 0;
+        for (int i = 0; i < G.nconns; i++) {
+            const struct conn *c = &G.conns[i];
+            if (c->role == R_SUB) {
+                lost += c->rx < G.pubs_sent ? G.pubs_sent - c->rx : 0;
+                extra_ev += c->rx > G.pubs_sent ? c->rx - G.pubs_sent : 0;
+            }
+        }
+        if (extra_ev)
+            fprintf(stderr, "loadgen: %" PRIu64 " events more than published (duplicates?)\n", extra_ev);
+        double p50 = h_quantile(&G.hist, 0.50) / 1e3, p99 = h_quantile(&G.hist, 0.99) / 1e3;
+        printf("pubsub %s %d subscribers window %d payload %d B: %.0f publications/s, %.0f events/s, p50 %.1f us, "
+               "p99 %.1f us, lost %" PRIu64 " of %" PRIu64 ", errors %" PRIu64 ", disconnects %" PRIu64 "\n",
+               tr, G.o.subscribers, G.o.window, G.o.payload, prate, erate, p50, p99, lost, expected, G.errors,
+               G.disconnects);
+        printf("RESULT scenario=pubsub transport=%s subscribers=%d window=%d payload=%d publications_per_s=%.0f "
+               "events_per_s=%.0f p50_us=%.1f p99_us=%.1f max_us=%.1f lost=%" PRIu64 " published=%" PRIu64
+               " events=%" PRIu64 " errors=%" PRIu64 " disconnects=%" PRIu64 " bad=%" PRIu64 " secs=%.3f%s\n",
+               tr, G.o.subscribers, G.o.window, G.o.payload, prate, erate, p50, p99, (double)G.hist.max / 1e3, lost,
+               G.pubs_sent, G.events_rx, G.errors, G.disconnects, G.bad, secs, extra);
+        break;
+    }
+    case S_CONNS: {
+        double jsecs = (double)(G.t_join1 - G.t_join0) / 1e9;
+        double jrate = jsecs > 0 ? (double)G.joined / jsecs : 0;
+        double per = (G.rss0 >= 0 && G.rss1 >= 0 && G.joined) ? (double)(G.rss1 - G.rss0) / G.joined : -1;
+        printf("conns %s: %d of %d sessions joined in %.3f s (%.0f joins/s), router RSS %ld -> %ld KiB "
+               "(%.2f KiB per session), disconnects %" PRIu64 "\n",
+               tr, G.joined, G.o.sessions, jsecs, jrate, G.rss0, G.rss1, per, G.disconnects);
+        printf("RESULT scenario=conns transport=%s sessions=%d joins_per_s=%.0f rss_per_session_kib=%.2f "
+               "rss_before_kib=%ld rss_after_kib=%ld disconnects=%" PRIu64 " errors=%" PRIu64 "%s\n",
+               tr, G.joined, jrate, per, G.rss0, G.rss1, G.disconnects, G.errors, extra);
+        break;
+    }
+    }
+    fflush(stdout);
+}
+
+static void finish(void)
+{
+    if (G.finished)
+        return;
+    if (G.o.scenario != S_CONNS && G.t_measure1 == 0) /* cannot happen: the drain follows the measure */
+        G.t_measure1 = now_ns();
+    G.phase = P_DONE;
+    flush_all();
+    report();
+    G.finished = true;
+    int limit = G.o.scenario == S_CONNS ? G.opened : G.nconns;
+    for (int i = 0; i < limit; i++) {
+        struct conn *c = &G.conns[i];
+        if (c->state != C_CLOSED || !uv_is_closing((uv_handle_t *)&c->tcp)) {
+            c->state = C_CLOSED;
+            if (!uv_is_closing((uv_handle_t *)&c->tcp))
+                uv_close((uv_handle_t *)&c->tcp, NULL);
+        }
+    }
+    uv_close((uv_handle_t *)&G.prepare, NULL);
+    uv_close((uv_handle_t *)&G.check, NULL);
+    uv_close((uv_handle_t *)&G.phase_timer, NULL);
+    uv_close((uv_handle_t *)&G.reload_timer, NULL);
+    uv_close((uv_handle_t *)&G.deadline, NULL);
+}
+
+/* ---- setup ---------------------------------------------------------------------------------- */
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: loadgen [options]\n"
+            "  --host H            router address (127.0.0.1)\n"
+            "  --port P            router port (required)\n"
+            "  --transport T       raw | ws (raw)\n"
+            "  --realm R           realm (realm1)\n"
+            "  --scenario S        rpc | pubsub | conns | lua | reload (rpc)\n"
+            "  --callers N         caller connections (8)\n"
+            "  --depth D           calls in flight per caller (16)\n"
+            "  --payload BYTES     bytes of the string argument (16)\n"
+            "  --subscribers S     subscriber connections (1)\n"
+            "  --window W          pubsub: publications waiting for PUBLISHED (64)\n"
+            "  --backlog B         pubsub: publications whose events may be undelivered (4 x window)\n"
+            "  --sessions N        conns: sessions to open (10000)\n"
+            "  --concurrency C     conns: sessions joining at once (500)\n"
+            "  --sources K         source addresses 127.0.0.1..K (conns: 1 + sessions/2000)\n"
+            "  --duration SEC      measured time (3)\n"
+            "  --warmup SEC        time before measuring (1)\n"
+            "  --drain SEC         longest wait for answers after the measure (5)\n"
+            "  --procedure URI     bench.echo (rpc), bench.lua_echo (lua, reload)\n"
+            "  --topic URI         bench.topic\n"
+            "  --reload-file PATH  reload: the Lua app file to rewrite\n"
+            "  --reload-ms MS      reload: rewrite period (100)\n"
+            "  --router-pid PID    read the router's RSS (conns) and CPU use from /proc\n");
+}
+
+static double num_arg(const char *name, const char *v, double lo, double hi)
+{
+    char *end;
+    double d = strtod(v, &end);
+    if (*v == '\0' || *end != '\0' || d < lo || d > hi)
+        die("--%s: bad value '%s' (%g..%g)", name, v, lo, hi);
+    return d;
+}
+
+static void parse_args(int argc, char **argv)
+{
+    struct opts *o = &G.o;
+    *o = (struct opts){ .host = "127.0.0.1", .realm = "realm1", .scenario = S_RPC, .callers = 8, .depth = 16,
+                        .payload = 16, .subscribers = 1, .window = 64, .sessions = 10000, .concurrency = 500,
+                        .duration = 3, .warmup = 1, .drain = 5, .topic = "bench.topic", .reload_ms = 100 };
+    static const struct option lo[] = {
+        { "host", 1, 0, 'H' }, { "port", 1, 0, 'p' }, { "transport", 1, 0, 't' }, { "realm", 1, 0, 'r' },
+        { "scenario", 1, 0, 's' }, { "callers", 1, 0, 'c' }, { "depth", 1, 0, 'd' }, { "payload", 1, 0, 'b' },
+        { "subscribers", 1, 0, 'S' }, { "window", 1, 0, 'w' }, { "backlog", 1, 0, 'B' },
+        { "sessions", 1, 0, 'n' }, { "concurrency", 1, 0, 'C' }, { "sources", 1, 0, 'k' },
+        { "duration", 1, 0, 'D' }, { "warmup", 1, 0, 'W' }, { "drain", 1, 0, 'X' }, { "procedure", 1, 0, 'P' },
+        { "topic", 1, 0, 'T' }, { "reload-file", 1, 0, 'f' }, { "reload-ms", 1, 0, 'm' },
+        { "router-pid", 1, 0, 'R' }, { "help", 0, 0, 'h' }, { 0, 0, 0, 0 }
+    };
+    int ch, idx;
+    while ((ch = getopt_long(argc, argv, "h", lo, &idx)) != -1) {
+        switch (ch) {
+        case 'H': o->host = optarg; break;
+        case 'p': o->port = (int)num_arg("port", optarg, 1, 65535); break;
+        case 't':
+            if (strcmp(optarg, "raw") == 0)
+                o->ws = false;
+            else if (strcmp(optarg, "ws") == 0)
+                o->ws = true;
+            else
+                die("--transport: raw or ws");
+            break;
+        case 'r': o->realm = optarg; break;
+        case 's': {
+            int i = 0;
+            while (i < 5 && strcmp(optarg, scenario_names[i]) != 0)
+                i++;
+            if (i == 5)
+                die("--scenario: rpc, pubsub, conns, lua or reload");
+            o->scenario = (enum scenario)i;
+            break;
+        }
+        case 'c': o->callers = (int)num_arg("callers", optarg, 1, 100000); break;
+        case 'd': o->depth = (int)num_arg("depth", optarg, 1, 100000); break;
+        case 'b': o->payload = (int)num_arg("payload", optarg, 0, 8 << 20); break;
+        case 'S': o->subscribers = (int)num_arg("subscribers", optarg, 1, 100000); break;
+        case 'w': o->window = (int)num_arg("window", optarg, 1, 1000000); break;
+        case 'B': o->backlog = (int)num_arg("backlog", optarg, 1, 100000000); break;
+        case 'n': o->sessions = (int)num_arg("sessions", optarg, 1, 1000000); break;
+        case 'C': o->concurrency = (int)num_arg("concurrency", optarg, 1, 100000); break;
+        case 'k': o->sources = (int)num_arg("sources", optarg, 1, 254); break;
+        case 'D': o->duration = num_arg("duration", optarg, 0.01, 3600); break;
+        case 'W': o->warmup = num_arg("warmup", optarg, 0, 3600); break;
+        case 'X': o->drain = num_arg("drain", optarg, 0.01, 3600); break;
+        case 'P': o->procedure = optarg; break;
+        case 'T': o->topic = optarg; break;
+        case 'f': o->reload_file = optarg; break;
+        case 'm': o->reload_ms = (int)num_arg("reload-ms", optarg, 1, 3600000); break;
+        case 'R': o->router_pid = (int)num_arg("router-pid", optarg, 1, 1 << 30); break;
+        case 'h': usage(stdout); exit(0);
+        default: usage(stderr); exit(2);
+        }
+    }
+    if (optind < argc || !o->port) {
+        usage(stderr);
+        exit(2);
+    }
+    if (!o->procedure)
+        o->procedure = o->scenario == S_RPC ? "bench.echo" : "bench.lua_echo";
+    if (!o->backlog)
+        o->backlog = 4 * o->window;
+    if (o->scenario == S_RELOAD && !o->reload_file)
+        die("--scenario reload needs --reload-file");
+    if (!o->sources)
+        o->sources = o->scenario == S_CONNS && strncmp(o->host, "127.", 4) == 0 ? 1 + o->sessions / 2000 : 1;
+    if (o->sources > 1 && strncmp(o->host, "127.", 4) != 0)
+        die("--sources > 1 needs a 127.x.x.x --host");
+}
+
+static void raise_nofile(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+}
+
+static void build_messages(void)
+{
+    struct opts *o = &G.o;
+    char *payload = malloc((size_t)o->payload + 1);
+    if (!payload)
+        die("out of memory");
+    memset(payload, 'x', (size_t)o->payload);
+    payload[o->payload] = '\0';
+    size_t n = strlen(o->realm) + 128;
+    G.hello = malloc(n);
+    G.hello_len = (size_t)snprintf(G.hello, n,
+                                   "[1,\"%s\",{\"roles\":{\"caller\":{},\"callee\":{},\"publisher\":{},"
+                                   "\"subscriber\":{}}}]",
+                                   o->realm);
+    n = strlen(o->procedure) + (size_t)o->payload + 32;
+    G.call_tail = malloc(n);
+    G.call_tail_len = (size_t)snprintf(G.call_tail, n, ",{},\"%s\",[\"%s\"]]", o->procedure, payload);
+    G.result_args_len = (size_t)o->payload + 4;
+    n = strlen(o->topic) + 64;
+    G.pub_mid = malloc(n);
+    G.pub_mid_len = (size_t)snprintf(G.pub_mid, n, ",{\"acknowledge\":true},\"%s\",[", o->topic);
+    n = (size_t)o->payload + 8;
+    G.pub_tail = malloc(n);
+    G.pub_tail_len = (size_t)snprintf(G.pub_tail, n, ",\"%s\"]]", payload);
+    free(payload);
+}
+
+int main(int argc, char **argv)
+{
+    parse_args(argc, argv);
+    raise_nofile();
+    build_messages();
+    G.loop = uv_default_loop();
+    uv_prepare_init(G.loop, &G.prepare);
+    uv_check_init(G.loop, &G.check);
+    uv_prepare_start(&G.prepare, on_prepare);
+    uv_check_start(&G.check, on_check);
+    uv_timer_init(G.loop, &G.phase_timer);
+    uv_timer_init(G.loop, &G.reload_timer);
+    uv_timer_init(G.loop, &G.deadline);
+    uv_timer_start(&G.deadline, on_deadline, 30000 + (uint64_t)G.o.sessions * (G.o.scenario == S_CONNS ? 2 : 0), 0);
+
+    struct opts *o = &G.o;
+    switch (o->scenario) {
+    case S_RPC: G.nconns = 1 + o->callers; break;
+    case S_LUA: G.nconns = o->callers; break;
+    case S_RELOAD: G.nconns = o->callers + 1; break;
+    case S_PUBSUB: G.nconns = 1 + o->subscribers; break;
+    case S_CONNS: G.nconns = o->sessions; break;
+    }
+    G.conns = calloc((size_t)G.nconns, sizeof *G.conns);
+    if (!G.conns)
+        die("out of memory");
+    for (int i = 0; i < G.nconns; i++) {
+        struct conn *c = &G.conns[i];
+        c->idx = i;
+        switch (o->scenario) {
+        case S_RPC: c->role = i == 0 ? R_CALLEE : R_CALLER; break;
+        case S_LUA: c->role = R_CALLER; break;
+        case S_RELOAD: c->role = i == o->callers ? R_WATCH : R_CALLER; break;
+        case S_PUBSUB: c->role = i == 0 ? R_PUB : R_SUB; break;
+        case S_CONNS: c->role = R_IDLE; break;
+        }
+        if (c->role == R_CALLER) {
+            c->slot_id = calloc((size_t)o->depth, sizeof *c->slot_id);
+            c->slot_t = calloc((size_t)o->depth, sizeof *c->slot_t);
+            if (!c->slot_id || !c->slot_t)
+                die("out of memory");
+        }
+    }
+    G.reload_version = 1;
+
+    G.t_setup0 = now_ns();
+    if (o->scenario == S_CONNS) {
+        G.rss0 = o->router_pid > 0 ? read_rss_kib(o->router_pid) : -1;
+        G.gen_cpu0 = self_cpu_s();
+        G.machine0 = machine_busy_s();
+        G.router_cpu0 = o->router_pid > 0 ? proc_cpu_s(o->router_pid) : -1;
+        G.t_join0 = now_ns();
+        conns_open_more();
+    } else {
+        for (int i = 0; i < G.nconns; i++)
+            conn_open(&G.conns[i]);
+    }
+    uv_run(G.loop, UV_RUN_DEFAULT);
+    int status = uv_loop_close(G.loop) == 0 ? 0 : 1;
+
+    for (int i = 0; i < G.nconns; i++) {
+        struct conn *c = &G.conns[i];
+        buf_free(&c->in);
+        buf_free(&c->out);
+        buf_free(&c->inflight);
+        buf_free(&c->frag);
+        free(c->slot_id);
+        free(c->slot_t);
+    }
+    free(G.conns);
+    free(G.hello);
+    free(G.call_tail);
+    free(G.pub_mid);
+    free(G.pub_tail);
+    return status;
+}
