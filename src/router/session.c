@@ -34,20 +34,20 @@ struct mb_session *mb_session_new(struct mb_router *r, const struct mb_transport
     return s;
 }
 
+static int dump_to_buf(const char *chunk, size_t n, void *data)
+{
+    return mb_buf_append(data, chunk, n);
+}
+
 const char *mb_serialize(struct mb_router *r, json_t *msg, size_t *len)
 {
+    /* one encoding pass, straight into the reused scratch buffer */
     struct mb_buf *b = &r->scratch;
     mb_buf_reset(b);
-    size_t need = json_dumpb(msg, NULL, 0, JSON_COMPACT);
-    if (need == 0)
+    if (json_dump_callback(msg, dump_to_buf, b, JSON_COMPACT) < 0 || b->len == 0)
         return NULL;
-    char *dst = mb_buf_reserve(b, need);
-    if (!dst)
-        return NULL;
-    json_dumpb(msg, dst, need, JSON_COMPACT);
-    mb_buf_commit(b, need);
-    *len = need;
-    return dst;
+    *len = b->len;
+    return mb_buf_data(b);
 }
 
 #define URI_ARG(m) (int)((m)->uri_len > 200 ? 200 : (m)->uri_len), (m)->uri

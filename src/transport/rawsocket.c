@@ -15,6 +15,8 @@ enum { RS_SER_JSON = 1 };
 #define RS_ERR_SERIALIZER 1
 #define RS_ERR_RESERVED 3
 #define CLOSE_DEADLINE_MS 2000
+#define READ_CHUNK 65536
+#define IDLE_BUFFER_MS 1000
 
 struct raw_conn {
     uv_tcp_t tcp;
@@ -28,12 +30,14 @@ struct raw_conn {
     uint64_t closing_since;
     uint64_t last_rx;   /* ms: when the peer last sent anything */
     uint64_t ping_sent; /* ms: when moonbar pinged it, 0 if no ping is waiting */
+    uint64_t last_tx;   /* ms: when its queue was last written out */
     struct raw_conn *prev, *next;     /* rs->conns */
     struct raw_conn *next_dirty;
 };
 
 struct mb_rawsocket {
     struct mb_router *r;
+    char *rbuf; /* one read buffer for every connection: they keep only partial frames */
     uv_tcp_t listener;
     bool listening;
     struct raw_conn *conns;
@@ -143,6 +147,7 @@ static void flush(struct raw_conn *c)
         return;
     }
     mb_buf_shrink(&c->out, 1 << 16);
+    c->last_tx = mb_router_now_ms(c->rs->r);
     if (c->state == RS_CLOSING)
         close_now(c);
 }
@@ -260,28 +265,18 @@ static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
 {
     (void)hint;
     struct raw_conn *c = h->data;
-    char *p = mb_buf_reserve(&c->in, 65536);
-    *buf = uv_buf_init(p, p ? 65536 : 0);
+    /* a connection holding part of a frame reads after it; the others share rs->rbuf, so an
+     * idle connection costs no input buffer */
+    char *p = c->in.len ? mb_buf_reserve(&c->in, READ_CHUNK) : c->rs->rbuf;
+    *buf = uv_buf_init(p, p ? READ_CHUNK : 0);
 }
 
-static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
+/* Handles what c->in holds: the handshake, then every complete frame. */
+static void parse(struct raw_conn *c)
 {
-    (void)buf;
-    struct raw_conn *c = st->data;
     struct mb_router *r = c->rs->r;
-    if (n < 0) {
-        if (n != UV_EOF)
-            mb_debug(&r->log, "rawsocket read: %s", uv_strerror((int)n));
-        close_now(c);
+    if (c->state == RS_HANDSHAKE && (c->in.len < 4 || !handshake(c)))
         return;
-    }
-    mb_buf_commit(&c->in, (size_t)n);
-    c->last_rx = mb_router_now_ms(r);
-    c->ping_sent = 0; /* anything from the peer proves it is alive */
-    if (c->state == RS_HANDSHAKE) {
-        if (c->in.len < 4 || !handshake(c))
-            return;
-    }
     while (c->state == RS_OPEN && c->in.len >= 4) {
         const unsigned char *h = (const unsigned char *)mb_buf_data(&c->in);
         size_t len = ((size_t)h[1] << 16) | ((size_t)h[2] << 8) | h[3];
@@ -310,8 +305,34 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
             put_frame(c, RS_PONG, payload, len);
         mb_buf_consume(&c->in, 4 + len);
     }
-    if (c->in.len == 0)
-        mb_buf_shrink(&c->in, 1 << 17);
+}
+
+static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
+{
+    struct raw_conn *c = st->data;
+    struct mb_router *r = c->rs->r;
+    if (n < 0) {
+        if (n != UV_EOF)
+            mb_debug(&r->log, "rawsocket read: %s", uv_strerror((int)n));
+        close_now(c);
+        return;
+    }
+    c->last_rx = mb_router_now_ms(r);
+    c->ping_sent = 0; /* anything from the peer proves it is alive */
+    if (buf->base != c->rs->rbuf) { /* after a partial frame the connection keeps */
+        mb_buf_commit(&c->in, (size_t)n);
+        parse(c);
+        if (c->in.len == 0)
+            mb_buf_shrink(&c->in, 0);
+        return;
+    }
+    /* parse in the shared buffer; keep only what is left of a partial frame */
+    c->in = (struct mb_buf){ .mem = c->rs->rbuf - MB_BUF_HEADROOM, .len = (size_t)n, .cap = READ_CHUNK };
+    parse(c);
+    struct mb_buf view = c->in;
+    c->in = (struct mb_buf){ 0 };
+    if (view.len > 0 && c->state != RS_CLOSED && mb_buf_append(&c->in, mb_buf_data(&view), view.len) < 0)
+        close_now(c);
 }
 
 static void on_connection(uv_stream_t *server, int status)
@@ -342,8 +363,13 @@ static void on_connection(uv_stream_t *server, int status)
 int mb_rawsocket_start(struct mb_router *r)
 {
     struct mb_rawsocket *rs = calloc(1, sizeof *rs);
-    if (!rs)
+    char *rmem = malloc(MB_BUF_HEADROOM + READ_CHUNK);
+    if (!rs || !rmem) {
+        free(rs);
+        free(rmem);
         return -1;
+    }
+    rs->rbuf = rmem + MB_BUF_HEADROOM;
     rs->r = r;
     rs->len_exp = 0;
     while (rs->len_exp < 15 && (1ull << (9 + rs->len_exp)) < r->cfg->max_message_size)
@@ -392,6 +418,9 @@ void mb_rawsocket_sweep(struct mb_router *r, uint64_t now_ms)
         } else if (c->state == RS_OPEN && c->s && r->cfg->ping_rawsocket &&
                    mb_session_liveness(c->s, now_ms, c->last_rx, &c->ping_sent)) {
             put_frame(c, RS_PING, "moonbar", 7);
+        } else if (!c->writing && c->out.len == 0 && c->out.mem && now_ms - c->last_tx > IDLE_BUFFER_MS) {
+            mb_buf_shrink(&c->out, 0); /* an idle session keeps no buffers */
+            mb_buf_shrink(&c->inflight, 0);
         }
     }
 }
@@ -414,6 +443,8 @@ void mb_rawsocket_close_all(struct mb_router *r)
 
 void mb_rawsocket_free(struct mb_router *r)
 {
+    if (r->raw)
+        free(r->raw->rbuf - MB_BUF_HEADROOM);
     free(r->raw);
     r->raw = NULL;
 }

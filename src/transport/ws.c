@@ -362,7 +362,8 @@ static int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void
 
 static const struct lws_protocols protocols[] = {
     { "http", http_callback, 0, 0, 0, NULL, 0 },
-    { WAMP_JSON, ws_callback, sizeof(struct ws_conn *), 65536, 0, NULL, 0 },
+    /* lws keeps an rx buffer of this size per connection: small, messages come in pieces */
+    { WAMP_JSON, ws_callback, sizeof(struct ws_conn *), 4096, 0, NULL, 0 },
     { NULL, NULL, 0, 0, 0, NULL, 0 }
 };
 
