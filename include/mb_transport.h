@@ -29,6 +29,8 @@ void mb_rawsocket_sweep(struct mb_router *r, uint64_t now_ms);
 /* Binds and listens a uv_tcp_t on host:port; logs "listening NAME on HOST:PORT...". */
 int mb_listen_tcp(struct mb_router *r, uv_tcp_t *tcp, const char *host, int port, uv_connection_cb cb,
                   const char *name, const char *extra);
+/* The address and port of a socket address, as text. */
+void mb_sockaddr_name(const struct sockaddr_storage *ss, char *ip, size_t iplen, int *port);
 /* "ip:port" of a uv_tcp_t's peer. */
 void mb_peer_name(uv_tcp_t *tcp, char *out, size_t n);
 

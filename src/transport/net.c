@@ -4,6 +4,17 @@
 #include <stdio.h>
 #include <string.h>
 
+void mb_sockaddr_name(const struct sockaddr_storage *ss, char *ip, size_t iplen, int *port)
+{
+    if (ss->ss_family == AF_INET6) {
+        uv_ip6_name((const struct sockaddr_in6 *)ss, ip, iplen);
+        *port = ntohs(((const struct sockaddr_in6 *)ss)->sin6_port);
+    } else {
+        uv_ip4_name((const struct sockaddr_in *)ss, ip, iplen);
+        *port = ntohs(((const struct sockaddr_in *)ss)->sin_port);
+    }
+}
+
 int mb_listen_tcp(struct mb_router *r, uv_tcp_t *tcp, const char *host, int port, uv_connection_cb cb,
                   const char *name, const char *extra)
 {
@@ -31,15 +42,8 @@ int mb_listen_tcp(struct mb_router *r, uv_tcp_t *tcp, const char *host, int port
     int blen = sizeof bound;
     char ip[64] = "?";
     int bport = port;
-    if (uv_tcp_getsockname(tcp, (struct sockaddr *)&bound, &blen) == 0) {
-        if (bound.ss_family == AF_INET6) {
-            uv_ip6_name((struct sockaddr_in6 *)&bound, ip, sizeof ip);
-            bport = ntohs(((struct sockaddr_in6 *)&bound)->sin6_port);
-        } else {
-            uv_ip4_name((struct sockaddr_in *)&bound, ip, sizeof ip);
-            bport = ntohs(((struct sockaddr_in *)&bound)->sin_port);
-        }
-    }
+    if (uv_tcp_getsockname(tcp, (struct sockaddr *)&bound, &blen) == 0)
+        mb_sockaddr_name(&bound, ip, sizeof ip, &bport);
     mb_info(&r->log, "listening %s on %s:%d%s%s", name, ip, bport, extra ? " " : "", extra ? extra : "");
     return 0;
 }
@@ -50,14 +54,7 @@ void mb_peer_name(uv_tcp_t *tcp, char *out, size_t n)
     int len = sizeof ss;
     char ip[64] = "?";
     int port = 0;
-    if (uv_tcp_getpeername(tcp, (struct sockaddr *)&ss, &len) == 0) {
-        if (ss.ss_family == AF_INET6) {
-            uv_ip6_name((struct sockaddr_in6 *)&ss, ip, sizeof ip);
-            port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
-        } else {
-            uv_ip4_name((struct sockaddr_in *)&ss, ip, sizeof ip);
-            port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
-        }
-    }
+    if (uv_tcp_getpeername(tcp, (struct sockaddr *)&ss, &len) == 0)
+        mb_sockaddr_name(&ss, ip, sizeof ip, &port);
     snprintf(out, n, "%s:%d", ip, port);
 }

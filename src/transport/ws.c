@@ -223,13 +223,7 @@ static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
         if (getpeername(fd, (struct sockaddr *)&ss, &sl) == 0) {
             char ip[48] = "?";
             int port = 0;
-            if (ss.ss_family == AF_INET6) {
-                uv_ip6_name((struct sockaddr_in6 *)&ss, ip, sizeof ip);
-                port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
-            } else {
-                uv_ip4_name((struct sockaddr_in *)&ss, ip, sizeof ip);
-                port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
-            }
+            mb_sockaddr_name(&ss, ip, sizeof ip, &port);
             snprintf(peer, sizeof peer, "%s:%d", ip, port);
         }
         c->s = mb_session_new(ws->r, &websocket_transport, c, peer);
