@@ -21,7 +21,7 @@ void mb_rawsocket_stop_listening(struct mb_router *r);
 void mb_rawsocket_close_all(struct mb_router *r);
 void mb_rawsocket_free(struct mb_router *r);
 /* Safe point: writes every connection that has output queued this loop turn. */
-void mb_rawsocket_flush(struct mb_router *r, uint64_t now_ms);
+void mb_rawsocket_flush(struct mb_router *r);
 /* Router tick: cuts closing connections whose peer does not read. */
 void mb_rawsocket_sweep(struct mb_router *r, uint64_t now_ms);
 

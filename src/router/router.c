@@ -58,7 +58,7 @@ static void on_safe_point(uv_check_t *h)
     struct mb_router *r = h->data;
     mb_lua_run_pending(r);
     mb_session_reap(r);
-    mb_rawsocket_flush(r, mb_router_now_ms(r));
+    mb_rawsocket_flush(r);
 }
 
 static void on_tick(uv_timer_t *h)

@@ -385,7 +385,7 @@ int mb_rawsocket_start(struct mb_router *r)
 }
 
 /* Called at the router's safe point: one flush per dirty connection per loop turn. */
-void mb_rawsocket_flush(struct mb_router *r, uint64_t now_ms)
+void mb_rawsocket_flush(struct mb_router *r)
 {
     struct mb_rawsocket *rs = r->raw;
     if (!rs)
@@ -396,7 +396,6 @@ void mb_rawsocket_flush(struct mb_router *r, uint64_t now_ms)
         c->dirty = false;
         flush(c);
     }
-    (void)now_ms;
 }
 
 /* Called from the router tick: closing connections whose peer does not read are cut; silent

@@ -56,7 +56,7 @@ def write_app(router, name, text, atomic=False):
     return router.write_file(app_path(name), src(text), atomic=atomic)
 
 
-def wait_until(fn, timeout=2, interval=0.02, what="condition"):
+def wait_until(fn, timeout=3, interval=0.02, what="condition"):
     """Poll fn() until it returns a true value (returned); AssertionError after timeout,
     showing the last value or exception."""
     deadline = time.monotonic() + T(timeout)

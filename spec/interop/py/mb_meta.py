@@ -14,13 +14,14 @@ import re
 import signal
 import subprocess
 import sys
-import textwrap
 import threading
 import time
 
 import pytest
 
 import mb_twisted as tx
+from mb_lua import call_error, src, wait_until  # noqa: F401 - shared helpers, re-exported for tests
+from mb_patterns import subscribe  # noqa: F401 - re-exported for tests
 from mb_router import T  # noqa: F401 - re-exported for tests
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -53,11 +54,6 @@ def is_id(x):
     return type(x) is int and 1 <= x <= MAX_ID
 
 
-def src(text):
-    """Lua source written inline in a test (dedented)."""
-    return textwrap.dedent(text).lstrip("\n")
-
-
 # ---------------------------------------------------------------- calls and errors
 
 def error_of(fn, *a, **kw):
@@ -68,49 +64,6 @@ def error_of(fn, *a, **kw):
         return e
     pytest.fail("expected an ApplicationError from %s%r, got %r"
                 % (getattr(fn, "__name__", fn), a, r), pytrace=False)
-
-
-def call_error(client, procedure, *args, **kwargs):
-    """The ApplicationError a call ends with (URI in .error); fails the test if it succeeds."""
-    try:
-        r = client.call(procedure, *args, **kwargs)
-    except tx.ApplicationError as e:
-        return e
-    pytest.fail("call %s%r %r returned %r, expected an error" % (procedure, args, kwargs, r),
-                pytrace=False)
-
-
-def wait_until(fn, timeout=3, interval=0.02, what="condition"):
-    """Poll fn() until it returns a true value (returned); AssertionError after a scaled
-    timeout, showing the last value or exception."""
-    deadline = time.monotonic() + T(timeout)
-    last = None
-    while True:
-        try:
-            v = fn()
-            if v:
-                return v
-            last = v
-        except Exception as e:  # noqa: BLE001 - shown on timeout
-            last = e
-        if time.monotonic() > deadline:
-            raise AssertionError("%s not reached within %.1fs (last: %r)" % (what, T(timeout), last))
-        time.sleep(interval)
-
-
-def subscribe(client, topic, match=None, sink=None, _timeout=5):
-    """Client.subscribe with SubscribeOptions.match; returns (Subscription, Sink of tx.Event);
-    Event.details is autobahn's EventDetails (details.topic for pattern subscriptions)."""
-    sink = sink if sink is not None else tx.Sink()
-
-    def handler(*args, **kwargs):
-        details = kwargs.pop("_details", None)
-        sink.add(tx.Event(list(args), kwargs, details))
-
-    sub = tx.in_reactor(client.session.subscribe, handler, topic,
-                        options=tx.SubscribeOptions(match=match, details_arg="_details"),
-                        _timeout=_timeout)
-    return sub, sink
 
 
 def local_peer(client):
