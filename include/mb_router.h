@@ -93,6 +93,16 @@ struct mb_invocation {
 
 struct mb_lua_realm;
 
+/* Options and Details dicts decoded lately, by their bytes: the same few dicts ("{}",
+ * {"acknowledge":true}, ...) come in every message, so they are decoded once. */
+#define MB_DICT_CACHE 64
+#define MB_DICT_KEY_MAX 120
+struct mb_dict_slot {
+    json_t *dict; /* immutable once cached */
+    size_t len;
+    char key[MB_DICT_KEY_MAX];
+};
+
 struct mb_realm {
     char *name;
     enum mb_uri_rule uri_rule;
@@ -116,6 +126,7 @@ struct mb_router {
     struct mb_invocation *timed; /* calls with a timeout, checked by the tick */
 
     struct mb_buf scratch; /* serialization buffer, reused for every message */
+    struct mb_dict_slot dicts[MB_DICT_CACHE];
 
     struct mb_ws *ws;
     struct mb_rawsocket *raw;

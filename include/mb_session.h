@@ -77,6 +77,11 @@ void mb_session_error(struct mb_session *s, int req_type, uint64_t request, enum
 /* Serializes msg into the router's scratch buffer; returns its bytes (valid until the next
  * call) or NULL. */
 const char *mb_serialize(struct mb_router *r, json_t *msg, size_t *len);
+/* The pass-through encoding: "[type,id1[,id2],{}<payload>]" (or {"key":"value"} as the
+ * Details) where <payload> is the scanned message m's Arguments/ArgumentsKw bytes, copied as
+ * received. Into the scratch buffer, like mb_serialize; NULL when out of memory. */
+const char *mb_encode_passthrough(struct mb_router *r, int type, uint64_t id1, uint64_t id2, const char *key,
+                                  const char *value, size_t value_len, const struct mb_msg *m, size_t *len);
 
 /* Request checks shared by broker and dealer. Options.match of a SUBSCRIBE/REGISTER, or -1
  * after an ERROR reply; the URI check of a topic/procedure (a pattern unless match is exact),

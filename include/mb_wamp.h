@@ -5,6 +5,7 @@
 #define MB_WAMP_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -63,11 +64,32 @@ struct mb_msg {
     json_t *dict;          /* Details or Options, always an object */
     json_t *args;          /* array or NULL */
     json_t *kwargs;        /* object or NULL */
+
+    /* Set by mb_msg_scan only: the bytes as received. */
+    const char *dict_raw;  /* Details/Options; the receiver turns it into dict */
+    size_t dict_len;
+    const char *tail;      /* ",Arguments[,ArgumentsKw]" exactly as received ("" if none), */
+    size_t tail_len;       /* copied as is into the INVOCATION, RESULT or EVENT */
+    const char *args_raw, *kwargs_raw;
+    size_t args_len, kwargs_len;
+    bool lazy;             /* args/kwargs not decoded yet: see mb_msg_payload */
+    bool owns_payload;     /* args/kwargs were decoded here: mb_msg_release */
 };
 
 /* Checks a decoded message sent by a client to a router: shape, field types, ID ranges.
  * Returns 0, or -1 with a message naming the problem in err (a protocol violation).
  * URI syntax is not checked here (its error is an ERROR, not an ABORT). */
 int mb_msg_parse(json_t *root, struct mb_msg *m, char *err, size_t errlen);
+
+/* The fast path: recognizes CALL, PUBLISH and YIELD in their usual form straight from the
+ * bytes (mb_json's skipper validates every byte), leaving the payload undecoded (lazy).
+ * Returns 1 and fills m, with dict NULL and dict_raw set; 0 for anything else, which the
+ * caller then decodes with jansson and mb_msg_parse (they name any error). */
+int mb_msg_scan(const char *data, size_t len, struct mb_msg *m);
+/* Decodes a scanned message's payload into args/kwargs, once (a logically const cache).
+ * 0, or -1 when out of memory. */
+int mb_msg_payload(const struct mb_msg *m);
+/* Frees what mb_msg_payload decoded. */
+void mb_msg_release(struct mb_msg *m);
 
 #endif

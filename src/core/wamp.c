@@ -1,6 +1,7 @@
 /* Shapes of the messages a router receives, and their validation. */
 #include "mb_wamp.h"
 #include "mb_id.h"
+#include "mb_json.h"
 
 #include <stdio.h>
 
@@ -171,4 +172,104 @@ int mb_msg_parse(json_t *root, struct mb_msg *m, char *err, size_t errlen)
             FAIL("HELLO.Details.roles must be a non-empty dict");
     }
     return 0;
+}
+
+/* A positive decimal ID in [1, 2^53] with no sign or leading zero; NULL otherwise. */
+static const char *scan_id(const char *p, const char *end, uint64_t *out)
+{
+    uint64_t v = 0;
+    const char *d = p;
+    while (p < end && *p >= '0' && *p <= '9' && p - d < 17)
+        v = v * 10 + (uint64_t)(*p++ - '0');
+    if (p == d || *d == '0' || (p < end && *p >= '0' && *p <= '9') || !mb_id_valid((int64_t)v))
+        return NULL;
+    *out = v;
+    return p;
+}
+
+/* Expects ch after optional whitespace; returns the byte after it, whitespace skipped too. */
+static const char *expect(const char *p, const char *end, char ch)
+{
+    p = mb_json_ws(p, end);
+    return p < end && *p == ch ? mb_json_ws(p + 1, end) : NULL;
+}
+
+int mb_msg_scan(const char *data, size_t len, struct mb_msg *m)
+{
+    const char *p = data, *end = data + len, *q;
+    int type = 0;
+    *m = (struct mb_msg){ 0 };
+    if (!(p = expect(p, end, '[')))
+        return 0;
+    for (q = p; p < end && *p >= '0' && *p <= '9' && p - q < 3; p++)
+        type = type * 10 + (*p - '0');
+    if (p == q || *q == '0')
+        return 0;
+    if (type != MB_CALL && type != MB_PUBLISH && type != MB_YIELD)
+        return 0;
+    m->type = type;
+    if (!(p = expect(p, end, ',')) || !(p = scan_id(p, end, &m->request)) || !(p = expect(p, end, ',')))
+        return 0;
+    if (p >= end || *p != '{' || !(q = mb_json_skip(p, end)))
+        return 0;
+    m->dict_raw = p;
+    m->dict_len = (size_t)(q - p);
+    p = q;
+    if (type != MB_YIELD) {
+        if (!(p = expect(p, end, ',')) || !(q = mb_json_skip_plain_string(p, end)))
+            return 0;
+        m->uri = p + 1;
+        m->uri_len = (size_t)(q - p - 2);
+        p = q;
+    }
+    m->tail = p;
+    p = mb_json_ws(p, end);
+    if (p < end && *p == ',') {
+        p = mb_json_ws(p + 1, end);
+        if (p >= end || *p != '[' || !(q = mb_json_skip(p, end)))
+            return 0;
+        m->args_raw = p;
+        m->args_len = (size_t)(q - p);
+        p = mb_json_ws(q, end);
+        if (p < end && *p == ',') {
+            p = mb_json_ws(p + 1, end);
+            if (p >= end || *p != '{' || !(q = mb_json_skip(p, end)))
+                return 0;
+            m->kwargs_raw = p;
+            m->kwargs_len = (size_t)(q - p);
+            p = mb_json_ws(q, end);
+        }
+    }
+    if (p >= end || *p != ']')
+        return 0;
+    m->tail_len = m->args_raw ? (size_t)((m->kwargs_raw ? m->kwargs_raw + m->kwargs_len : m->args_raw + m->args_len) - m->tail) : 0;
+    if (mb_json_ws(p + 1, end) != end)
+        return 0;
+    m->lazy = m->args_raw != NULL;
+    return 1;
+}
+
+int mb_msg_payload(const struct mb_msg *cm)
+{
+    struct mb_msg *m = (struct mb_msg *)cm; /* the decoded payload caches the same bytes */
+    if (!m->lazy)
+        return 0;
+    m->lazy = false;
+    m->owns_payload = true;
+    /* the skipper accepted these bytes, so jansson does too (unless out of memory) */
+    if (!(m->args = json_loadb(m->args_raw, m->args_len, JSON_ALLOW_NUL, NULL)))
+        return -1;
+    if (m->kwargs_raw && !(m->kwargs = json_loadb(m->kwargs_raw, m->kwargs_len, JSON_ALLOW_NUL, NULL)))
+        return -1;
+    return 0;
+}
+
+void mb_msg_release(struct mb_msg *m)
+{
+    if (!m->owns_payload)
+        return;
+    json_decref(m->args);
+    json_decref(m->kwargs);
+    m->args = m->kwargs = NULL;
+    m->owns_payload = false;
 }

@@ -95,17 +95,20 @@ struct publication {
     const char *uri;
     size_t uri_len;
     json_t *args, *kwargs;
+    const struct mb_msg *m; /* a scanned PUBLISH: its payload bytes pass through (else NULL) */
     uint64_t id;
     bool exclude_me;
 };
 
-static void deliver(void *value, enum mb_match_policy policy, void *ctx)
+/* The EVENT as a json_t, for in-process subscribers (and publications not scanned). */
+static json_t *event_json(struct publication *pub, const struct mb_subscription *sub, enum mb_match_policy policy)
 {
-    struct mb_subscription *sub = value;
-    struct publication *pub = ctx;
-    struct mb_session *s = pub->exclude_me ? pub->publisher : NULL; /* the one not to deliver to */
-    if (sub->subscribers.len == 0 || (sub->subscribers.len == 1 && sub->subscribers.items[0] == s))
-        return;
+    if (pub->m) {
+        if (mb_msg_payload(pub->m) < 0)
+            return NULL;
+        pub->args = pub->m->args;
+        pub->kwargs = pub->m->kwargs;
+    }
     json_t *ev = policy == MB_MATCH_EXACT
                      ? json_pack("[iII{}]", MB_EVENT, (json_int_t)sub->id, (json_int_t)pub->id)
                      : json_pack("[iII{ss%}]", MB_EVENT, (json_int_t)sub->id, (json_int_t)pub->id, "topic",
@@ -114,33 +117,61 @@ static void deliver(void *value, enum mb_match_policy policy, void *ctx)
         json_array_append(ev, pub->args ? pub->args : json_array());
     if (ev && pub->kwargs)
         json_array_append(ev, pub->kwargs);
+    return ev;
+}
+
+static void deliver(void *value, enum mb_match_policy policy, void *ctx)
+{
+    struct mb_subscription *sub = value;
+    struct publication *pub = ctx;
+    struct mb_session *s = pub->exclude_me ? pub->publisher : NULL; /* the one not to deliver to */
+    if (sub->subscribers.len == 0 || (sub->subscribers.len == 1 && sub->subscribers.items[0] == s))
+        return;
+    json_t *ev = NULL;
     size_t len = 0;
-    const char *data = NULL; /* serialized once, when the first subscriber needs bytes */
-    for (size_t i = 0; ev && i < sub->subscribers.len; i++) {
+    const char *data = NULL; /* encoded once, when the first subscriber needs bytes */
+    for (size_t i = 0; i < sub->subscribers.len; i++) {
         struct mb_session *t = sub->subscribers.items[i];
         if (t == s)
             continue;
         if (t->tr->send_json) {
+            if (!ev && !(ev = event_json(pub, sub, policy)))
+                break;
             if (t->state < MB_S_LEAVING)
                 t->tr->send_json(t->conn, ev);
             continue;
         }
-        if (!data && !(data = mb_serialize(pub->r, ev, &len)))
-            break;
+        if (!data) {
+            if (pub->m)
+                data = mb_encode_passthrough(pub->r, MB_EVENT, sub->id, pub->id,
+                                             policy == MB_MATCH_EXACT ? NULL : "topic", pub->uri, pub->uri_len,
+                                             pub->m, &len);
+            else if (ev || (ev = event_json(pub, sub, policy)))
+                data = mb_serialize(pub->r, ev, &len);
+            if (!data)
+                break;
+        }
         mb_session_send_bytes(t, data, len);
     }
     json_decref(ev);
 }
 
-uint64_t mb_broker_dispatch(struct mb_realm *realm, struct mb_router *r, struct mb_session *publisher,
-                            const char *uri, size_t len, json_t *args, json_t *kwargs, bool exclude_me)
+static uint64_t dispatch(struct mb_realm *realm, struct mb_router *r, struct mb_session *publisher,
+                         const char *uri, size_t len, json_t *args, json_t *kwargs, const struct mb_msg *m,
+                         bool exclude_me)
 {
     struct publication pub = {
         .r = r, .publisher = publisher, .uri = uri, .uri_len = len, .args = args, .kwargs = kwargs,
-        .id = mb_idgen_next(&r->ids), .exclude_me = exclude_me,
+        .m = m && m->tail ? m : NULL, .id = mb_idgen_next(&r->ids), .exclude_me = exclude_me,
     };
     mb_matcher_each(&realm->broker.match, uri, len, deliver, &pub);
     return pub.id;
+}
+
+uint64_t mb_broker_dispatch(struct mb_realm *realm, struct mb_router *r, struct mb_session *publisher,
+                            const char *uri, size_t len, json_t *args, json_t *kwargs, bool exclude_me)
+{
+    return dispatch(realm, r, publisher, uri, len, args, kwargs, NULL, exclude_me);
 }
 
 void mb_broker_publish(struct mb_session *s, const struct mb_msg *m)
@@ -153,8 +184,8 @@ void mb_broker_publish(struct mb_session *s, const struct mb_msg *m)
     }
     if (!mb_session_authorized(s, "publish", m, acknowledge))
         return;
-    uint64_t id = mb_broker_dispatch(s->realm, r, s, m->uri, m->uri_len, m->args, m->kwargs,
-                                     !json_is_false(json_object_get(m->dict, "exclude_me")));
+    uint64_t id = dispatch(s->realm, r, s, m->uri, m->uri_len, m->args, m->kwargs, m,
+                           !json_is_false(json_object_get(m->dict, "exclude_me")));
     if (acknowledge)
         mb_session_send(s, json_pack("[iII]", MB_PUBLISHED, (json_int_t)m->request, (json_int_t)id));
 }

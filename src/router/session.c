@@ -4,6 +4,7 @@
 #include "mb_session.h"
 #include "mb_broker.h"
 #include "mb_dealer.h"
+#include "mb_json.h"
 #include "mb_lua.h"
 #include "mb_meta.h"
 
@@ -45,6 +46,34 @@ const char *mb_serialize(struct mb_router *r, json_t *msg, size_t *len)
     struct mb_buf *b = &r->scratch;
     mb_buf_reset(b);
     if (json_dump_callback(msg, dump_to_buf, b, JSON_COMPACT) < 0 || b->len == 0)
+        return NULL;
+    *len = b->len;
+    return mb_buf_data(b);
+}
+
+const char *mb_encode_passthrough(struct mb_router *r, int type, uint64_t id1, uint64_t id2, const char *key,
+                                  const char *value, size_t value_len, const struct mb_msg *m, size_t *len)
+{
+    struct mb_buf *b = &r->scratch;
+    mb_buf_reset(b);
+    char *head = mb_buf_reserve(b, 4);
+    if (!head)
+        return NULL;
+    head[0] = '[';
+    head[1] = (char)('0' + type / 10);
+    head[2] = (char)('0' + type % 10);
+    head[3] = ',';
+    mb_buf_commit(b, 4);
+    int err = mb_json_put_u64(b, id1);
+    if (id2)
+        err |= mb_json_put(b, ",", 1) | mb_json_put_u64(b, id2);
+    if (key)
+        err |= mb_json_put(b, ",{\"", 3) | mb_json_put(b, key, strlen(key)) | mb_json_put(b, "\":", 2) |
+               mb_json_put_str(b, value, value_len) | mb_json_put(b, "}", 1);
+    else
+        err |= mb_json_put(b, ",{}", 3);
+    err |= mb_json_put(b, m->tail, m->tail_len) | mb_json_put(b, "]", 1);
+    if (err)
         return NULL;
     *len = b->len;
     return mb_buf_data(b);
@@ -529,10 +558,42 @@ static void dispatch(struct mb_session *s, const struct mb_msg *m)
     }
 }
 
+/* The Options/Details dict of a scanned message, a new reference: from the router's cache of
+ * recent dicts when the same bytes came before. NULL when out of memory. */
+static json_t *scanned_dict(struct mb_router *r, const char *p, size_t n)
+{
+    if (n > MB_DICT_KEY_MAX)
+        return json_loadb(p, n, JSON_ALLOW_NUL, NULL);
+    uint64_t h = mb_hash_init();
+    for (size_t i = 0; i < n; i++)
+        h = mb_hash_step(h, (unsigned char)p[i]);
+    struct mb_dict_slot *slot = &r->dicts[(h ^ (h >> 29)) & (MB_DICT_CACHE - 1)];
+    if (!slot->dict || slot->len != n || memcmp(slot->key, p, n) != 0) {
+        json_t *d = json_loadb(p, n, JSON_ALLOW_NUL, NULL);
+        if (!d)
+            return NULL;
+        json_decref(slot->dict);
+        slot->dict = d;
+        slot->len = n;
+        memcpy(slot->key, p, n);
+    }
+    return json_incref(slot->dict);
+}
+
 void mb_session_receive(struct mb_session *s, const char *data, size_t len)
 {
     if (s->state == MB_S_CLOSED)
         return;
+    struct mb_msg m;
+    if (s->state == MB_S_JOINED && mb_msg_scan(data, len, &m)) {
+        /* the fast path: CALL, PUBLISH, YIELD, with their payload left as bytes */
+        if ((m.dict = scanned_dict(s->router, m.dict_raw, m.dict_len))) {
+            dispatch(s, &m);
+            mb_msg_release(&m);
+            json_decref(m.dict);
+            return;
+        }
+    }
     json_error_t jerr;
     json_t *root = json_loadb(data, len, JSON_ALLOW_NUL, &jerr);
     if (!root) {

@@ -1,0 +1,224 @@
+/* Validating JSON skipper and hot-path writers (see mb_json.h for what the skipper accepts). */
+#include "mb_json.h"
+
+#include <string.h>
+
+#define MAX_DEPTH 64
+
+const char *mb_json_ws(const char *p, const char *end)
+{
+    while (p < end && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t'))
+        p++;
+    return p;
+}
+
+/* Length of the valid UTF-8 sequence at p (first byte >= 0x80), or 0: no overlong forms, no
+ * surrogates, nothing above U+10FFFF. */
+static size_t utf8_len(const unsigned char *p, const unsigned char *end)
+{
+    unsigned char c = p[0];
+    size_t n;
+    unsigned char lo = 0x80, hi = 0xBF; /* range of the second byte */
+    if (c >= 0xC2 && c <= 0xDF)
+        n = 2;
+    else if (c >= 0xE0 && c <= 0xEF) {
+        n = 3;
+        if (c == 0xE0)
+            lo = 0xA0;
+        else if (c == 0xED)
+            hi = 0x9F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        n = 4;
+        if (c == 0xF0)
+            lo = 0x90;
+        else if (c == 0xF4)
+            hi = 0x8F;
+    } else
+        return 0;
+    if ((size_t)(end - p) < n || p[1] < lo || p[1] > hi)
+        return 0;
+    for (size_t i = 2; i < n; i++)
+        if ((p[i] & 0xC0) != 0x80)
+            return 0;
+    return n;
+}
+
+static const char *skip_string(const char *s, const char *e, int escapes)
+{
+    const unsigned char *p = (const unsigned char *)s + 1, *end = (const unsigned char *)e;
+    while (p < end) {
+        unsigned char c = *p;
+        if (c == '"')
+            return (const char *)p + 1;
+        if (c < 0x20)
+            return NULL;
+        if (c == '\\') {
+            if (!escapes || p + 1 >= end || !strchr("\"\\/bfnrt", p[1]) || p[1] == 0)
+                return NULL; /* \u (and anything odd) is left to jansson */
+            p += 2;
+        } else if (c < 0x80) {
+            p++;
+        } else {
+            size_t n = utf8_len(p, end);
+            if (!n)
+                return NULL;
+            p += n;
+        }
+    }
+    return NULL;
+}
+
+const char *mb_json_skip_plain_string(const char *p, const char *end)
+{
+    return p < end && *p == '"' ? skip_string(p, end, 0) : NULL;
+}
+
+static int is_digit(char c) { return c >= '0' && c <= '9'; }
+
+static const char *skip_number(const char *p, const char *end)
+{
+    if (p < end && *p == '-')
+        p++;
+    const char *d = p;
+    if (p < end && *p == '0')
+        p++;
+    else if (p < end && *p >= '1' && *p <= '9')
+        while (p < end && is_digit(*p))
+            p++;
+    else
+        return NULL;
+    size_t int_digits = (size_t)(p - d), exp_digits = 0;
+    int real = 0;
+    if (p < end && *p == '.') {
+        p++;
+        if (p >= end || !is_digit(*p))
+            return NULL;
+        while (p < end && is_digit(*p))
+            p++;
+        real = 1;
+    }
+    if (p < end && (*p == 'e' || *p == 'E')) {
+        p++;
+        if (p < end && (*p == '+' || *p == '-'))
+            p++;
+        const char *x = p;
+        while (p < end && is_digit(*p))
+            p++;
+        exp_digits = (size_t)(p - x);
+        if (!exp_digits)
+            return NULL;
+        real = 1;
+    }
+    /* what jansson could refuse as out of range is left to it */
+    if (real ? int_digits > 200 || exp_digits > 2 : int_digits > 18)
+        return NULL;
+    return p;
+}
+
+static const char *skip_literal(const char *p, const char *end, const char *word, size_t n)
+{
+    return (size_t)(end - p) >= n && memcmp(p, word, n) == 0 ? p + n : NULL;
+}
+
+const char *mb_json_skip(const char *p, const char *end)
+{
+    char stack[MAX_DEPTH];
+    int depth = 0;
+value:
+    if (p >= end)
+        return NULL;
+    switch (*p) {
+    case '{':
+    case '[':
+        if (depth == MAX_DEPTH)
+            return NULL;
+        stack[depth++] = *p == '{' ? '}' : ']';
+        p = mb_json_ws(p + 1, end);
+        if (p < end && *p == stack[depth - 1]) {
+            p++;
+            depth--;
+            goto after;
+        }
+        if (stack[depth - 1] == '}')
+            goto key;
+        goto value;
+    case '"': p = skip_string(p, end, 1); break;
+    case 't': p = skip_literal(p, end, "true", 4); break;
+    case 'f': p = skip_literal(p, end, "false", 5); break;
+    case 'n': p = skip_literal(p, end, "null", 4); break;
+    default: p = skip_number(p, end); break;
+    }
+    if (!p)
+        return NULL;
+after:
+    if (depth == 0)
+        return p;
+    p = mb_json_ws(p, end);
+    if (p >= end)
+        return NULL;
+    if (*p == stack[depth - 1]) {
+        p++;
+        depth--;
+        goto after;
+    }
+    if (*p != ',')
+        return NULL;
+    p = mb_json_ws(p + 1, end);
+    if (stack[depth - 1] == ']')
+        goto value;
+key:
+    if (p >= end || *p != '"' || !(p = skip_string(p, end, 1)))
+        return NULL;
+    p = mb_json_ws(p, end);
+    if (p >= end || *p != ':')
+        return NULL;
+    p = mb_json_ws(p + 1, end);
+    goto value;
+}
+
+int mb_json_put_u64(struct mb_buf *b, uint64_t v)
+{
+    char tmp[20];
+    size_t n = 0;
+    do {
+        tmp[sizeof tmp - 1 - n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    return mb_buf_append(b, tmp + sizeof tmp - n, n);
+}
+
+int mb_json_put_str(struct mb_buf *b, const char *s, size_t n)
+{
+    /* worst case: every byte becomes \u00XX */
+    char *out = mb_buf_reserve(b, n * 6 + 2);
+    if (!out)
+        return -1;
+    char *o = out;
+    *o++ = '"';
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c >= 0x20 && c != '"' && c != '\\') {
+            *o++ = (char)c;
+            continue;
+        }
+        *o++ = '\\';
+        switch (c) {
+        case '"': *o++ = '"'; break;
+        case '\\': *o++ = '\\'; break;
+        case '\b': *o++ = 'b'; break;
+        case '\f': *o++ = 'f'; break;
+        case '\n': *o++ = 'n'; break;
+        case '\r': *o++ = 'r'; break;
+        case '\t': *o++ = 't'; break;
+        default:
+            *o++ = 'u';
+            *o++ = '0';
+            *o++ = '0';
+            *o++ = "0123456789ABCDEF"[c >> 4];
+            *o++ = "0123456789ABCDEF"[c & 15];
+        }
+    }
+    *o++ = '"';
+    mb_buf_commit(b, (size_t)(o - out));
+    return 0;
+}
