@@ -14,6 +14,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "mb_buf.h"
 
 /* Skips JSON whitespace. */
@@ -28,6 +30,10 @@ const char *mb_json_skip_plain_string(const char *p, const char *end);
  * jansson's compact output). 0, or -1 when out of memory. */
 int mb_json_put_u64(struct mb_buf *b, uint64_t v);
 int mb_json_put_str(struct mb_buf *b, const char *s, size_t n);
+/* Appends v encoded exactly as jansson's json_dumps(v, JSON_COMPACT) would (key order kept,
+ * reals with 17 significant digits), without its printf per integer. 0, or -1 (out of
+ * memory, or a value jansson cannot encode either). */
+int mb_json_dump(struct mb_buf *b, const json_t *v);
 static inline int mb_json_put(struct mb_buf *b, const char *s, size_t n) { return mb_buf_append(b, s, n); }
 
 #endif

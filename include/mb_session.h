@@ -36,6 +36,8 @@ struct mb_session {
     struct mb_realm *pending_realm; /* CHALLENGED: the realm asked for */
     json_t *pending_details;        /* CHALLENGED: HELLO.Details, for the authenticator */
     struct mb_map authz_cache; /* "action uri" → cached authorizer decision */
+    char *authz_last;          /* its entry last used (mb_lua_authorize) */
+    size_t authz_last_len;
 
     struct mb_vec subs; /* struct mb_subscription * this session is in */
     struct mb_vec regs; /* struct mb_registration * this session is a callee of */

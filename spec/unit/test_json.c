@@ -148,6 +148,45 @@ TEST(writers_match_jansson)
     mb_buf_free(&b);
 }
 
+/* mb_json_dump(v) must be byte for byte json_dumps(v, JSON_COMPACT). */
+static int dump_agrees(json_t *v)
+{
+    struct mb_buf b = { 0 };
+    char *want = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+    int ok = mb_json_dump(&b, v) == 0 && want && b.len == strlen(want) && memcmp(mb_buf_data(&b), want, b.len) == 0;
+    if (!ok)
+        printf("# jansson: %s\n# moonbar: %.*s\n", want, (int)b.len, b.mem ? mb_buf_data(&b) : "");
+    free(want);
+    mb_buf_free(&b);
+    json_decref(v);
+    return ok;
+}
+
+TEST(dump_matches_jansson)
+{
+    const char *docs[] = {
+        "[1,-2,0,9223372036854775807,-9223372036854775808,\"h\u00e9\\n\",true,false,null,[],{}]",
+        "{\"z\":1,\"a\":{\"b\":[1.5,-0.0,1e300,1e-300,0.1,100.0,123456789.125,2.5e-7]},\"m\":\"\\u0001\"}",
+        "[68,1,2,{\"procedure\":\"com.x\"},[\"0123456789abcdef\"],{\"k\":[{}]}]",
+    };
+    for (size_t i = 0; i < sizeof docs / sizeof docs[0]; i++)
+        CHECK(dump_agrees(json_loads(docs[i], 0, NULL)));
+    for (int i = 0; i < 20000; i++) { /* reals of every magnitude */
+        uint64_t bits = rnd();
+        double d;
+        memcpy(&d, &bits, sizeof d);
+        if (d != d || d - d != 0) /* NaN, infinities: not JSON */
+            continue;
+        if (!dump_agrees(json_pack("[f]", d))) {
+            CHECK(0);
+            return;
+        }
+    }
+    CHECK(dump_agrees(json_pack("[I]", (json_int_t)rnd())));
+    json_t *nul = json_stringn("a\0b", 3);
+    CHECK(dump_agrees(json_pack("[o]", nul)));
+}
+
 /* Scans text and checks it against jansson + mb_msg_parse: same type, request, URI, dict,
  * payload. Returns mb_msg_scan's answer. */
 static int scan_agrees(const char *text)

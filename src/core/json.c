@@ -1,6 +1,9 @@
 /* Validating JSON skipper and hot-path writers (see mb_json.h for what the skipper accepts). */
 #include "mb_json.h"
 
+#include <math.h>
+#include <stdbool.h>
+#include <stdio.h>
 #include <string.h>
 
 #define MAX_DEPTH 64
@@ -221,4 +224,84 @@ int mb_json_put_str(struct mb_buf *b, const char *s, size_t n)
     *o++ = '"';
     mb_buf_commit(b, (size_t)(o - out));
     return 0;
+}
+
+static int put_i64(struct mb_buf *b, json_int_t v)
+{
+    if (v >= 0)
+        return mb_json_put_u64(b, (uint64_t)v);
+    return mb_buf_append(b, "-", 1) | mb_json_put_u64(b, (uint64_t)0 - (uint64_t)v);
+}
+
+/* jansson's real format: %.17g, a '.' or 'e' always present, no '+' nor leading zeros in the
+ * exponent. */
+static int put_real(struct mb_buf *b, double v)
+{
+    char tmp[40];
+    if (!isfinite(v))
+        return -1;
+    int n = snprintf(tmp, sizeof tmp, "%.17g", v);
+    if (n < 0 || (size_t)n >= sizeof tmp - 3)
+        return -1;
+    size_t len = (size_t)n;
+    for (size_t i = 0; i < len; i++)
+        if (tmp[i] == ',') /* a locale's decimal comma */
+            tmp[i] = '.';
+    if (!memchr(tmp, '.', len) && !memchr(tmp, 'e', len)) {
+        tmp[len++] = '.';
+        tmp[len++] = '0';
+    }
+    char *e = memchr(tmp, 'e', len);
+    if (e) {
+        char *start = e + 1, *end = e + 2;
+        if (*start == '-')
+            start++;
+        while (end < tmp + len && *end == '0')
+            end++;
+        if (end != start) {
+            memmove(start, end, (size_t)(tmp + len - end));
+            len -= (size_t)(end - start);
+        }
+    }
+    return mb_buf_append(b, tmp, len);
+}
+
+int mb_json_dump(struct mb_buf *b, const json_t *v)
+{
+    json_t *jv = (json_t *)v; /* jansson's getters take non-const */
+    switch (json_typeof(v)) {
+    case JSON_OBJECT: {
+        const char *key;
+        size_t klen;
+        json_t *val;
+        int err = mb_buf_append(b, "{", 1);
+        bool first = true;
+        json_object_keylen_foreach(jv, key, klen, val) {
+            if (!first)
+                err |= mb_buf_append(b, ",", 1);
+            first = false;
+            err |= mb_json_put_str(b, key, klen) | mb_buf_append(b, ":", 1) | mb_json_dump(b, val);
+            if (err)
+                return -1;
+        }
+        return err | mb_buf_append(b, "}", 1);
+    }
+    case JSON_ARRAY: {
+        int err = mb_buf_append(b, "[", 1);
+        size_t n = json_array_size(jv);
+        for (size_t i = 0; i < n && !err; i++) {
+            if (i)
+                err |= mb_buf_append(b, ",", 1);
+            err |= mb_json_dump(b, json_array_get(jv, i));
+        }
+        return err | mb_buf_append(b, "]", 1);
+    }
+    case JSON_STRING: return mb_json_put_str(b, json_string_value(jv), json_string_length(jv));
+    case JSON_INTEGER: return put_i64(b, json_integer_value(jv));
+    case JSON_REAL: return put_real(b, json_real_value(jv));
+    case JSON_TRUE: return mb_buf_append(b, "true", 4);
+    case JSON_FALSE: return mb_buf_append(b, "false", 5);
+    case JSON_NULL: return mb_buf_append(b, "null", 4);
+    }
+    return -1;
 }

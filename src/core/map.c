@@ -3,6 +3,34 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+
+/* Tables of a million entries are probed at random: on 4 KiB pages nearly every lookup also
+ * misses the TLB. From this size on, slots come from their own mapping with transparent huge
+ * pages asked for (where the kernel allows them). */
+#define BIG_TABLE ((size_t)1 << 21)
+
+static struct mb_map_slot *alloc_slots(size_t n)
+{
+    size_t bytes = n * sizeof(struct mb_map_slot);
+    if (bytes < BIG_TABLE)
+        return calloc(n, sizeof(struct mb_map_slot));
+    void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED)
+        return NULL;
+#ifdef MADV_HUGEPAGE
+    madvise(p, bytes, MADV_HUGEPAGE); /* a hint: ignored where THP is off */
+#endif
+    return p;
+}
+
+static void free_slots(struct mb_map_slot *slots, size_t n)
+{
+    if (n * sizeof(struct mb_map_slot) < BIG_TABLE)
+        free(slots);
+    else
+        munmap(slots, n * sizeof(struct mb_map_slot));
+}
 
 #define EMPTY 0
 #define TOMB 1
@@ -50,7 +78,7 @@ static int grow(struct mb_map *m)
     size_t ncap = m->cap ? m->cap : 8;
     while (m->len * 2 >= ncap) /* after rehash, at most half full */
         ncap *= 2;
-    struct mb_map_slot *ns = calloc(ncap, sizeof *ns);
+    struct mb_map_slot *ns = alloc_slots(ncap);
     if (!ns)
         return -1;
     for (size_t i = 0; i < m->cap; i++) {
@@ -62,7 +90,7 @@ static int grow(struct mb_map *m)
             j = (j + 1) & (ncap - 1);
         ns[j] = *s;
     }
-    free(m->slots);
+    free_slots(m->slots, m->cap);
     m->slots = ns;
     m->cap = ncap;
     m->used = m->len;
@@ -104,7 +132,7 @@ static void *del(struct mb_map *m, struct mb_map_slot *s)
 
 void mb_map_free(struct mb_map *m)
 {
-    free(m->slots);
+    free_slots(m->slots, m->cap);
     memset(m, 0, sizeof *m);
 }
 

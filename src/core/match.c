@@ -13,8 +13,9 @@ struct mb_wnode {
     struct mb_wnode *wild; /* child for an empty component */
     void *value;           /* a pattern ends here */
     uint32_t refs;         /* patterns ending at or passing through this node */
-    bool is_wild;          /* this node is its parent's wildcard child */
+    uint32_t kids;         /* concrete children (in the edge map): none, no lookup */
     uint32_t klen;
+    bool is_wild;          /* this node is its parent's wildcard child */
     char key[];            /* edge key: parent pointer, then the component's bytes */
 };
 
@@ -149,7 +150,7 @@ static struct mb_wnode *walk_pattern(struct mb_matcher *m, const struct comps *c
     for (size_t i = 0; i < c->n; i++) {
         const char *comp = c->uri + c->span[i][0];
         size_t clen = c->span[i][1];
-        struct mb_wnode *next = clen == 0 ? n->wild : edge(m, n, comp, clen);
+        struct mb_wnode *next = clen == 0 ? n->wild : n->kids ? edge(m, n, comp, clen) : NULL;
         if (!next) {
             if (!create || !(next = new_node(n, comp, clen, clen == 0)))
                 return NULL;
@@ -158,6 +159,8 @@ static struct mb_wnode *walk_pattern(struct mb_matcher *m, const struct comps *c
             } else if (mb_map_put_str(&m->edges, next->key, next->klen, next) < 0) {
                 free(next);
                 return NULL;
+            } else {
+                n->kids++;
             }
         }
         n = next;
@@ -171,10 +174,12 @@ static void release_path(struct mb_matcher *m, struct mb_wnode *n)
     while (n && n != m->root) {
         struct mb_wnode *parent = n->parent;
         if (--n->refs == 0) {
-            if (n->is_wild)
+            if (n->is_wild) {
                 parent->wild = NULL;
-            else
+            } else {
                 mb_map_del_str(&m->edges, n->key, n->klen);
+                parent->kids--;
+            }
             free(n);
         }
         n = parent;
@@ -222,7 +227,7 @@ static void wild_each(const struct each_ctx *e, const struct mb_wnode *n, size_t
     }
     size_t clen = e->c->span[i][1];
     if (clen > 0) {
-        const struct mb_wnode *next = edge(e->m, n, e->c->uri + e->c->span[i][0], clen);
+        const struct mb_wnode *next = n->kids ? edge(e->m, n, e->c->uri + e->c->span[i][0], clen) : NULL;
         if (next)
             wild_each(e, next, i + 1);
         if (n->wild)
@@ -238,7 +243,7 @@ static void *wild_best(const struct mb_matcher *m, const struct comps *c, const 
     size_t clen = c->span[i][1];
     if (clen == 0)
         return NULL; /* a called URI has no empty component */
-    const struct mb_wnode *next = edge(m, n, c->uri + c->span[i][0], clen);
+    const struct mb_wnode *next = n->kids ? edge(m, n, c->uri + c->span[i][0], clen) : NULL;
     void *v = next ? wild_best(m, c, next, i + 1) : NULL;
     if (!v && n->wild)
         v = wild_best(m, c, n->wild, i + 1);

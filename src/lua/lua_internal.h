@@ -88,6 +88,9 @@ struct mb_script {
     struct mb_session *s; /* in-process session */
     uint64_t next_request;
     struct mb_vec inbox; /* json_t * messages from the router */
+    /* threads of tasks that returned normally, kept for the next tasks (anchored by ref) */
+    struct { lua_State *co; int ref; } spare[32];
+    int nspare;
 
     struct mb_map handlers; /* key → struct handler */
     struct mb_map regs;     /* registration ID → struct handler */

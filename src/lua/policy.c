@@ -20,12 +20,22 @@ void mb_lua_forget_session(struct mb_session *s)
     for (size_t it = 0; (key = mb_map_next(&s->authz_cache, &it));)
         free(key);
     mb_map_free(&s->authz_cache);
+    s->authz_last = NULL;
+    s->authz_last_len = 0;
 }
 
-/* Cache entries are one allocation: a decision byte, then the key "action uri". */
+/* Cache entries are one allocation: a decision byte, then the key "action uri". The entry of
+ * the last cached decision is tried first: a session usually repeats the same action. */
 static int cached(struct mb_session *s, const char *key, size_t klen)
 {
-    char *e = mb_map_get_str(&s->authz_cache, key, klen);
+    char *e = s->authz_last;
+    if (e && s->authz_last_len == klen && memcmp(e + 1, key, klen) == 0)
+        return e[0];
+    e = mb_map_get_str(&s->authz_cache, key, klen);
+    if (e) {
+        s->authz_last = e;
+        s->authz_last_len = klen;
+    }
     return e ? e[0] : 0;
 }
 
@@ -48,9 +58,14 @@ enum mb_authz mb_lua_authorize(struct mb_session *s, const char *action, const s
     if (!sc || sc->gen->authorize == LUA_NOREF)
         return MB_AUTHZ_ALLOW;
     char key[512];
-    int klen = snprintf(key, sizeof key, "%s %.*s", action, (int)m->uri_len, m->uri);
-    bool cacheable = klen > 0 && (size_t)klen < sizeof key;
-    int c = cacheable ? cached(s, key, (size_t)klen) : 0;
+    size_t alen = strlen(action), klen = alen + 1 + m->uri_len;
+    bool cacheable = klen < sizeof key;
+    if (cacheable) { /* "action uri" */
+        memcpy(key, action, alen);
+        key[alen] = ' ';
+        memcpy(key + alen + 1, m->uri, m->uri_len);
+    }
+    int c = cacheable ? cached(s, key, klen) : 0;
     if (c) {
         if (c == CACHED_DENY)
             snprintf(why, whylen, "not authorized to %s '%.*s' (cached decision)", action, (int)m->uri_len, m->uri);
@@ -84,7 +99,7 @@ enum mb_authz mb_lua_authorize(struct mb_session *s, const char *action, const s
     }
     lua_pop(L, 1);
     if (cache && cacheable)
-        remember(s, key, (size_t)klen, allow ? CACHED_ALLOW : CACHED_DENY);
+        remember(s, key, klen, allow ? CACHED_ALLOW : CACHED_DENY);
     if (!allow)
         snprintf(why, whylen, "not authorized to %s '%.*s'", action, (int)m->uri_len, m->uri);
     return allow ? MB_AUTHZ_ALLOW : MB_AUTHZ_DENY;

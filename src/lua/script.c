@@ -268,8 +268,14 @@ struct task *mb_script_new_task(struct mb_script *sc, enum task_kind kind, int f
         return NULL;
     t->sc = sc;
     t->kind = kind;
-    t->co = lua_newthread(sc->L);
-    t->ref = luaL_ref(sc->L, LUA_REGISTRYINDEX);
+    if (sc->nspare > 0) { /* a thread is a few hundred bytes and GC work: reuse one */
+        sc->nspare--;
+        t->co = sc->spare[sc->nspare].co;
+        t->ref = sc->spare[sc->nspare].ref;
+    } else {
+        t->co = lua_newthread(sc->L);
+        t->ref = luaL_ref(sc->L, LUA_REGISTRYINDEX);
+    }
     lua_rawgeti(t->co, LUA_REGISTRYINDEX, fnref);
     return t;
 }
@@ -280,9 +286,20 @@ struct task *mb_script_current_task(struct mb_script *sc)
     return t && t->sc == sc ? t : NULL;
 }
 
-static void task_free(struct task *t)
+/* reusable: the task's function returned normally, so its thread is back to an empty stack
+ * with the script's usual hook (a stopped callback's thread keeps a stricter one) */
+static void task_free(struct task *t, bool reusable)
 {
-    luaL_unref(t->sc->L, LUA_REGISTRYINDEX, t->ref);
+    struct mb_script *sc = t->sc;
+    if (reusable && sc->nspare < (int)(sizeof sc->spare / sizeof sc->spare[0]) &&
+        lua_status(t->co) == LUA_OK) {
+        lua_settop(t->co, 0);
+        sc->spare[sc->nspare].co = t->co;
+        sc->spare[sc->nspare].ref = t->ref;
+        sc->nspare++;
+    } else {
+        luaL_unref(sc->L, LUA_REGISTRYINDEX, t->ref);
+    }
     free(t);
 }
 
@@ -312,6 +329,7 @@ void mb_script_run_task(struct task *t, int nargs)
     int nres = 0;
     mb_script_begin(sc);
     int st = lua_resume(t->co, sc->L, nargs, &nres);
+    bool stopped = sc->killed; /* its thread has the stricter hook */
     mb_script_end(sc);
     lua->current = prev;
     if (st == LUA_YIELD && t->waiting)
@@ -357,7 +375,7 @@ void mb_script_run_task(struct task *t, int nargs)
         }
         lua_resetthread(t->co);
     }
-    task_free(t);
+    task_free(t, st == LUA_OK && !stopped);
 }
 
 /* ---- messages from the router -------------------------------------------------------------- */

@@ -35,17 +35,12 @@ struct mb_session *mb_session_new(struct mb_router *r, const struct mb_transport
     return s;
 }
 
-static int dump_to_buf(const char *chunk, size_t n, void *data)
-{
-    return mb_buf_append(data, chunk, n);
-}
-
 const char *mb_serialize(struct mb_router *r, json_t *msg, size_t *len)
 {
     /* one encoding pass, straight into the reused scratch buffer */
     struct mb_buf *b = &r->scratch;
     mb_buf_reset(b);
-    if (json_dump_callback(msg, dump_to_buf, b, JSON_COMPACT) < 0 || b->len == 0)
+    if (mb_json_dump(b, msg) < 0 || b->len == 0)
         return NULL;
     *len = b->len;
     return mb_buf_data(b);
