@@ -38,6 +38,7 @@ struct mb_config {
     double slow_consumer_timeout; /* seconds */
     double shutdown_grace;        /* seconds to wait for peers to go after GOODBYE */
     double ping_interval;         /* seconds of silence from a peer before moonbar pings it */
+    unsigned busy_poll_us;        /* keep polling this long after I/O before sleeping (0: off) */
     double ping_timeout;          /* seconds a pinged peer has to answer before it is dropped */
     bool ping_rawsocket;          /* ping RawSocket peers too (autobahn-python 22 cannot take PING) */
 

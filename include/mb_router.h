@@ -126,6 +126,8 @@ struct mb_router {
     struct mb_invocation *timed; /* calls with a timeout, checked by the tick */
 
     struct mb_buf scratch; /* serialization buffer, reused for every message */
+    size_t released_buffers; /* idle connections' buffers freed since the last heap trim */
+    uint64_t last_trim;      /* ms */
     struct mb_dict_slot dicts[MB_DICT_CACHE];
 
     struct mb_ws *ws;
@@ -133,6 +135,9 @@ struct mb_router {
     struct mb_lua *lua;
 
     uv_check_t safe_point;
+    uv_idle_t spin;       /* limits.busy_poll_us: polls without sleeping while active */
+    bool spinning;
+    uint64_t last_io_ns;
     uv_timer_t tick;
     uv_signal_t sigint, sigterm, sighup;
     uv_timer_t grace;
@@ -150,6 +155,10 @@ void mb_router_stop(struct mb_router *r);
 void mb_router_free(struct mb_router *r);
 
 uint64_t mb_router_now_ms(const struct mb_router *r);
+/* Transports call it when a peer sent something: with limits.busy_poll_us set, the loop keeps
+ * polling (instead of sleeping in epoll) until that long passes without I/O, so the next
+ * message is picked up without a wake-up (a trade of CPU for latency, off by default). */
+void mb_router_busy_poll(struct mb_router *r);
 /* Wall-clock ms since the epoch (meta API timestamps). */
 uint64_t mb_router_wall_ms(void);
 /* A fresh ID in [1, 2^53] not present in map (NULL: any). */

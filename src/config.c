@@ -36,6 +36,7 @@ int mb_config_defaults(struct mb_config *cfg, const char *default_web_root)
     cfg->ping_interval = 10;
     cfg->ping_timeout = 20;
     cfg->ping_rawsocket = true;
+    cfg->busy_poll_us = 50;
     cfg->lua_callback_timeout = 0.1;
     cfg->lua_memory_limit = 64u << 20;
     cfg->lua_watch = true;
@@ -360,7 +361,7 @@ static int load_table(struct ld *ld, struct mb_config *cfg)
     static const char *const raw_keys[] = { "host", "port", NULL };
     static const char *const limit_keys[] = { "max_message_size", "max_queue_bytes",
                                               "slow_consumer_timeout", "shutdown_grace", "ping_interval",
-                                              "ping_timeout", "ping_rawsocket", NULL };
+                                              "ping_timeout", "ping_rawsocket", "busy_poll_us", NULL };
     lua_State *L = ld->L;
     if (only_keys(ld, NULL, top) < 0)
         return -1;
@@ -424,6 +425,9 @@ static int load_table(struct ld *ld, struct mb_config *cfg)
             rc = get_number(ld, "limits", "ping_interval", 0.1, 3600, false, &cfg->ping_interval);
         if (rc == 0)
             rc = get_number(ld, "limits", "ping_timeout", 0.1, 3600, false, &cfg->ping_timeout);
+        double busy = 0;
+        if (rc == 0 && (rc = get_number(ld, "limits", "busy_poll_us", 0, 10000, true, &busy)) == 0)
+            cfg->busy_poll_us = (unsigned)busy;
         int t = lua_getfield(L, -1, "ping_rawsocket");
         if (t == LUA_TBOOLEAN)
             cfg->ping_rawsocket = lua_toboolean(L, -1);

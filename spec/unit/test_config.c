@@ -464,6 +464,20 @@ TEST(limits_out_of_range_are_rejected)
                "limits.slow_consumer_timeout");
     FAILS_WITH("return { limits = { shutdown_grace = -1 } }\n", "limits.shutdown_grace");
     FAILS_WITH("return { limits = { shutdown_grace = 11 } }\n", "limits.shutdown_grace");
+    FAILS_WITH("return { limits = { busy_poll_us = -1 } }\n", "limits.busy_poll_us");
+    FAILS_WITH("return { limits = { busy_poll_us = 10001 } }\n", "limits.busy_poll_us");
+    FAILS_WITH("return { limits = { busy_poll_us = 2.5 } }\n", "limits.busy_poll_us");
+}
+
+TEST(busy_poll_defaults_to_50_us_and_0_turns_it_off)
+{
+    struct fx f;
+    LOADS(&f, "return {}\n");
+    CHECK(f.cfg.busy_poll_us == 50);
+    fx_done(&f);
+    LOADS(&f, "return { limits = { busy_poll_us = 0 } }\n");
+    CHECK(f.cfg.busy_poll_us == 0);
+    fx_done(&f);
 }
 
 TEST(limits_that_are_not_a_number_are_rejected)

@@ -13,7 +13,7 @@ char *mb_buf_reserve(struct mb_buf *b, size_t n)
         b->head = 0;
         return mb_buf_data(b) + b->len;
     }
-    size_t ncap = b->cap ? b->cap : 4096;
+    size_t ncap = b->cap ? b->cap : 512; /* grows by doubling to the connection's working size */
     while (ncap < b->len + n)
         ncap *= 2;
     char *nm = malloc(MB_BUF_HEADROOM + ncap);

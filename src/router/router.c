@@ -6,6 +6,7 @@
 #include "mb_session.h"
 #include "mb_transport.h"
 
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -61,6 +62,26 @@ static void on_safe_point(uv_check_t *h)
     mb_rawsocket_flush(r);
 }
 
+static void on_spin(uv_idle_t *h)
+{
+    struct mb_router *r = h->data;
+    if (uv_hrtime() - r->last_io_ns > (uint64_t)r->cfg->busy_poll_us * 1000) {
+        uv_idle_stop(h);
+        r->spinning = false;
+    }
+}
+
+void mb_router_busy_poll(struct mb_router *r)
+{
+    if (!r->cfg->busy_poll_us || r->stopping)
+        return;
+    r->last_io_ns = uv_hrtime();
+    if (!r->spinning) {
+        r->spinning = true;
+        uv_idle_start(&r->spin, on_spin);
+    }
+}
+
 static void on_tick(uv_timer_t *h)
 {
     struct mb_router *r = h->data;
@@ -69,6 +90,17 @@ static void on_tick(uv_timer_t *h)
     mb_dealer_expire(r, now);
     mb_rawsocket_sweep(r, now);
     mb_ws_sweep(r, now);
+    /* Buffers freed by idle connections sit between live sessions on the heap, where malloc
+     * cannot give them back by itself: after a burst (thousands of joins), hand the free pages
+     * back to the system, at most every 200 ms. */
+    if (r->released_buffers >= 64 && now - r->last_trim >= 200) {
+        uint64_t t0 = uv_hrtime();
+        malloc_trim(0);
+        mb_debug(&r->log, "heap trimmed after %zu idle connections released their buffers (%.2f ms)",
+                 r->released_buffers, (double)(uv_hrtime() - t0) / 1e6);
+        r->released_buffers = 0;
+        r->last_trim = now;
+    }
 }
 
 static void finish_stop(struct mb_router *r)
@@ -81,6 +113,7 @@ static void finish_stop(struct mb_router *r)
     uv_close((uv_handle_t *)&r->grace, NULL);
     uv_close((uv_handle_t *)&r->tick, NULL);
     uv_close((uv_handle_t *)&r->safe_point, NULL);
+    uv_close((uv_handle_t *)&r->spin, NULL);
     uv_close((uv_handle_t *)&r->sigint, NULL);
     uv_close((uv_handle_t *)&r->sigterm, NULL);
     uv_close((uv_handle_t *)&r->sighup, NULL);
@@ -147,6 +180,8 @@ int mb_router_init(struct mb_router *r, uv_loop_t *loop, struct mb_config *cfg)
                 realm->uri_rule == MB_URI_STRICT ? "strict" : "loose");
     }
     uv_check_init(loop, &r->safe_point);
+    uv_idle_init(loop, &r->spin);
+    r->spin.data = r;
     r->safe_point.data = r;
     uv_check_start(&r->safe_point, on_safe_point);
     uv_timer_init(loop, &r->tick);

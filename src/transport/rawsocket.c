@@ -16,7 +16,7 @@ enum { RS_SER_JSON = 1 };
 #define RS_ERR_RESERVED 3
 #define CLOSE_DEADLINE_MS 2000
 #define READ_CHUNK 65536
-#define IDLE_BUFFER_MS 1000
+#define IDLE_BUFFER_MS 250
 
 struct raw_conn {
     uv_tcp_t tcp;
@@ -318,6 +318,7 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
         return;
     }
     c->last_rx = mb_router_now_ms(r);
+    mb_router_busy_poll(r);
     c->ping_sent = 0; /* anything from the peer proves it is alive */
     if (buf->base != c->rs->rbuf) { /* after a partial frame the connection keeps */
         mb_buf_commit(&c->in, (size_t)n);
@@ -420,6 +421,7 @@ void mb_rawsocket_sweep(struct mb_router *r, uint64_t now_ms)
         } else if (!c->writing && c->out.len == 0 && c->out.mem && now_ms - c->last_tx > IDLE_BUFFER_MS) {
             mb_buf_shrink(&c->out, 0); /* an idle session keeps no buffers */
             mb_buf_shrink(&c->inflight, 0);
+            r->released_buffers++;
         }
     }
 }

@@ -250,6 +250,7 @@ static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
             return -1;
         c->last_rx = mb_router_now_ms(ws->r);
         c->ping_sent = 0;
+        mb_router_busy_poll(ws->r);
         return on_receive(c, in, len);
     case LWS_CALLBACK_SERVER_WRITEABLE:
         return c ? on_writeable(c) : -1;

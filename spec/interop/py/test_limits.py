@@ -1,5 +1,7 @@
 """limits.max_message_size and the slow-consumer rule (docs/behaviour.md)."""
 import json
+import os
+import time
 import re
 
 import pytest
@@ -143,3 +145,30 @@ def test_fast_subscriber_under_the_queue_limit_is_not_disconnected(router_factor
             events.wait(i + 1)
     assert [e.args[0] for e in events.wait(200)] == list(range(200))
     assert sub.is_connected() and "slow consumer" not in r.log
+
+
+def _cpu_seconds(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@pytest.mark.parametrize("busy_poll_us", [50, 10000])
+def test_busy_poll_stops_spinning_once_traffic_stops(router_factory, busy_poll_us):
+    """limits.busy_poll_us keeps the loop polling only while messages flow: after a burst of
+    calls, an idle router uses (almost) no CPU."""
+    r = router_factory({"limits": {"busy_poll_us": busy_poll_us}})
+    with raw.connect(r, "rawsocket") as callee, raw.connect(r, "rawsocket") as caller:
+        raw.join(callee)
+        raw.join(caller)
+        raw.register(callee, "com.spin.echo")
+        for i in range(200):
+            caller.send_json([raw.CALL, i + 1, {}, "com.spin.echo", [i]])
+            inv = raw.expect(callee, raw.INVOCATION)
+            callee.send_json([raw.YIELD, inv[1], {}, [i]])
+            assert raw.expect(caller, raw.RESULT)[3] == [i]
+        time.sleep(0.2)
+        before = _cpu_seconds(r.proc.pid)
+        time.sleep(1.0)
+        used = _cpu_seconds(r.proc.pid) - before
+    assert used < 0.2, "an idle router used %.2f s of CPU in 1 s" % used
