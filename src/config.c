@@ -425,7 +425,7 @@ static int load_table(struct ld *ld, struct mb_config *cfg)
             rc = get_number(ld, "limits", "ping_interval", 0.1, 3600, false, &cfg->ping_interval);
         if (rc == 0)
             rc = get_number(ld, "limits", "ping_timeout", 0.1, 3600, false, &cfg->ping_timeout);
-        double busy = 0;
+        double busy = cfg->busy_poll_us; /* kept when the key is absent */
         if (rc == 0 && (rc = get_number(ld, "limits", "busy_poll_us", 0, 10000, true, &busy)) == 0)
             cfg->busy_poll_us = (unsigned)busy;
         int t = lua_getfield(L, -1, "ping_rawsocket");

@@ -475,6 +475,9 @@ TEST(busy_poll_defaults_to_50_us_and_0_turns_it_off)
     LOADS(&f, "return {}\n");
     CHECK(f.cfg.busy_poll_us == 50);
     fx_done(&f);
+    LOADS(&f, "return { limits = { ping_interval = 5 } }\n");
+    CHECK(f.cfg.busy_poll_us == 50);
+    fx_done(&f);
     LOADS(&f, "return { limits = { busy_poll_us = 0 } }\n");
     CHECK(f.cfg.busy_poll_us == 0);
     fx_done(&f);
