@@ -31,6 +31,11 @@ struct mb_matcher {
     struct mb_map prefix;
     uint32_t *prefix_lens; /* prefix_lens[n]: prefix patterns of n bytes */
     size_t prefix_lens_cap;
+    /* One bit per hashed prefix pattern, sized to 16 bits per pattern: a probe for a prefix
+     * length that has patterns, but not this one, usually stops here instead of missing the
+     * cache in a large table. Bits of removed patterns stay set until the next resize. */
+    uint64_t *prefix_filter;
+    unsigned prefix_filter_log2;
     struct mb_map edges; /* wildcard trie edges */
     struct mb_wnode *root;
     size_t count[3];

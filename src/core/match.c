@@ -66,6 +66,7 @@ void mb_matcher_free(struct mb_matcher *m)
     mb_map_free(&m->exact);
     mb_map_free(&m->prefix);
     free(m->prefix_lens);
+    free(m->prefix_filter);
     memset(m, 0, sizeof *m);
 }
 
@@ -271,6 +272,51 @@ static int prefix_count(struct mb_matcher *m, size_t len, int delta)
     return 0;
 }
 
+static size_t filter_bit(const struct mb_matcher *m, uint64_t h)
+{
+    return (size_t)((h * 0x9E3779B97F4A7C15ULL) >> (64 - m->prefix_filter_log2));
+}
+
+static bool filter_has(const struct mb_matcher *m, uint64_t h)
+{
+    size_t b = filter_bit(m, h);
+    return (m->prefix_filter[b >> 6] >> (b & 63)) & 1;
+}
+
+/* Sets h's bit; first resizes (rebuilding from the table) when the filter is under 16 bits
+ * per pattern. -1 when out of memory. */
+static int filter_add(struct mb_matcher *m, uint64_t h)
+{
+    size_t want = m->count[MB_MATCH_PREFIX] + 1;
+    if (!m->prefix_filter || (want << 4) > ((size_t)1 << m->prefix_filter_log2)) {
+        unsigned lg = 12;
+        while (((size_t)1 << lg) < (want << 5))
+            lg++;
+        uint64_t *f = calloc(((size_t)1 << lg) / 64, sizeof *f);
+        if (!f)
+            return -1;
+        free(m->prefix_filter);
+        m->prefix_filter = f;
+        m->prefix_filter_log2 = lg;
+        for (size_t i = 0; i < m->prefix.cap; i++)
+            if (m->prefix.slots[i].hash >= 2) {
+                size_t b = filter_bit(m, m->prefix.slots[i].hash);
+                f[b >> 6] |= 1ULL << (b & 63);
+            }
+    }
+    size_t b = filter_bit(m, h);
+    m->prefix_filter[b >> 6] |= 1ULL << (b & 63);
+    return 0;
+}
+
+static uint64_t prefix_hash(const char *uri, size_t len)
+{
+    uint64_t h = mb_hash_init();
+    for (size_t i = 0; i < len; i++)
+        h = mb_hash_step(h, (unsigned char)uri[i]);
+    return mb_hash_final(h);
+}
+
 /* ---- public API ----------------------------------------------------------------------- */
 
 int mb_matcher_add(struct mb_matcher *m, enum mb_match_policy p, const char *uri, size_t len, void *value)
@@ -281,7 +327,9 @@ int mb_matcher_add(struct mb_matcher *m, enum mb_match_policy p, const char *uri
         rc = mb_map_put_str(&m->exact, uri, len, value);
         break;
     case MB_MATCH_PREFIX:
-        rc = prefix_count(m, len, +1);
+        rc = filter_add(m, prefix_hash(uri, len));
+        if (rc == 0)
+            rc = prefix_count(m, len, +1);
         if (rc == 0 && (rc = mb_map_put_str(&m->prefix, uri, len, value)) < 0)
             prefix_count(m, len, -1);
         break;
@@ -346,7 +394,8 @@ void mb_matcher_each(const struct mb_matcher *m, const char *uri, size_t len, mb
         for (size_t l = 0; l <= maxl; l++) { /* l = 0: the empty prefix matches everything */
             if (l > 0)
                 h = mb_hash_step(h, (unsigned char)uri[l - 1]);
-            if (m->prefix_lens[l] && (v = mb_map_get_str_hashed(&m->prefix, uri, l, mb_hash_final(h))))
+            if (m->prefix_lens[l] && filter_has(m, mb_hash_final(h)) &&
+                (v = mb_map_get_str_hashed(&m->prefix, uri, l, mb_hash_final(h))))
                 fn(v, MB_MATCH_PREFIX, ctx);
         }
     }
@@ -374,7 +423,8 @@ void *mb_matcher_best(const struct mb_matcher *m, const char *uri, size_t len, e
         for (size_t l = 0; l <= maxl; l++) {
             if (l > 0)
                 h = mb_hash_step(h, (unsigned char)uri[l - 1]);
-            if (m->prefix_lens[l] && (v = mb_map_get_str_hashed(&m->prefix, uri, l, mb_hash_final(h))))
+            if (m->prefix_lens[l] && filter_has(m, mb_hash_final(h)) &&
+                (v = mb_map_get_str_hashed(&m->prefix, uri, l, mb_hash_final(h))))
                 best = v; /* longer ones come later */
         }
         if (best) {
