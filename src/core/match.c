@@ -14,6 +14,8 @@ struct mb_wnode {
     void *value;           /* a pattern ends here */
     uint32_t refs;         /* patterns ending at or passing through this node */
     uint32_t kids;         /* concrete children (in the edge map): none, no lookup */
+    struct mb_wnode *kid;  /* its first concrete child while it has only that one (else NULL):
+                            * compared directly, without a probe of the large edge map */
     uint32_t klen;
     bool is_wild;          /* this node is its parent's wildcard child */
     char key[];            /* edge key: parent pointer, then the component's bytes */
@@ -113,6 +115,12 @@ static void comps_free(struct comps *c)
 static struct mb_wnode *edge(const struct mb_matcher *m, const struct mb_wnode *parent, const char *comp,
                              size_t clen)
 {
+    if (parent->kids == 0)
+        return NULL;
+    const struct mb_wnode *k = parent->kid;
+    if (k && parent->kids == 1) /* the only child: its key says yes or no */
+        return k->klen == sizeof parent + clen && memcmp(k->key + sizeof parent, comp, clen) == 0
+                   ? (struct mb_wnode *)k : NULL;
     char stack[EDGE_KEY_STACK];
     size_t klen = sizeof parent + clen;
     char *key = klen <= sizeof stack ? stack : malloc(klen);
@@ -151,7 +159,7 @@ static struct mb_wnode *walk_pattern(struct mb_matcher *m, const struct comps *c
     for (size_t i = 0; i < c->n; i++) {
         const char *comp = c->uri + c->span[i][0];
         size_t clen = c->span[i][1];
-        struct mb_wnode *next = clen == 0 ? n->wild : n->kids ? edge(m, n, comp, clen) : NULL;
+        struct mb_wnode *next = clen == 0 ? n->wild : edge(m, n, comp, clen);
         if (!next) {
             if (!create || !(next = new_node(n, comp, clen, clen == 0)))
                 return NULL;
@@ -161,7 +169,7 @@ static struct mb_wnode *walk_pattern(struct mb_matcher *m, const struct comps *c
                 free(next);
                 return NULL;
             } else {
-                n->kids++;
+                n->kid = n->kids++ == 0 ? next : NULL;
             }
         }
         n = next;
@@ -180,6 +188,8 @@ static void release_path(struct mb_matcher *m, struct mb_wnode *n)
             } else {
                 mb_map_del_str(&m->edges, n->key, n->klen);
                 parent->kids--;
+                if (parent->kid == n)
+                    parent->kid = NULL;
             }
             free(n);
         }
@@ -228,7 +238,7 @@ static void wild_each(const struct each_ctx *e, const struct mb_wnode *n, size_t
     }
     size_t clen = e->c->span[i][1];
     if (clen > 0) {
-        const struct mb_wnode *next = n->kids ? edge(e->m, n, e->c->uri + e->c->span[i][0], clen) : NULL;
+        const struct mb_wnode *next = edge(e->m, n, e->c->uri + e->c->span[i][0], clen);
         if (next)
             wild_each(e, next, i + 1);
         if (n->wild)
@@ -244,7 +254,7 @@ static void *wild_best(const struct mb_matcher *m, const struct comps *c, const 
     size_t clen = c->span[i][1];
     if (clen == 0)
         return NULL; /* a called URI has no empty component */
-    const struct mb_wnode *next = n->kids ? edge(m, n, c->uri + c->span[i][0], clen) : NULL;
+    const struct mb_wnode *next = edge(m, n, c->uri + c->span[i][0], clen);
     void *v = next ? wild_best(m, c, next, i + 1) : NULL;
     if (!v && n->wild)
         v = wild_best(m, c, n->wild, i + 1);
