@@ -31,7 +31,7 @@ struct mb_matcher {
     struct mb_map prefix;
     uint32_t *prefix_lens; /* prefix_lens[n]: prefix patterns of n bytes */
     size_t prefix_lens_cap;
-    /* One bit per hashed prefix pattern, sized to 16 bits per pattern: a probe for a prefix
+    /* One bit per hashed prefix pattern, 8 to 32 bits per pattern: a probe for a prefix
      * length that has patterns, but not this one, usually stops here instead of missing the
      * cache in a large table. Bits of removed patterns stay set until the next resize. */
     uint64_t *prefix_filter;

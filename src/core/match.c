@@ -4,6 +4,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #define MAX_STACK_COMPONENTS 64
 #define EDGE_KEY_STACK 256
@@ -42,6 +43,8 @@ void mb_matcher_init(struct mb_matcher *m)
     memset(m, 0, sizeof *m);
 }
 
+static void filter_free(uint64_t *f, unsigned log2);
+
 static void free_wild_chain(struct mb_wnode *w)
 {
     while (w) {
@@ -68,7 +71,7 @@ void mb_matcher_free(struct mb_matcher *m)
     mb_map_free(&m->exact);
     mb_map_free(&m->prefix);
     free(m->prefix_lens);
-    free(m->prefix_filter);
+    filter_free(m->prefix_filter, m->prefix_filter_log2);
     memset(m, 0, sizeof *m);
 }
 
@@ -282,6 +285,33 @@ static int prefix_count(struct mb_matcher *m, size_t len, int delta)
     return 0;
 }
 
+/* Filters of 2 MiB and more (a million patterns) get their own mapping on a huge page: every
+ * probe is random, and on 4 KiB pages most would also miss the TLB. */
+#define FILTER_HUGE ((size_t)2 << 20)
+
+static uint64_t *filter_alloc(unsigned log2)
+{
+    size_t bytes = ((size_t)1 << log2) / 8;
+    if (bytes < FILTER_HUGE)
+        return calloc(bytes, 1);
+    void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED)
+        return NULL;
+#ifdef MADV_HUGEPAGE
+    madvise(p, bytes, MADV_HUGEPAGE);
+#endif
+    return p;
+}
+
+static void filter_free(uint64_t *f, unsigned log2)
+{
+    size_t bytes = ((size_t)1 << log2) / 8;
+    if (f && bytes >= FILTER_HUGE)
+        munmap(f, bytes);
+    else
+        free(f);
+}
+
 static size_t filter_bit(const struct mb_matcher *m, uint64_t h)
 {
     return (size_t)((h * 0x9E3779B97F4A7C15ULL) >> (64 - m->prefix_filter_log2));
@@ -293,19 +323,19 @@ static bool filter_has(const struct mb_matcher *m, uint64_t h)
     return (m->prefix_filter[b >> 6] >> (b & 63)) & 1;
 }
 
-/* Sets h's bit; first resizes (rebuilding from the table) when the filter is under 16 bits
- * per pattern. -1 when out of memory. */
+/* Sets h's bit; first resizes (rebuilding from the table, to 16 or more bits per pattern)
+ * when the filter is under 8 bits per pattern. -1 when out of memory. */
 static int filter_add(struct mb_matcher *m, uint64_t h)
 {
     size_t want = m->count[MB_MATCH_PREFIX] + 1;
-    if (!m->prefix_filter || (want << 4) > ((size_t)1 << m->prefix_filter_log2)) {
+    if (!m->prefix_filter || (want << 3) > ((size_t)1 << m->prefix_filter_log2)) {
         unsigned lg = 12;
-        while (((size_t)1 << lg) < (want << 5))
+        while (((size_t)1 << lg) < (want << 4))
             lg++;
-        uint64_t *f = calloc(((size_t)1 << lg) / 64, sizeof *f);
+        uint64_t *f = filter_alloc(lg);
         if (!f)
             return -1;
-        free(m->prefix_filter);
+        filter_free(m->prefix_filter, m->prefix_filter_log2);
         m->prefix_filter = f;
         m->prefix_filter_log2 = lg;
         for (size_t i = 0; i < m->prefix.cap; i++)
