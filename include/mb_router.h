@@ -157,7 +157,7 @@ void mb_router_free(struct mb_router *r);
 uint64_t mb_router_now_ms(const struct mb_router *r);
 /* Transports call it when a peer sent something: with limits.busy_poll_us set, the loop keeps
  * polling (instead of sleeping in epoll) until that long passes without I/O, so the next
- * message is picked up without a wake-up (a trade of CPU for latency, off by default). */
+ * message is picked up without a wake-up (CPU for latency while traffic flows; default 50 µs). */
 void mb_router_busy_poll(struct mb_router *r);
 /* Wall-clock ms since the epoch (meta API timestamps). */
 uint64_t mb_router_wall_ms(void);

@@ -85,6 +85,12 @@ const char *mb_serialize(struct mb_router *r, json_t *msg, size_t *len);
 const char *mb_encode_passthrough(struct mb_router *r, int type, uint64_t id1, uint64_t id2, const char *key,
                                   const char *value, size_t value_len, const struct mb_msg *m, size_t *len);
 
+/* Sends to s the pass-through encoding of the scanned message m (mb_encode_passthrough) and
+ * returns true; false, sending nothing, when m was not scanned or s is an in-process session
+ * (which takes a json_t): the caller then builds the message from decoded values. */
+bool mb_session_send_passthrough(struct mb_session *s, int type, uint64_t id1, uint64_t id2, const char *key,
+                                 const char *value, size_t value_len, const struct mb_msg *m);
+
 /* Request checks shared by broker and dealer. Options.match of a SUBSCRIBE/REGISTER, or -1
  * after an ERROR reply; the URI check of a topic/procedure (a pattern unless match is exact),
  * false after an invalid_uri reply (if reply). */

@@ -72,8 +72,7 @@ struct mb_msg {
     size_t tail_len;       /* copied as is into the INVOCATION, RESULT or EVENT */
     const char *args_raw, *kwargs_raw;
     size_t args_len, kwargs_len;
-    bool lazy;             /* args/kwargs not decoded yet: see mb_msg_payload */
-    bool owns_payload;     /* args/kwargs were decoded here: mb_msg_release */
+    bool owns_payload;     /* args/kwargs were decoded from args_raw/kwargs_raw (mb_msg_payload) */
 };
 
 /* Checks a decoded message sent by a client to a router: shape, field types, ID ranges.
@@ -82,7 +81,7 @@ struct mb_msg {
 int mb_msg_parse(json_t *root, struct mb_msg *m, char *err, size_t errlen);
 
 /* The fast path: recognizes CALL, PUBLISH and YIELD in their usual form straight from the
- * bytes (mb_json's skipper validates every byte), leaving the payload undecoded (lazy).
+ * bytes (mb_json's skipper validates every byte), leaving the payload undecoded until mb_msg_payload.
  * Returns 1 and fills m, with dict NULL and dict_raw set; 0 for anything else, which the
  * caller then decodes with jansson and mb_msg_parse (they name any error). */
 int mb_msg_scan(const char *data, size_t len, struct mb_msg *m);

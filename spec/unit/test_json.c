@@ -228,10 +228,10 @@ TEST(scanner_takes_the_hot_messages)
     const char *text = "[48,5,{},\"p\",[1] , {\"a\":2}]";
     REQUIRE(mb_msg_scan(text, strlen(text), &m) == 1);
     CHECK(m.tail_len == strlen(",[1] , {\"a\":2}") && memcmp(m.tail, ",[1] , {\"a\":2}", m.tail_len) == 0);
-    CHECK(m.lazy);
+    CHECK(m.args_raw && m.kwargs_raw && !m.args && !m.owns_payload); /* not decoded yet */
     text = "[70,5,{}]";
     REQUIRE(mb_msg_scan(text, strlen(text), &m) == 1);
-    CHECK(m.tail_len == 0 && !m.lazy && m.args_raw == NULL);
+    CHECK(m.tail_len == 0 && m.args_raw == NULL && m.kwargs_raw == NULL);
 }
 
 TEST(scanner_leaves_the_rest_to_jansson)

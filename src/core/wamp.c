@@ -194,6 +194,19 @@ static const char *expect(const char *p, const char *end, char ch)
     return p < end && *p == ch ? mb_json_ws(p + 1, end) : NULL;
 }
 
+/* p at the ',' before an Arguments list (open '[') or ArgumentsKw dict ('{'): records the
+ * value's bytes and returns the byte after it; NULL if it is not there or not valid. */
+static const char *scan_payload(const char *p, const char *end, char open, const char **raw, size_t *len)
+{
+    const char *q;
+    p = mb_json_ws(p + 1, end);
+    if (p >= end || *p != open || !(q = mb_json_skip(p, end)))
+        return NULL;
+    *raw = p;
+    *len = (size_t)(q - p);
+    return q;
+}
+
 int mb_msg_scan(const char *data, size_t len, struct mb_msg *m)
 {
     const char *p = data, *end = data + len, *q;
@@ -222,39 +235,29 @@ int mb_msg_scan(const char *data, size_t len, struct mb_msg *m)
         m->uri_len = (size_t)(q - p - 2);
         p = q;
     }
-    m->tail = p;
+    m->tail = q = p; /* q: where the payload bytes end */
     p = mb_json_ws(p, end);
     if (p < end && *p == ',') {
-        p = mb_json_ws(p + 1, end);
-        if (p >= end || *p != '[' || !(q = mb_json_skip(p, end)))
+        if (!(q = p = scan_payload(p, end, '[', &m->args_raw, &m->args_len)))
             return 0;
-        m->args_raw = p;
-        m->args_len = (size_t)(q - p);
-        p = mb_json_ws(q, end);
+        p = mb_json_ws(p, end);
         if (p < end && *p == ',') {
-            p = mb_json_ws(p + 1, end);
-            if (p >= end || *p != '{' || !(q = mb_json_skip(p, end)))
+            if (!(q = p = scan_payload(p, end, '{', &m->kwargs_raw, &m->kwargs_len)))
                 return 0;
-            m->kwargs_raw = p;
-            m->kwargs_len = (size_t)(q - p);
-            p = mb_json_ws(q, end);
+            p = mb_json_ws(p, end);
         }
     }
-    if (p >= end || *p != ']')
+    if (p >= end || *p != ']' || mb_json_ws(p + 1, end) != end)
         return 0;
-    m->tail_len = m->args_raw ? (size_t)((m->kwargs_raw ? m->kwargs_raw + m->kwargs_len : m->args_raw + m->args_len) - m->tail) : 0;
-    if (mb_json_ws(p + 1, end) != end)
-        return 0;
-    m->lazy = m->args_raw != NULL;
+    m->tail_len = (size_t)(q - m->tail);
     return 1;
 }
 
 int mb_msg_payload(const struct mb_msg *cm)
 {
     struct mb_msg *m = (struct mb_msg *)cm; /* the decoded payload caches the same bytes */
-    if (!m->lazy)
+    if (!m->args_raw || m->owns_payload) /* nothing to decode, or done */
         return 0;
-    m->lazy = false;
     m->owns_payload = true;
     /* the skipper accepted these bytes, so jansson does too (unless out of memory) */
     if (!(m->args = json_loadb(m->args_raw, m->args_len, JSON_ALLOW_NUL, NULL)))

@@ -175,6 +175,10 @@ struct mb_session *mb_lua_pick_callee(struct mb_realm *realm, const char *policy
         snprintf(why, whylen, "the policy script no longer defines it");
         return NULL;
     }
+    if (mb_msg_payload(m) < 0) { /* a scanned CALL: the policy gets its arguments */
+        snprintf(why, whylen, "router out of memory");
+        return NULL;
+    }
     lua_State *L = sc->sync;
     lua_rawgeti(L, LUA_REGISTRYINDEX, (int)(intptr_t)ref);
     lua_createtable(L, (int)reg->callees.len, 0);

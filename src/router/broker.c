@@ -113,8 +113,10 @@ static json_t *event_json(struct publication *pub, const struct mb_subscription 
                      ? json_pack("[iII{}]", MB_EVENT, (json_int_t)sub->id, (json_int_t)pub->id)
                      : json_pack("[iII{ss%}]", MB_EVENT, (json_int_t)sub->id, (json_int_t)pub->id, "topic",
                                  pub->uri, pub->uri_len);
-    if (ev && (pub->args || pub->kwargs))
-        json_array_append(ev, pub->args ? pub->args : json_array());
+    if (ev && pub->args)
+        json_array_append(ev, pub->args);
+    else if (ev && pub->kwargs) /* ArgumentsKw needs an Arguments before it */
+        json_array_append_new(ev, json_array());
     if (ev && pub->kwargs)
         json_array_append(ev, pub->kwargs);
     return ev;

@@ -176,10 +176,6 @@ void mb_dealer_call(struct mb_session *s, const struct mb_msg *m)
     struct mb_dealer *d = &s->realm->dealer;
     if (!mb_check_uri(s, m, MB_MATCH_EXACT, true, true) || !mb_session_authorized(s, "call", m, true))
         return;
-    if (m->uri_len >= 5 && memcmp(m->uri, "wamp.", 5) == 0 && mb_msg_payload(m) < 0) {
-        mb_session_error(s, MB_CALL, m->request, MB_R_INVALID_ARGUMENT, "router out of memory");
-        return;
-    }
     if (mb_meta_call(s, m))
         return;
     enum mb_match_policy policy;
@@ -192,10 +188,6 @@ void mb_dealer_call(struct mb_session *s, const struct mb_msg *m)
     struct mb_session *callee;
     if (reg->invoke == MB_INVOKE_CUSTOM) {
         char why[300];
-        if (mb_msg_payload(m) < 0) {
-            mb_session_error(s, MB_CALL, m->request, MB_R_INVALID_ARGUMENT, "router out of memory");
-            return;
-        }
         callee = mb_lua_pick_callee(s->realm, reg->policy, reg, s, m, why, sizeof why);
         if (!callee) {
             mb_session_error(s, MB_CALL, m->request, MB_R_INVALID_ARGUMENT, "invocation policy '%s': %s",
@@ -227,14 +219,8 @@ void mb_dealer_call(struct mb_session *s, const struct mb_msg *m)
         r->timed = inv;
     }
     const char *proc = policy == MB_MATCH_EXACT ? NULL : "procedure";
-    if (m->tail && !callee->tr->send_json) { /* the payload passes through as bytes */
-        size_t len;
-        const char *data = mb_encode_passthrough(s->router, MB_INVOCATION, inv->id, reg->id, proc, m->uri,
-                                                 m->uri_len, m, &len);
-        if (data)
-            mb_session_send_bytes(callee, data, len);
+    if (mb_session_send_passthrough(callee, MB_INVOCATION, inv->id, reg->id, proc, m->uri, m->uri_len, m))
         return;
-    }
     json_t *inv_msg = NULL;
     if (mb_msg_payload(m) == 0)
         inv_msg = proc ? json_pack("[iII{ss%}]", MB_INVOCATION, (json_int_t)inv->id, (json_int_t)reg->id,
@@ -303,12 +289,7 @@ void mb_dealer_yield(struct mb_session *s, const struct mb_msg *m)
     if (!inv)
         return;
     struct mb_session *caller = caller_of(s, inv);
-    if (caller && m->tail && !caller->tr->send_json) { /* the payload passes through as bytes */
-        size_t len;
-        const char *data = mb_encode_passthrough(s->router, MB_RESULT, inv->caller_request, 0, NULL, NULL, 0, m, &len);
-        if (data)
-            mb_session_send_bytes(caller, data, len);
-    } else if (caller) {
+    if (caller && !mb_session_send_passthrough(caller, MB_RESULT, inv->caller_request, 0, NULL, NULL, 0, m)) {
         json_t *res = mb_msg_payload(m) == 0 ? json_pack("[iI{}]", MB_RESULT, (json_int_t)inv->caller_request) : NULL;
         mb_session_send(caller, with_payload(res, m));
     }

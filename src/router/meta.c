@@ -429,6 +429,10 @@ bool mb_meta_call(struct mb_session *s, const struct mb_msg *m)
         return false;
     char name[64];
     struct call c = { s, m };
+    if (mb_msg_payload(m) < 0) { /* a scanned CALL: the procedures read its arguments */
+        mb_session_error(s, MB_CALL, m->request, MB_R_INVALID_ARGUMENT, "router out of memory");
+        return true;
+    }
     if (m->args && !json_is_array(m->args))
         return false;
     if (m->uri_len > 13 && m->uri_len < sizeof name + 13 && memcmp(m->uri, "wamp.session.", 13) == 0) {

@@ -74,6 +74,20 @@ const char *mb_encode_passthrough(struct mb_router *r, int type, uint64_t id1, u
     return mb_buf_data(b);
 }
 
+bool mb_session_send_passthrough(struct mb_session *s, int type, uint64_t id1, uint64_t id2, const char *key,
+                                 const char *value, size_t value_len, const struct mb_msg *m)
+{
+    if (!m->tail || s->tr->send_json)
+        return false;
+    size_t len;
+    const char *data = mb_encode_passthrough(s->router, type, id1, id2, key, value, value_len, m, &len);
+    if (data)
+        mb_session_send_bytes(s, data, len);
+    else
+        mb_error(&s->router->log, "session %llu: a message could not be built", (unsigned long long)s->id);
+    return true;
+}
+
 #define URI_ARG(m) (int)((m)->uri_len > 200 ? 200 : (m)->uri_len), (m)->uri
 
 /* Reads Options.match; replies with an ERROR and returns -1 if it is not a policy. */

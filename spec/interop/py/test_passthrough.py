@@ -72,9 +72,12 @@ def test_event_payload_passes_through_byte_for_byte(router, transport, payload):
         raw.subscribe(sub, "com.pass", {"match": "prefix"})
         pub.send_text('[16,3,{"acknowledge":true},"com.pass.topic",%s]' % payload)
         assert raw.expect(pub, raw.PUBLISHED)[1] == 3
+        details = []
         for _ in range(2):  # one EVENT per subscription, the prefix one with details.topic
             ev = sub.recv_message()
             assert payload_of(ev, 4) == "," + payload
+            details.append(json.loads(ev)[3])
+        assert sorted(details, key=len) == [{}, {"topic": "com.pass.topic"}]
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
@@ -157,7 +160,15 @@ def test_options_are_read_from_each_message_even_when_their_bytes_repeat(router,
                 '[16,%d,%s,"com.pass.acks",[%d]]' % (i + 1, opts, i))
             if ack:
                 acked.append(i + 1)
+        # Options longer than the cache keeps (120 bytes) are decoded every time
+        long_opts = '{"acknowledge":%s,"pad":"' + "x" * 200 + '"}'
+        for i in range(300, 304):
+            ack = i % 2 == 0
+            pub.send_text('[16,%d,%s,"com.pass.acks",[%d]]' % (
+                i + 1, long_opts % ("true" if ack else "false"), i))
+            if ack:
+                acked.append(i + 1)
         got = [raw.expect(pub, raw.PUBLISHED)[1] for _ in acked]
         assert got == acked
-        events = [json.loads(sub.recv_message())[4][0] for _ in range(300)]
-        assert events == list(range(300))
+        events = [json.loads(sub.recv_message())[4][0] for _ in range(304)]
+        assert events == list(range(304))
