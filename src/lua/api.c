@@ -134,6 +134,23 @@ static int l_subscribe(lua_State *L)
     return 0;
 }
 
+/* Checks opts[key] of a publish: absent, or a list of session IDs. */
+static void session_list(lua_State *L, int opts, const char *key)
+{
+    int t = lua_getfield(L, opts, key);
+    if (t != LUA_TNIL) {
+        if (t != LUA_TTABLE)
+            luaL_error(L, "%s must be a list of session IDs, got %s", key, luaL_typename(L, -1));
+        for (lua_Integer i = 1, n = (lua_Integer)lua_rawlen(L, -1); i <= n; i++) {
+            lua_rawgeti(L, -1, i);
+            if (!lua_isinteger(L, -1) || !mb_id_valid(lua_tointeger(L, -1)))
+                luaL_error(L, "%s[%d] must be a session ID", key, (int)i);
+            lua_pop(L, 1);
+        }
+    }
+    lua_pop(L, 1);
+}
+
 static int l_publish(lua_State *L)
 {
     struct mb_script *sc = script(L);
@@ -147,12 +164,28 @@ static int l_publish(lua_State *L)
         if (lua_isboolean(L, -1))
             exclude_me = lua_toboolean(L, -1);
         lua_pop(L, 1);
+        session_list(L, 4, "eligible");
+        session_list(L, 4, "exclude");
     }
     json_t *args, *kwargs;
     payloads(L, 2, &args, &kwargs); /* raises before anything else is allocated */
     json_t *opts = json_object();
     if (exclude_me >= 0)
         json_object_set_new(opts, "exclude_me", json_boolean(exclude_me));
+    if (!lua_isnoneornil(L, 4))
+        for (int k = 0; k < 2; k++) {
+            const char *key = k ? "exclude" : "eligible";
+            if (lua_getfield(L, 4, key) == LUA_TTABLE) {
+                json_t *list = json_array();
+                for (lua_Integer i = 1, n = (lua_Integer)lua_rawlen(L, -1); i <= n; i++) {
+                    lua_rawgeti(L, -1, i);
+                    json_array_append_new(list, json_integer((json_int_t)lua_tointeger(L, -1)));
+                    lua_pop(L, 1);
+                }
+                json_object_set_new(opts, key, list);
+            }
+            lua_pop(L, 1);
+        }
     json_t *msg = json_pack("[iIos]", MB_PUBLISH, (json_int_t)sc->next_request++, opts, uri);
     append_payload(msg, args, kwargs);
     mb_script_send(sc, msg);
@@ -331,6 +364,36 @@ static int l_session(lua_State *L)
         lua_pushnil(L);
     else
         mb_lua_push_session(L, s);
+    return 1;
+}
+
+/* moonbar.now(): milliseconds of the loop's monotonic clock (for deadlines and durations). */
+static int l_now(lua_State *L)
+{
+    lua_pushinteger(L, (lua_Integer)uv_now(script(L)->r->loop));
+    return 1;
+}
+
+/* moonbar.seed(): 53 unpredictable bits from the router's generator (seeded from getrandom),
+ * e.g. to seed a game's own dice. */
+static int l_seed(lua_State *L)
+{
+    lua_pushinteger(L, (lua_Integer)mb_idgen_next(&script(L)->r->ids));
+    return 1;
+}
+
+/* moonbar.token(): a random 24-character string of [a-z0-9] (seat tokens, room IDs). */
+static int l_token(lua_State *L)
+{
+    lua_Integer n = luaL_optinteger(L, 1, 24);
+    if (n < 1 || n > 64)
+        return luaL_error(L, "token length must be 1 to 64");
+    static const char alphabet[] = "abcdefghijklmnopqrstuvwxyz0123456789";
+    char buf[64];
+    struct mb_idgen *g = &script(L)->r->ids;
+    for (lua_Integer i = 0; i < n; i++)
+        buf[i] = alphabet[mb_idgen_u64(g) % 36];
+    lua_pushlstring(L, buf, (size_t)n);
     return 1;
 }
 
@@ -568,6 +631,7 @@ void mb_lua_api_open(lua_State *L, struct mb_script *sc)
     static const luaL_Reg fns[] = {
         { "register", l_register }, { "subscribe", l_subscribe }, { "publish", l_publish },
         { "call", l_call }, { "timer", l_timer }, { "every", l_every }, { "session", l_session },
+        { "now", l_now }, { "seed", l_seed }, { "token", l_token },
         { "array", l_array }, { "error", l_error }, { "result", l_result }, { "is_error", l_is_error },
         { "authorize", l_authorize }, { "authenticate", l_authenticate }, { "policy", l_policy },
         { NULL, NULL },

@@ -98,7 +98,25 @@ struct publication {
     const struct mb_msg *m; /* a scanned PUBLISH: its payload bytes pass through (else NULL) */
     uint64_t id;
     bool exclude_me;
+    json_t *eligible, *exclude; /* Options.eligible / Options.exclude: session ID lists, or NULL */
 };
+
+static bool id_listed(json_t *list, uint64_t id)
+{
+    size_t i;
+    json_t *v;
+    json_array_foreach (list, i, v)
+        if (json_is_integer(v) && (uint64_t)json_integer_value(v) == id)
+            return true;
+    return false;
+}
+
+/* Subscriber black- and whitelisting by session ID (Advanced Profile): an eligible list lets
+ * only those sessions receive the event, an exclude list keeps those out. */
+static bool filtered_out(const struct publication *pub, const struct mb_session *t)
+{
+    return (pub->eligible && !id_listed(pub->eligible, t->id)) || (pub->exclude && id_listed(pub->exclude, t->id));
+}
 
 /* The EVENT as a json_t, for in-process subscribers (and publications not scanned). */
 static json_t *event_json(struct publication *pub, const struct mb_subscription *sub, enum mb_match_policy policy)
@@ -129,12 +147,14 @@ static void deliver(void *value, enum mb_match_policy policy, void *ctx)
     struct mb_session *s = pub->exclude_me ? pub->publisher : NULL; /* the one not to deliver to */
     if (sub->subscribers.len == 0 || (sub->subscribers.len == 1 && sub->subscribers.items[0] == s))
         return;
+    if (pub->eligible && json_array_size(pub->eligible) == 0)
+        return;
     json_t *ev = NULL;
     size_t len = 0;
     const char *data = NULL; /* encoded once, when the first subscriber needs bytes */
     for (size_t i = 0; i < sub->subscribers.len; i++) {
         struct mb_session *t = sub->subscribers.items[i];
-        if (t == s)
+        if (t == s || ((pub->eligible || pub->exclude) && filtered_out(pub, t)))
             continue;
         if (t->tr->send_json) {
             if (!ev && !(ev = event_json(pub, sub, policy)))
@@ -166,6 +186,10 @@ static uint64_t dispatch(struct mb_realm *realm, struct mb_router *r, struct mb_
         .r = r, .publisher = publisher, .uri = uri, .uri_len = len, .args = args, .kwargs = kwargs,
         .m = m && m->tail ? m : NULL, .id = mb_idgen_next(&r->ids), .exclude_me = exclude_me,
     };
+    if (m && m->dict) {
+        pub.eligible = json_object_get(m->dict, "eligible");
+        pub.exclude = json_object_get(m->dict, "exclude");
+    }
     mb_matcher_each(&realm->broker.match, uri, len, deliver, &pub);
     return pub.id;
 }
@@ -174,6 +198,26 @@ uint64_t mb_broker_dispatch(struct mb_realm *realm, struct mb_router *r, struct 
                             const char *uri, size_t len, json_t *args, json_t *kwargs, bool exclude_me)
 {
     return dispatch(realm, r, publisher, uri, len, args, kwargs, NULL, exclude_me);
+}
+
+/* Options.eligible and Options.exclude must be lists of session IDs; NULL, or what is wrong. */
+static const char *publish_lists_bad(json_t *dict)
+{
+    static const char *const keys[] = { "eligible", "exclude" };
+    for (int k = 0; k < 2; k++) {
+        json_t *list = json_object_get(dict, keys[k]);
+        if (!list)
+            continue;
+        if (!json_is_array(list))
+            return k ? "Options.exclude must be a list of session IDs" : "Options.eligible must be a list of session IDs";
+        size_t i;
+        json_t *v;
+        json_array_foreach (list, i, v)
+            if (!json_is_integer(v) || !mb_id_valid(json_integer_value(v)))
+                return k ? "Options.exclude must be a list of session IDs"
+                         : "Options.eligible must be a list of session IDs";
+    }
+    return NULL;
 }
 
 void mb_broker_publish(struct mb_session *s, const struct mb_msg *m)
@@ -186,6 +230,14 @@ void mb_broker_publish(struct mb_session *s, const struct mb_msg *m)
     }
     if (!mb_session_authorized(s, "publish", m, acknowledge))
         return;
+    const char *bad = publish_lists_bad(m->dict);
+    if (bad) {
+        if (acknowledge)
+            mb_session_error(s, MB_PUBLISH, m->request, MB_R_INVALID_ARGUMENT, "%s", bad);
+        else
+            mb_debug(&r->log, "session %llu: publication dropped: %s", (unsigned long long)s->id, bad);
+        return;
+    }
     uint64_t id = dispatch(s->realm, r, s, m->uri, m->uri_len, m->args, m->kwargs, m,
                            !json_is_false(json_object_get(m->dict, "exclude_me")));
     if (acknowledge)

@@ -226,6 +226,13 @@ void mb_dealer_call(struct mb_session *s, const struct mb_msg *m)
         inv_msg = proc ? json_pack("[iII{ss%}]", MB_INVOCATION, (json_int_t)inv->id, (json_int_t)reg->id,
                                    proc, m->uri, m->uri_len)
                        : json_pack("[iII{}]", MB_INVOCATION, (json_int_t)inv->id, (json_int_t)reg->id);
+    if (inv_msg && callee->trusted) { /* in-router callees always know who calls (Crossbar's disclose_caller) */
+        json_t *details = json_array_get(inv_msg, 3);
+        json_object_set_new(details, "caller", json_integer((json_int_t)s->id));
+        json_object_set_new(details, "caller_authid", json_string(s->authid ? s->authid : ""));
+        json_object_set_new(details, "caller_authrole", json_string(s->authrole ? s->authrole : ""));
+        json_object_set_new(details, "caller_authmethod", json_string(s->authmethod ? s->authmethod : ""));
+    }
     mb_session_send(callee, with_payload(inv_msg, m));
 }
 
