@@ -1160,6 +1160,8 @@ void mb_lua_stop(struct mb_router *r)
         realm->lua->policy = NULL;
         while (sc) {
             struct mb_script *next = sc->next;
+            if (sc->gen && !sc->is_system)
+                call_hook(sc, sc->gen->env, "on_stop", LUA_NOREF); /* last words: e.g. save state */
             sc->closing = true;
             if (sc->gen)
                 while (sc->gen->timers.len)
