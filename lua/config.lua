@@ -6,7 +6,7 @@ return {
   websocket = { host = "127.0.0.1", port = 8080, path = "/ws", web_root = "www" },
   rawsocket = { host = "127.0.0.1", port = 8081 },
   realms = {
-    { name = "realm1", uri_check = "loose", apps = { "apps/example.lua" } },
+    { name = "realm1", uri_check = "loose", apps = { "apps/example.lua", "apps/games" } },
   },
   limits = {
     max_message_size = 1048576,
