@@ -22,10 +22,14 @@ S.rooms = S.rooms or {}       -- room ID → room record (plain data + members)
 S.sessions = S.sessions or {} -- session ID → { [room ID] = member } (runtime)
 local rooms, sessions = S.rooms, S.sessions
 
+-- Writes not done yet live in the state too: a reload between an action and its snapshot
+-- (which waits for the end of the loop turn) must not lose it.
+S.dirty = S.dirty or {}
+S.closed = S.closed or {}
+S.pending_scores = S.pending_scores or {}
+
 local kinds = {}        -- this version's room kinds
 local handles = {}      -- room ID → { [timer name] = moonbar timer } (this version's timers)
-local dirty, closed = {}, {}
-local pending_scores = {}
 local flush_armed = false
 local options = { snapshots = true, lobby = nil }
 
@@ -41,8 +45,10 @@ local function fail(kind, fmt, ...)
 end
 M.fail = fail
 
+local ARRAY_MT = getmetatable(moonbar.array())
+
 local function is_array(t)
-  return type(t) == "table" and (t[1] ~= nil or getmetatable(t) == getmetatable(moonbar.array()))
+  return type(t) == "table" and (t[1] ~= nil or getmetatable(t) == ARRAY_MT)
 end
 
 -- An answer: a dict as kwargs, a list as the Arguments, a value as the only Argument.
@@ -80,8 +86,8 @@ end
 
 local function flush()
   flush_armed = false
-  local d, c, scores = dirty, closed, pending_scores
-  dirty, closed, pending_scores = {}, {}, {}
+  local d, c, scores = S.dirty, S.closed, S.pending_scores
+  S.dirty, S.closed, S.pending_scores = {}, {}, {}
   for id in pairs(c) do
     local ok, err = pcall(store.delete, SNAPSHOTS, id, { wait = false })
     if not ok then moonbar.log.warn("room " .. id .. ": snapshot not deleted: " .. tostring(err)) end
@@ -106,16 +112,25 @@ local function arm_flush()
   end
 end
 
+local function persisted(R)
+  return options.snapshots and kinds[R.kind] and kinds[R.kind].snapshot ~= false
+end
+
 local function mark(R)
-  if options.snapshots and kinds[R.kind] and kinds[R.kind].snapshot ~= false then
-    dirty[R.id] = true
+  if persisted(R) then
+    S.dirty[R.id] = true
     arm_flush()
   end
 end
 
 -- ---- events -----------------------------------------------------------------------------------
 
-local function topic(R) return "moonbar.room." .. R.id end
+local topics = setmetatable({}, { __mode = "k" }) -- room → its topic URI
+local function topic(R)
+  local t = topics[R]
+  if not t then t = "moonbar.room." .. R.id; topics[R] = t end
+  return t
+end
 
 -- Publishes a public event: the next seq.
 function Room:broadcast(type_, fields)
@@ -296,7 +311,7 @@ end
 
 -- Queues a leaderboard submission, written after the callback (op: "best", "set", "incr").
 function Room:score(board, owner, score, op)
-  pending_scores[#pending_scores + 1] = { board = board, owner = owner, score = score, op = op or "best" }
+  S.pending_scores[#S.pending_scores + 1] = { board = board, owner = owner, score = score, op = op or "best" }
   arm_flush()
 end
 
@@ -331,8 +346,8 @@ local function close_room(R)
   for _, m in ipairs(R.members) do index_del(m.session, R) end
   rooms[R.id] = nil
   handles[R.id] = nil
-  dirty[R.id] = nil
-  closed[R.id] = true
+  S.dirty[R.id] = nil
+  S.closed[R.id] = true
   arm_flush()
   moonbar.log.info("room " .. R.id .. " (" .. R.kind .. ") closed")
 end
@@ -775,7 +790,13 @@ function M.start(opts)
     R.status = "playing"
   end
   -- rooms saved by the version that was running are saved again by this one
-  function on_stop() flush_armed = false; for id in pairs(rooms) do dirty[id] = true end; flush() end -- luacheck: ignore
+  function on_stop() -- luacheck: ignore (a global of the script: moonbar calls it at shutdown)
+    for id, R in pairs(rooms) do
+      if persisted(R) then S.dirty[id] = true end -- timers' remaining time as of now
+    end
+    flush()
+  end
+  if next(S.dirty) or next(S.closed) or #S.pending_scores > 0 then arm_flush() end
 end
 
 return M
