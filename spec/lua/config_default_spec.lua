@@ -19,10 +19,12 @@ describe("lua/config.lua", function()
     assert.are_not.equal(cfg.websocket.port, cfg.rawsocket.port)
   end)
 
-  it("runs the example app in realm1, and the app file exists", function()
-    assert.are.same({ "apps/example.lua" }, cfg.realms[1].apps)
-    local f = assert(io.open("lua/apps/example.lua", "r"))
-    f:close()
+  it("runs the example app and the games app in realm1, and their files exist", function()
+    assert.are.same({ "apps/example.lua", "apps/games" }, cfg.realms[1].apps)
+    for _, path in ipairs({ "lua/apps/example.lua", "lua/apps/games/init.lua" }) do
+      local f = assert(io.open(path, "r"))
+      f:close()
+    end
   end)
 
   it("sets the Lua engine's budgets and watches the scripts", function()

@@ -150,7 +150,7 @@ rooms.kind("goose", {
     if res.winner then
       finish(room, res.winner, "last_player")
     else
-      publish_skips(room, res.skips)
+      publish_skips(room, res.skips, res.freed_all)
       if was_turn then announce_turn(room) end
     end
   end,

@@ -748,6 +748,13 @@ local function restore()
         if not R.timers[key] then R.timers[key] = { deadline = now + R.reconnect_s * 1000, data = { seat = m.seat } } end
       end
       rooms[R.id] = R
+      for _, m in ipairs(R.members) do -- the game hears that they are away (nobody is subscribed yet)
+        local hk = k.on_drop
+        if hk then
+          local ok2, err = pcall(hk, R, m)
+          if not ok2 then moonbar.log.warn("room " .. R.id .. ": on_drop failed: " .. tostring(err)) end
+        end
+      end
       n = n + 1
     end
   end
