@@ -45,6 +45,9 @@ struct mb_config {
     double lua_callback_timeout;  /* seconds one Lua callback may run */
     size_t lua_memory_limit;      /* bytes per Lua script */
     bool lua_watch;               /* reload scripts when their files change */
+
+    char *store_path;             /* moonbar.store's database file */
+    size_t store_max_size_mb;     /* the file cannot grow past it */
 };
 
 /* Fills cfg with the built-in defaults (realm1, 127.0.0.1:8080/ws, web root default_web_root). */

@@ -23,6 +23,7 @@ struct mb_session;
 struct mb_ws;
 struct mb_rawsocket;
 struct mb_lua;
+struct mb_store;
 
 /* A transport carries one session's messages; the session calls it through this table
  * (WebSocket, RawSocket; an in-process one for Lua later). */
@@ -133,6 +134,7 @@ struct mb_router {
     struct mb_ws *ws;
     struct mb_rawsocket *raw;
     struct mb_lua *lua;
+    struct mb_store *store; /* moonbar.store: opened before the scripts start, closed after they stop */
 
     uv_check_t safe_point;
     uv_idle_t spin;       /* limits.busy_poll_us: polls without sleeping while active */

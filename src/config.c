@@ -40,7 +40,9 @@ int mb_config_defaults(struct mb_config *cfg, const char *default_web_root)
     cfg->lua_callback_timeout = 0.1;
     cfg->lua_memory_limit = 64u << 20;
     cfg->lua_watch = true;
-    if (!cfg->ws_host || !cfg->ws_path || !cfg->raw_host || !cfg->realms || !cfg->realms[0].name)
+    cfg->store_path = strdup("data/moonbar.db"); /* no config file: ./data/moonbar.db */
+    cfg->store_max_size_mb = 1024;
+    if (!cfg->store_path || !cfg->ws_host || !cfg->ws_path || !cfg->raw_host || !cfg->realms || !cfg->realms[0].name)
         return -1;
     return 0;
 }
@@ -60,6 +62,7 @@ void mb_config_free(struct mb_config *cfg)
     free(cfg->ws_path);
     free(cfg->web_root);
     free(cfg->raw_host);
+    free(cfg->store_path);
     for (size_t i = 0; i < cfg->nrealms; i++)
         free_realm(&cfg->realms[i]);
     free(cfg->realms);
@@ -355,10 +358,11 @@ static int load_realms(struct ld *ld, struct mb_config *cfg)
 
 static int load_table(struct ld *ld, struct mb_config *cfg)
 {
-    static const char *const top[] = { "log_level", "websocket", "rawsocket", "realms", "limits", "lua", NULL };
+    static const char *const top[] = { "log_level", "websocket", "rawsocket", "realms", "limits", "lua", "store", NULL };
     static const char *const lua_keys[] = { "callback_timeout", "memory_limit", "watch", NULL };
     static const char *const ws_keys[] = { "host", "port", "path", "web_root", NULL };
     static const char *const raw_keys[] = { "host", "port", NULL };
+    static const char *const store_keys[] = { "path", "max_size_mb", NULL };
     static const char *const limit_keys[] = { "max_message_size", "max_queue_bytes",
                                               "slow_consumer_timeout", "shutdown_grace", "ping_interval",
                                               "ping_timeout", "ping_rawsocket", "busy_poll_us", NULL };
@@ -460,6 +464,26 @@ static int load_table(struct ld *ld, struct mb_config *cfg)
         if (rc < 0)
             return -1;
     }
+    sec = get_section(ld, "store");
+    if (sec < 0)
+        return -1;
+    if (sec == 2 || sec == 3)
+        return fail(ld, NULL, "store", "must be a table like { path = \"data/moonbar.db\" }");
+    if (sec == 1) {
+        double mb = (double)cfg->store_max_size_mb;
+        int rc = only_keys(ld, "store", store_keys);
+        if (rc == 0)
+            rc = get_string(ld, "store", "path", &cfg->store_path);
+        if (rc == 0 && cfg->store_path[0] == '\0')
+            rc = fail(ld, "store", "path", "must not be empty");
+        if (rc == 0)
+            rc = get_number(ld, "store", "max_size_mb", 1, 1024.0 * 1024, true, &mb);
+        cfg->store_max_size_mb = (size_t)mb;
+        lua_pop(L, 1);
+        if (rc < 0)
+            return -1;
+    }
+    resolve_path(ld, &cfg->store_path); /* the default too: data/ beside the config file */
     if (!cfg->ws_enabled && !cfg->raw_enabled)
         return fail(ld, NULL, NULL, "enables neither websocket nor rawsocket: nothing to listen on");
     return 0;

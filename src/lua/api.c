@@ -670,4 +670,5 @@ void mb_lua_api_open(lua_State *L, struct mb_script *sc)
     lua_setfield(L, -2, "realm");
     lua_pushinteger(L, (lua_Integer)sc->versions + 1);
     lua_setfield(L, -2, "version");
+    mb_lua_store_open(L, sc); lua_setfield(L, -2, "store");
 }

@@ -139,6 +139,9 @@ void mb_script_end(struct mb_script *sc);
  * nres results on the stack, or -1 with the message in why. */
 int mb_script_call_sync(struct mb_script *sc, int nargs, int nres, char *why, size_t whylen);
 
+/* api_store.c: pushes the moonbar.store table */
+void mb_lua_store_open(lua_State *L, struct mb_script *sc);
+
 /* api.c */
 void mb_lua_api_open(lua_State *L, struct mb_script *sc); /* pushes the moonbar module */
 void mb_lua_push_session(lua_State *L, struct mb_session *s);

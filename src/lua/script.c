@@ -2,6 +2,7 @@
  * take part in routing. See mb_lua.h for the model. */
 #include "lua_internal.h"
 #include "mb_broker.h"
+#include "mb_store.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -1013,6 +1014,9 @@ static void script_free(struct mb_script *sc)
     mb_map_free(&sc->regs);
     mb_map_free(&sc->subs);
     mb_map_free(&sc->waiting);
+    /* store ops of its tasks still run, but call nobody back; closing the state frees the
+     * tasks that waited for them (moonbar.store's boxes) */
+    mb_store_cancel(sc->r->store, sc);
     if (sc->L)
         lua_close(sc->L);
     free(sc->path);

@@ -4,9 +4,11 @@
 #include "mb_dealer.h"
 #include "mb_lua.h"
 #include "mb_session.h"
+#include "mb_store.h"
 #include "mb_transport.h"
 
 #include <malloc.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -169,6 +171,16 @@ int mb_router_init(struct mb_router *r, uv_loop_t *loop, struct mb_config *cfg)
     r->cfg = cfg;
     r->log.level = cfg->log_level;
     mb_idgen_init(&r->ids, 0);
+    /* First, before anything else exists: a store that cannot open is a bad setup, like a bad
+     * config (exit status 2, one line naming the file), not a crash to clean up after. */
+    char why[300];
+    r->store = mb_store_open(&mb_store_sqlite, loop, &r->log, cfg->store_path,
+                             (uint64_t)cfg->store_max_size_mb << 20, why, sizeof why);
+    if (!r->store) {
+        fprintf(stderr, "moonbar: store %s: %s\n", cfg->store_path, why);
+        exit(2);
+    }
+    mb_info(&r->log, "store %s (up to %zu MiB)", cfg->store_path, cfg->store_max_size_mb);
     for (size_t i = 0; i < cfg->nrealms; i++) {
         struct mb_realm *realm = mb_realm_new(cfg->realms[i].name, cfg->realms[i].uri_rule);
         if (!realm || mb_map_put_str(&r->realms, realm->name, strlen(realm->name), realm) < 0) {
@@ -212,6 +224,8 @@ void mb_router_free(struct mb_router *r)
         mb_ws_destroy(r);
     mb_rawsocket_free(r);
     mb_lua_free(r);
+    mb_store_close(r->store); /* after the scripts: commits what they queued */
+    r->store = NULL;
     struct mb_realm *realm;
     for (size_t it = 0; (realm = mb_map_next(&r->realms, &it));)
         mb_realm_free(realm);
