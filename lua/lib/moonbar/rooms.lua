@@ -100,8 +100,13 @@ local function flush()
     end
   end
   for _, s in ipairs(scores) do -- after the room callbacks: a store call may wait here
-    local ok, err = pcall(store.submit, s.board, s.owner, s.score, s.op)
-    if not ok then moonbar.log.error("leaderboard " .. s.board .. ": score of " .. s.owner .. " lost: " .. tostring(err)) end
+    if s.job then
+      local ok, err = pcall(s.job, store)
+      if not ok then moonbar.log.error("room " .. s.room .. ": " .. s.what .. " failed: " .. tostring(err)) end
+    else
+      local ok, err = pcall(store.submit, s.board, s.owner, s.score, s.op)
+      if not ok then moonbar.log.error("leaderboard " .. s.board .. ": score of " .. s.owner .. " lost: " .. tostring(err)) end
+    end
   end
 end
 
@@ -312,6 +317,13 @@ end
 -- Queues a leaderboard submission, written after the callback (op: "best", "set", "incr").
 function Room:score(board, owner, score, op)
   S.pending_scores[#S.pending_scores + 1] = { board = board, owner = owner, score = score, op = op or "best" }
+  arm_flush()
+end
+
+-- Runs job(store) after the callback, where it may wait on the store (ratings that read the
+-- players' current ones, archives). what names it in the log if it fails.
+function Room:later(what, job)
+  S.pending_scores[#S.pending_scores + 1] = { job = job, what = what, room = self.id }
   arm_flush()
 end
 
@@ -584,6 +596,9 @@ local function do_act(args, kwargs, details)
   if not m and R.creator == sid and (k.creator_actions or {})[action] then
     m = { role = "creator", session = sid }
   end
+  if k.reads and k.reads[action] then -- reads: anyone, at any time, and nothing to save
+    return fn(R, m or { role = "none", session = sid }, rest, kwargs)
+  end
   if not m then fail("not_a_member", "join room '%s' as a player first", R.id) end
   if m.role == "spectator" then fail("not_a_member", "spectators cannot act ('%s')", action) end
   if R.status == "finished" then fail("game_over", "the game in room '%s' is over", R.id) end
@@ -682,7 +697,8 @@ end
 -- → params (raise moonbar.error.room.invalid_argument on bad ones), init(room, params) → state,
 -- join_attempt(room, member) → false, reason to refuse, on_join/on_drop/on_return(room, member),
 -- on_leave(room, member, reason), actions = {name = fn(room, member, args, kwargs) → result},
--- creator_actions = {name = true} (the creator may call them without a seat), timers = {name =
+-- creator_actions = {name = true} (the creator may call them without a seat), reads = {name =
+-- true} (actions that only read: anyone may call them, at any time), timers = {name =
 -- fn(room, data)}, view(room, member) → the state that member sees, terminate(room),
 -- migrate(state, from_version) → state (a reloaded kind with a new version), prefix (room IDs).
 function M.kind(name, def)
