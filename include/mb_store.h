@@ -8,7 +8,8 @@
  * Threads: everything here runs on the loop thread except mb_store_backend.begin/apply/commit
  * on the worker connection, which run on a pool thread and touch only the operations of the
  * batch they were handed (inputs and results, never the completion fields). Handing a batch
- * over and back goes through uv_queue_work: no lock of our own. */
+ * over and back goes through uv_queue_work: no lock of our own (one atomic flag tells the
+ * loop thread, when it must run something at once, that the batch in flight is committed). */
 #ifndef MB_STORE_H
 #define MB_STORE_H
 
@@ -142,10 +143,10 @@ bool mb_store_op_writes(const struct mb_store_op *op);
  * if set, gets it back on the loop thread once its batch is committed (the callee then owns
  * it). 0, or -1 (the queue is full: the caller still owns op). */
 int mb_store_submit(struct mb_store *st, struct mb_store_op *op);
-/* Runs op now on the loop thread, after every op queued before it (they run in the same
- * transaction, on the loop's connection; the batch in flight, if any, commits first: SQLite's
- * busy timeout waits for it). The caller keeps op and reads its results; the queued ops
- * complete as usual, from a later loop turn. */
+/* Runs op now on the loop thread, after every op queued before it: the batch in flight, if
+ * any, is waited for (the loop thread sleeps until the pool thread is done with it), then the
+ * queued ops and op run in one transaction of the loop's connection. The caller keeps op and
+ * reads its results; the queued ops are called back as usual, from a later loop turn. */
 void mb_store_run_now(struct mb_store *st, struct mb_store_op *op);
 /* Forgets every queued or in-flight op of owner: it runs, but nobody is called back. */
 void mb_store_cancel(struct mb_store *st, const void *owner);

@@ -533,6 +533,48 @@ TEST(unknown_log_level_is_rejected)
     FAILS_WITH("return { log_level = \"loud\" }\n", "log_level", "error, warn, info, debug, trace");
 }
 
+TEST(store_defaults_to_data_moonbar_db_beside_the_config_and_1024_mb)
+{
+    struct mb_config c;
+    REQUIRE(mb_config_defaults(&c, NULL) == 0);
+    CHECK_EQ_STR(c.store_path, "data/moonbar.db"); /* no config file: ./data/moonbar.db */
+    CHECK_EQ_INT(c.store_max_size_mb, 1024);
+    mb_config_free(&c);
+    struct fx f;
+    char want[160];
+    LOADS(&f, "return {}\n");
+    snprintf(want, sizeof want, "%s/data/moonbar.db", f.dir);
+    CHECK_EQ_STR(f.cfg.store_path, want);
+    fx_done(&f);
+}
+
+TEST(store_path_is_resolved_against_the_config_folder_and_max_size_is_read)
+{
+    struct fx f;
+    char want[160];
+    LOADS(&f, "return { store = { path = \"db/games.db\", max_size_mb = 5 } }\n");
+    snprintf(want, sizeof want, "%s/db/games.db", f.dir);
+    CHECK_EQ_STR(f.cfg.store_path, want);
+    CHECK_EQ_INT(f.cfg.store_max_size_mb, 5);
+    fx_done(&f);
+    LOADS(&f, "return { store = { path = \"/abs/x.db\" } }\n");
+    CHECK_EQ_STR(f.cfg.store_path, "/abs/x.db");
+    CHECK_EQ_INT(f.cfg.store_max_size_mb, 1024);
+    fx_done(&f);
+}
+
+TEST(store_keys_are_checked_like_every_other_key)
+{
+    FAILS_WITH("return { store = { pth = \"x.db\" } }\n", "store.pth", "not a known setting");
+    FAILS_WITH("return { store = { path = 3 } }\n", "store.path", "must be a string");
+    FAILS_WITH("return { store = { path = \"\" } }\n", "store.path", "empty");
+    FAILS_WITH("return { store = { max_size_mb = 0 } }\n", "store.max_size_mb", "between");
+    FAILS_WITH("return { store = { max_size_mb = 1.5 } }\n", "store.max_size_mb", "integer");
+    FAILS_WITH("return { store = { max_size_mb = \"big\" } }\n", "store.max_size_mb", "must be a number");
+    FAILS_WITH("return { store = \"x.db\" }\n", "store", "must be a table");
+    FAILS_WITH("return { store = true }\n", "store", "must be a table");
+}
+
 TEST(missing_file_is_an_error_naming_it)
 {
     struct mb_config c;

@@ -4,9 +4,11 @@
  * in sqlite.c. See mb_store.h. */
 #include "mb_store.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 struct mb_store {
     const struct mb_store_backend *be;
@@ -22,7 +24,9 @@ struct mb_store {
     struct mb_store_op *dispatch;    /* being called back right now */
     bool busy;        /* a batch is in flight */
     bool dispatching; /* in after_work: new ops wait for the end of it */
+    bool closing;     /* mb_store_close waits for the batch in flight: nobody is called back */
     uv_work_t work;
+    atomic_bool committed; /* the pool thread is done with the batch (after-work comes later) */
 
     uint64_t failures; /* writes that failed so far (for SYNC) */
     char last_failure[300];
@@ -158,10 +162,20 @@ static void account(struct mb_store *st, struct mb_store_op *ops)
     }
 }
 
+static void free_list(struct mb_store_op *op)
+{
+    while (op) {
+        struct mb_store_op *next = op->next;
+        mb_store_op_free(op);
+        op = next;
+    }
+}
+
 static void on_work(uv_work_t *w)
 {
     struct mb_store *st = w->data;
     run_batch(st->be, st->worker, st->batch);
+    atomic_store_explicit(&st->committed, true, memory_order_release);
 }
 
 static void on_after_work(uv_work_t *w, int status);
@@ -177,6 +191,7 @@ static void start_batch(struct mb_store *st)
     st->head = st->tail = NULL;
     st->nqueued = 0;
     st->busy = true;
+    atomic_store_explicit(&st->committed, false, memory_order_relaxed);
     st->work.data = st;
     if (uv_queue_work(st->loop, &st->work, on_work, on_after_work) < 0) { /* only on bad arguments */
         run_batch(st->be, st->local, st->batch);
@@ -210,6 +225,10 @@ static void on_after_work(uv_work_t *w, int status)
     st->batch = NULL;
     st->busy = false;
     account(st, ops);
+    if (st->closing) {
+        free_list(ops);
+        return;
+    }
     /* the batch's ops ran before those mb_store_run_now ran since it left */
     struct mb_store_op *last = ops;
     while (last && last->next)
@@ -253,6 +272,10 @@ void mb_store_run_now(struct mb_store *st, struct mb_store_op *op)
         ops = op;
     st->head = st->tail = NULL;
     st->nqueued = 0;
+    /* the batch in flight goes first: wait until the pool thread is done with it (it may not
+     * have begun its transaction yet, so SQLite's lock alone would not order them) */
+    while (st->busy && !atomic_load_explicit(&st->committed, memory_order_acquire))
+        nanosleep(&(struct timespec){ .tv_nsec = 100000 }, NULL);
     run_batch(st->be, st->local, ops);
     account(st, ops);
     for (struct mb_store_op *p = ops, *next; p != op; p = next) {
@@ -318,19 +341,11 @@ struct mb_store *mb_store_open(const struct mb_store_backend *be, uv_loop_t *loo
     return st;
 }
 
-static void free_list(struct mb_store_op *op)
-{
-    while (op) {
-        struct mb_store_op *next = op->next;
-        mb_store_op_free(op);
-        op = next;
-    }
-}
-
 void mb_store_close(struct mb_store *st)
 {
     if (!st)
         return;
+    st->closing = true;
     while (st->busy) /* after uv_run returned there is none: a batch keeps the loop alive */
         uv_run(st->loop, UV_RUN_ONCE);
     struct mb_store_op *ops = st->head;

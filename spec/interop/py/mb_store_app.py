@@ -11,6 +11,7 @@ Procedures (realm1):
   store.rank(board, owner)                  -> {rank, score} or null
   store.sync()                              -> true
   store.put_many(coll, prefix, n, wait)     -> n puts of {i = k} under prefix..k, then sync()
+  store.spin(coll, key)                     -> never: puts coll/key again and again
   store.loaded()                            -> what the app read from the store while it loaded
 """
 import mb_lua as ml
@@ -52,6 +53,9 @@ APP = """
         store.put(coll, prefix .. k, { i = k }, { wait = wait })
       end
       return store.sync()
+    end)
+    moonbar.register("store.spin", function(args)  -- never returns: always waiting on the store
+      while true do store.put(args[1], args[2], 1) end
     end)
     moonbar.register("store.loaded", function()
       return loaded[1] or moonbar.null
