@@ -193,15 +193,7 @@ static void start_batch(struct mb_store *st)
     st->busy = true;
     atomic_store_explicit(&st->committed, false, memory_order_relaxed);
     st->work.data = st;
-    if (uv_queue_work(st->loop, &st->work, on_work, on_after_work) < 0) { /* only on bad arguments */
-        run_batch(st->be, st->local, st->batch);
-        st->busy = false;
-        account(st, st->batch);
-        for (struct mb_store_op *op; (op = st->batch);) {
-            st->batch = op->next;
-            mb_store_op_free(op);
-        }
-    }
+    uv_queue_work(st->loop, &st->work, on_work, on_after_work); /* fails only without a work callback */
 }
 
 static void call_back(struct mb_store *st)
