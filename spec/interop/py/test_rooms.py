@@ -90,6 +90,40 @@ def test_lobby_keeps_the_last_50_messages_in_order(router_factory, clients):
         assert texts == [t for _, _, t in sent], m.name
 
 
+# ---------------------------------------------------------------- membership
+
+def test_membership_default_names_joining_again_and_spectators_going_away(router_factory, clients):
+    r = mr.games_router(router_factory)
+    room = mr.create(clients(r), "goose", max_players=3)
+    a = Member(clients(r), room)
+    ans = a.join("player")                   # no name: "player <seat>"
+    assert ans["seat"] == 1 and a.name == "player 1", ans["state"]["members"]
+    b = Member(clients(r, "rawsocket"), room)
+    b.join("player")
+    assert b.name == "player 2"
+    # joining again from the same session answers the same membership, with no event
+    seq = b.joined["seq"]
+    again = mr.call(a.c, "moonbar.room.join", room, **{"as": "player"})
+    assert again["seat"] == 1 and again["token"] == a.token and again["role"] == "player", again
+    assert again["seq"] == seq and a.state()["seq"] == seq
+    assert [m["name"] for m in again["state"]["members"]] == ["player 1", "player 2"]
+    # a spectator whose connection goes away is just removed: leave, no drop, no seat kept
+    s = Member(clients(r), room, "fan")
+    s.join("spectator")
+    s.c.drop()
+    ev = a.wait_for({"type": "leave", "name": "fan"})
+    assert ev["role"] == "spectator" and ev["seq"] == seq + 2, ev
+    assert [e for e in a.events() if e["type"] == "drop"] == []
+    assert [m["name"] for m in a.state()["state"]["members"]] == ["player 1", "player 2"]
+    assert mr.listed(a.c, room)["spectators"] == 0
+    # the events: one positional dict each, consecutive seq
+    for e in a.sink.snapshot():
+        assert len(e.args) == 1 and isinstance(e.args[0], dict) and not e.kwargs, e
+    mr.check_consecutive(a.public(), 0)
+    assert [(e["type"], e.get("seat"), e.get("name"), e.get("role")) for e in a.public()][:2] == \
+        [("join", 1, "player 1", "player"), ("join", 2, "player 2", "player")]
+
+
 # ---------------------------------------------------------------- whispers
 
 def test_whisper_reaches_only_its_target_and_takes_no_seq(router_factory, clients):
