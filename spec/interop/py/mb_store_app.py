@@ -72,6 +72,9 @@ def store_router(router_factory, store=None, start=True, apps=None, **kw):
     all_apps = {"store.lua": APP}
     all_apps.update(apps or {})
     overrides = dict(kw)
+    # under valgrind, threads run one at a time: the pool thread's SQLite work then counts
+    # against the wall-clock budget of the Lua callback that queued it
+    overrides.setdefault("lua", {"callback_timeout": 5})
     if store is not None:
         overrides["store"] = store
     return ml.lua_router(router_factory, apps=all_apps, start=start, **overrides)
