@@ -590,6 +590,33 @@ TEST(close_commits_what_is_still_queued)
     be->close(c);
 }
 
+TEST(the_queue_is_bounded)
+{
+    uv_loop_t loop;
+    struct mb_logger log;
+    struct mb_store *st = open_store(&loop, &log, "bounded.db", 1 << 30);
+    REQUIRE(st);
+    int accepted = 0;
+    for (;;) {
+        struct mb_store_op *op = op_of(MB_STORE_PUT, "b", "k", "1");
+        if (mb_store_submit(st, op) < 0) {
+            mb_store_op_free(op); /* refused: still the caller's */
+            break;
+        }
+        accepted++;
+    }
+    CHECK_EQ_INT(accepted, MB_STORE_QUEUE_MAX + 1); /* the first went to the pool at once */
+    CHECK_EQ_INT(mb_store_queued(st), MB_STORE_QUEUE_MAX);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    CHECK_EQ_INT(mb_store_queued(st), 0);
+    struct mb_store_op *op = op_of(MB_STORE_GET, "b", "k", NULL);
+    mb_store_run_now(st, op);
+    CHECK_EQ_INT(op->version, MB_STORE_QUEUE_MAX + 1); /* every accepted one landed */
+    mb_store_op_free(op);
+    mb_store_close(st);
+    uv_loop_close(&loop);
+}
+
 TEST(zz_cleanup)
 {
     rm_rf(dir);
