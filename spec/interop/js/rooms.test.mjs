@@ -208,6 +208,23 @@ function matches(ev, want) {
 
 const isPrivate = (e) => e.type === 'whisper';
 
+// The leaderboard rows of a board once they equal `want` (scores are written after the
+// callback that ends a game, so they may lag its `end` event a little).
+async function topEventually(c, board, want, timeoutMs = 3000) {
+  const deadline = Date.now() + ms(timeoutMs);
+  let rows;
+  for (;;) {
+    rows = asList(await c.session.call('moonbar.leaderboard.top', [board, 10]));
+    try {
+      assert.deepStrictEqual(want(rows), true);
+      return rows;
+    } catch {
+      if (Date.now() > deadline) assert.fail(`${board}: ${JSON.stringify(rows)}`);
+    }
+    await sleep(20);
+  }
+}
+
 /** One client in one room: subscribed to moonbar.room.<room> before it joins. */
 class Member {
   static async make(c, room, name) {
@@ -385,7 +402,7 @@ describe('rooms and games with autobahn-js', () => {
     let whispered = false;
     while (table.ref.winner === null) {
       await table.roll();
-      if (table.rolls === 3) {
+      if (table.rolls === 2) { // (no 2-player game ends within 2 rolls)
         // a whisper mid-game: only ben gets it, with the current seq
         await table.checkEvents();
         assert.equal(await a.act('whisper', b.name, 'psst'), null);
@@ -408,7 +425,7 @@ describe('rooms and games with autobahn-js', () => {
     await a.actError('game_over', 'roll');
     await b.actError('game_over', 'roll');
     // nobody but ben saw the whisper
-    assert.ok(whispered || table.rolls < 3);
+    assert.ok(whispered);
     for (const [who, evs] of [['ann', a.events], ['eye', s.events], ['spy', spied]]) {
       assert.deepEqual(evs.filter(isPrivate), [], `${who} saw a whisper`);
     }
@@ -420,10 +437,11 @@ describe('rooms and games with autobahn-js', () => {
   it('goose over WebSocket: two players to the end, a spectator and a whisper', T, async () => {
     const { table, owner } = await gooseGame('websocket');
     const winner = table.names[table.ref.winner];
-    const wins = asList(await owner.session.call('moonbar.leaderboard.top', ['goose.wins', 10]));
-    assert.deepEqual(wins, [{ rank: 1, owner: winner, score: 1 }]);
-    const played = asList(await owner.session.call('moonbar.leaderboard.top', ['goose.played', 10]));
-    assert.deepEqual(played.map((r) => [r.owner, r.score]).sort(), [['ann-ws', 1], ['ben-ws', 1]]);
+    const same = (a, b) => JSON.stringify(a) === JSON.stringify(b);
+    await topEventually(owner, 'goose.wins', (rows) =>
+      same(rows.map((r) => [r.rank, r.owner, r.score, Object.keys(r).length]), [[1, winner, 1, 3]]));
+    await topEventually(owner, 'goose.played', (rows) =>
+      same(rows.map((r) => [r.owner, r.score]).sort(), [['ann-ws', 1], ['ben-ws', 1]]));
   });
 
   it('goose over RawSocket: two players to the end, a spectator and a whisper', T, async () => {
@@ -488,8 +506,8 @@ describe('rooms and games with autobahn-js', () => {
     assert.deepEqual(o.public(base), evs);
     const st = await x.state();
     assert.equal(st.status, 'finished');
-    const wins = asList(await owner.session.call('moonbar.leaderboard.top', ['tictactoe.wins', 10]));
-    assert.deepEqual(wins, [{ rank: 1, owner: 'xavier', score: 1 }]);
+    await topEventually(owner, 'tictactoe.wins', (rows) =>
+      JSON.stringify(rows.map((r) => [r.rank, r.owner, r.score])) === JSON.stringify([[1, 'xavier', 1]]));
   });
 
   it('tictactoe: a game to a draw', T, async () => {
