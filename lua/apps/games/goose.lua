@@ -40,17 +40,17 @@ local function finish(room, winner, reason)
   room:finish({ winner = winner, name = w and w.name, reason = reason })
   for _, p in ipairs(state.players) do
     if state.game and rules.player(state.game, p.seat) then
-      room:score("goose.played", p.owner, 1, "incr")
+      room:score("goose.played", state.owners[tostring(p.seat)], 1, "incr")
     end
   end
-  if w then room:score("goose.wins", w.owner, 1, "incr") end
+  if w then room:score("goose.wins", state.owners[tostring(w.seat)], 1, "incr") end
 end
 
 local function announce_turn(room)
   local state = room.state
   if state.turn then
     room:after("turn", timeout_ms(room), { seat = state.turn })
-    room:broadcast("turn", { seat = state.turn, timeout_s = state.turn_timeout_s })
+    room:broadcast("turn", { seat = state.turn, timeout_s = state.turn_timeout_s, deadline_s = state.turn_timeout_s })
   end
 end
 
@@ -112,15 +112,16 @@ rooms.kind("goose", {
 
   init = function(room, p)
     return { max_players = p.max_players, turn_timeout_s = p.turn_timeout_s, reconnect_s = p.reconnect_s,
-             players = moonbar.array() }
+             players = moonbar.array(), owners = {} }
   end,
 
-  view = function(room) return U.without(room.state, "game") end,
+  view = function(room) return U.without(room.state, "game", "owners") end,
 
   on_join = function(room, m)
     local state = room.state
-    state.players[#state.players + 1] = { seat = m.seat, name = m.name, owner = m.owner,
-                                          color = COLORS[m.seat], square = 0, miss = 0, connected = true }
+    state.players[#state.players + 1] = { seat = m.seat, name = m.name, color = COLORS[m.seat], square = 0, miss = 0,
+                                          connected = true }
+    state.owners[tostring(m.seat)] = m.owner
     table.sort(state.players, function(a, b) return a.seat < b.seat end)
     if #state.players == state.max_players then begin(room) end -- full: it starts by itself
   end,
@@ -137,11 +138,8 @@ rooms.kind("goose", {
 
   on_leave = function(room, m)
     local state = room.state
-    for i, p in ipairs(state.players) do
-      if p.seat == m.seat then
-        if room.status == "waiting" then table.remove(state.players, i) else p.connected = false; p.left = true end
-        break
-      end
+    for i, p in ipairs(state.players) do -- the pawn leaves the board
+      if p.seat == m.seat then table.remove(state.players, i); break end
     end
     if room.status ~= "playing" or not rules.player(state.game, m.seat) then return end
     local was_turn = state.turn == m.seat

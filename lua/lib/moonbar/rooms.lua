@@ -415,7 +415,7 @@ local function view(R, m)
   v.status, v.kind = R.status, R.kind
   local members = array()
   for _, x in ipairs(R.members) do
-    members[#members + 1] = { seat = x.seat, name = x.name, role = x.role, connected = x.session ~= nil }
+    members[#members + 1] = { seat = x.seat or moonbar.null, name = x.name, role = x.role, connected = x.session ~= nil }
   end
   v.members = members
   v.chat = R.chat
@@ -423,7 +423,8 @@ local function view(R, m)
 end
 
 local function join_answer(R, m)
-  return { room = R.id, seat = m.seat, role = m.role, token = m.token, state = view(R, m), seq = R.seq }
+  return { room = R.id, seat = m.seat or moonbar.null, role = m.role, token = m.token or moonbar.null,
+           state = view(R, m), seq = R.seq }
 end
 
 local function check_name(R, name, default, self)
