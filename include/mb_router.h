@@ -150,6 +150,7 @@ struct mb_router {
 
 /* Creates the router on loop from cfg (borrowed, must outlive the router): realms, transports,
  * signal handlers. Returns 0, or -1 with a logged reason. */
+#define MB_ROUTER_BAD_SETUP (-2) /* the store cannot open: nothing was started, exit status 2 */
 int mb_router_init(struct mb_router *r, uv_loop_t *loop, struct mb_config *cfg);
 /* Starts the graceful shutdown: GOODBYE to every session, close frames, then stop. */
 void mb_router_stop(struct mb_router *r);

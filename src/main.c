@@ -72,7 +72,13 @@ int main(int argc, char **argv)
     uv_loop_init(&loop);
     struct mb_router router;
     int status = 0;
-    if (mb_router_init(&router, &loop, &cfg) < 0) {
+    int rc = mb_router_init(&router, &loop, &cfg);
+    if (rc == MB_ROUTER_BAD_SETUP) { /* said on stderr; nothing was started */
+        uv_loop_close(&loop);
+        mb_config_free(&cfg);
+        return 2;
+    }
+    if (rc < 0) {
         mb_error(&router.log, "cannot start: see the lines above");
         status = 1;
         mb_router_stop(&router);

@@ -178,7 +178,7 @@ int mb_router_init(struct mb_router *r, uv_loop_t *loop, struct mb_config *cfg)
                              (uint64_t)cfg->store_max_size_mb << 20, why, sizeof why);
     if (!r->store) {
         fprintf(stderr, "moonbar: store %s: %s\n", cfg->store_path, why);
-        exit(2);
+        return MB_ROUTER_BAD_SETUP;
     }
     mb_info(&r->log, "store %s (up to %zu MiB)", cfg->store_path, cfg->store_max_size_mb);
     for (size_t i = 0; i < cfg->nrealms; i++) {

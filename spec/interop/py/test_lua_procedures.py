@@ -74,9 +74,14 @@ def test_lua_procedure_returning_nothing_yields_an_empty_result(router_factory, 
 
 
 def test_exact_registration_details_carry_no_procedure(router_factory, clients):
+    # an in-router callee always knows its caller (session, authid, authrole, authmethod)
     r = ml.lua_router(router_factory, apps={"procs.lua": PROCS})
     c = clients(r)
-    assert c.call("com.lua.details") == {}
+    details = c.call("com.lua.details")
+    assert "procedure" not in details
+    assert details == {"caller": c.id, "caller_authid": details["caller_authid"],
+                       "caller_authrole": "anonymous", "caller_authmethod": "anonymous"}
+    assert isinstance(details["caller_authid"], str) and details["caller_authid"]
 
 
 def test_lua_registrations_are_owned_by_the_scripts_session(router_factory, clients):
