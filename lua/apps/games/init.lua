@@ -7,5 +7,6 @@ local rooms = require("moonbar.rooms")
 require("lobby")
 require("goose")
 require("tictactoe")
+require("chess")
 
 rooms.start({ lobby = "lobby", lobby_kind = "chat" })
