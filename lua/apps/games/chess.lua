@@ -53,7 +53,15 @@ local function archive_and_rate(room)
   local result, reason, rated = st.result, st.reason, st.rated
   local id = room.id
   room:later("archive", function(store)
-    store.put(ARCHIVE, string.format("%013d_%s", ARCHIVE_KEY_BASE - os.time(), id),
+    -- newest first in key order: the archive's own counter, counted down from a big number
+    local n
+    for _ = 1, 100 do
+      local cur, version = store.get("chess.meta", "archived")
+      local ok, err = pcall(store.put, "chess.meta", "archived", (cur or 0) + 1, { version = version or 0 })
+      if ok then n = (cur or 0) + 1; break end
+      if not (moonbar.is_error(err) and err.uri == "moonbar.error.store.version_conflict") then error(err, 0) end
+    end
+    store.put(ARCHIVE, string.format("%013d_%s", ARCHIVE_KEY_BASE - assert(n, "archive counter contended"), id),
       { room = id, white = st.names.white, black = st.names.black, result = result, reason = reason,
         pgn = pgn, ended = os.time(), moves = #st.moves }, { wait = false })
   end)
