@@ -368,8 +368,9 @@ describe('game pages in headless Chromium', () => {
     for (const [page, mine] of [[alice, winnerName === ALICE], [bob, winnerName === BOB], [carol, false]]) {
       await page.waitForSelector('#result:not([hidden])');
       assert.equal(await page.textContent('#result-text'), mine ? 'You win!' : `${winnerName} wins!`);
-      assert.equal(await page.isHidden('#roll') || await page.isDisabled('#roll'), true);
-      assert.match(await page.textContent('#turn'), /Game over/);
+      assert.match(await page.textContent('#result-sub'), /first to reach square 63/);
+      assert.equal(await page.isHidden('#roll'), true, 'no Roll once the game is over');
+      assert.equal(await page.isVisible('#to-lobby'), true);
     }
     const winnerSeat = String(end.winner);
     const squares = await carol.$$eval('#players li', (lis) => lis.map((li) => [li.dataset.seat, li.querySelector('.square').textContent]));

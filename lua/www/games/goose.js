@@ -129,7 +129,7 @@ function renderTurn() {
 }
 
 function countdownText() {
-  if (!deadline) return '';
+  if (!deadline) return st && st.turn_timeout_s ? `${st.turn_timeout_s} s per turn` : '';
   const left = Math.max(0, Math.ceil((deadline - Date.now()) / 1000));
   return `${left} s left${myTurn() ? ' — the router rolls for you then' : ''}`;
 }
@@ -138,7 +138,7 @@ function renderButtons() {
   const roll = $('roll');
   const startButton = $('start');
   const online = !!(session && feed && feed.ready);
-  roll.hidden = !isPlayer();
+  roll.hidden = !isPlayer() || !!(st && st.status === 'finished');
   roll.disabled = !(online && myTurn() && !pending);
   roll.classList.toggle('ready', !roll.disabled);
   const seated = players().length || ((st && st.members) || []).filter((m) => m.role === 'player').length;
@@ -148,11 +148,12 @@ function renderButtons() {
 
 function renderResult() {
   const box = $('result');
-  if (!st || st.status !== 'finished') {
-    box.hidden = true;
-    return;
-  }
-  box.hidden = false;
+  const finished = !!(st && st.status === 'finished');
+  box.hidden = !finished;
+  $('turn-info').hidden = finished;
+  $('to-lobby').hidden = !finished;
+  document.querySelector('.board-card').classList.toggle('finished', finished);
+  if (!finished) return;
   const w = st.winner;
   if (w === undefined || w === null) {
     $('result-text').textContent = 'The game ended without a winner';
@@ -161,10 +162,10 @@ function renderResult() {
   } else {
     $('result-text').textContent = `${nameOf(w)} wins!`;
   }
-  $('result').dataset.winner = w === undefined || w === null ? '' : String(w);
+  box.dataset.winner = w === undefined || w === null ? '' : String(w);
   const reason = st.end_reason || (st.last && st.last.to === 63 ? 'finish' : '');
   $('result-sub').textContent = reason === 'last_player' ? 'the other players left the game'
-    : reason === 'finish' ? 'first to reach square 63' : '';
+    : reason === 'finish' ? 'first to reach square 63' : 'game over';
 }
 
 function renderDice(last) {
@@ -414,6 +415,13 @@ async function enter(s, name) {
       }
     }
     if (thisFeed !== feed) return;
+    const kind = ans.state && ans.state.kind;
+    if (kind && kind !== 'goose') {
+      feed.close();
+      s.call('moonbar.room.leave', [ROOM]).catch(() => {});
+      showFatal(`${ROOM} is a ${kind} room, not a goose game.`);
+      return;
+    }
     me = { role: ans.role, seat: ans.seat ?? null, name: ans.name };
     showMe($('me'), ans.name);
     document.body.dataset.role = ans.role || '';
@@ -432,6 +440,7 @@ async function enter(s, name) {
     render();
   } catch (err) {
     if (isError(err, 'no_such_room')) {
+      store.clearSeat(ROOM);
       showFatal('This room does not exist (any more).');
     } else {
       showError(`could not join ${ROOM}: ${describeError(err)}`);

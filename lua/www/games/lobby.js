@@ -167,6 +167,7 @@ async function refreshRooms() {
   try {
     const rooms = asList(await s.call('moonbar.room.list', []));
     if (s !== session) return;
+    store.pruneSeats(rooms.map((r) => r && r.room));
     renderRooms(rooms);
     showRoomsError('');
   } catch (err) {

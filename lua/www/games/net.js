@@ -283,6 +283,17 @@ export const store = {
   clearSeat(room) {
     try { localStorage.removeItem(seatKey(room)); } catch { /* private mode */ }
   },
+  /** Forgets the seats of rooms that are gone: `rooms`, the IDs of every room there is. */
+  pruneSeats(rooms) {
+    try {
+      const keep = new Set(rooms);
+      const prefix = seatKey('');
+      for (let i = localStorage.length - 1; i >= 0; i--) {
+        const key = localStorage.key(i);
+        if (key && key.startsWith(prefix) && !keep.has(key.slice(prefix.length))) localStorage.removeItem(key);
+      }
+    } catch { /* private mode */ }
+  },
   /** The lobby membership of this tab (per tab: two tabs are two members). */
   lobby() {
     return readJson(sessionStorage, 'moonbar.games.lobby');
