@@ -6,6 +6,7 @@ import {
 } from './net.js';
 import { el, $, statusPill, askName, ChatBox, showMe } from './ui.js';
 import { TicTacToe } from './tictactoe.js';
+import { chessParams, chessUrl, refreshArchive } from './chess-lobby.js';
 
 const LOBBY = 'lobby';
 const ROOMS_EVERY_MS = 5000;
@@ -185,6 +186,8 @@ function openRoom(r, as) {
     location.href = `/games/goose.html?room=${encodeURIComponent(r.room)}${as === 'spectator' ? '&as=spectator' : ''}`;
   } else if (r.kind === 'tictactoe') {
     ttt.open(r.room, as);
+  } else if (r.kind === 'chess') {
+    location.href = chessUrl(r.room, as);
   } else {
     showRoomsError(`no page for ${r.kind} rooms here yet`);
   }
@@ -215,6 +218,10 @@ $('create-ttt-form').addEventListener('submit', (e) => {
   e.preventDefault();
   create('tictactoe', {});
 });
+$('create-chess-form').addEventListener('submit', (e) => {
+  e.preventDefault();
+  create('chess', chessParams());
+});
 $('refresh-rooms').addEventListener('click', refreshRooms);
 
 // ---- leaderboards -------------------------------------------------------------------------
@@ -242,6 +249,7 @@ async function refreshBoards() {
     loadBoard('goose.played', 'lb-goose-played'),
     // chess.rating: shown when the router answers it with scores
     loadBoard('chess.rating', 'lb-chess-rating', { optional: true }).then((n) => { $('lb-chess').hidden = !n; }),
+    refreshArchive(session),
   ]);
 }
 $('refresh-boards').addEventListener('click', refreshBoards);
@@ -249,7 +257,7 @@ $('refresh-boards').addEventListener('click', refreshBoards);
 // ---- connection ---------------------------------------------------------------------------
 
 function setOnline(on) {
-  for (const id of ['create-goose', 'create-ttt', 'refresh-rooms', 'refresh-boards']) $(id).disabled = !on;
+  for (const id of ['create-goose', 'create-ttt', 'create-chess', 'refresh-rooms', 'refresh-boards']) $(id).disabled = !on;
   chat.enable(on && !!feed && feed.ready);
 }
 
