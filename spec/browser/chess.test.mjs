@@ -12,7 +12,8 @@
 // Needs: build/moonbar (or $MOONBAR_BIN), Debian package `chromium` (or $CHROMIUM_BIN),
 // `npm ci` in lua/www (autobahn-browser), in spec/browser (playwright-core) and in
 // spec/interop/js (autobahn-js for the witness).
-// Screenshot mid-game: $MOONBAR_CHESS_SCREENSHOT (default docs/chess.png); of the lobby with
+// Screenshot mid-game: $MOONBAR_CHESS_SCREENSHOT (default /tmp/moonbar-chess.png; docs/chess.png was made
+// with MOONBAR_CHESS_SCREENSHOT=../../docs/chess.png); of the lobby with
 // the chess games: $MOONBAR_CHESS_LOBBY_SCREENSHOT (default none).
 // The games app: $MOONBAR_GAMES_APP (default lua/apps/games).
 
@@ -27,7 +28,7 @@ import { autobahnConnect, wsTransport } from '../interop/js/lib/clients.mjs';
 const CHROMIUM = process.env.CHROMIUM_BIN || '/usr/bin/chromium';
 const WEB_ROOT = path.join(REPO_ROOT, 'lua', 'www');
 const GAMES_APP = process.env.MOONBAR_GAMES_APP || path.join(REPO_ROOT, 'lua', 'apps', 'games');
-const SCREENSHOT = process.env.MOONBAR_CHESS_SCREENSHOT || path.join(REPO_ROOT, 'docs', 'chess.png');
+const SCREENSHOT = process.env.MOONBAR_CHESS_SCREENSHOT || '/tmp/moonbar-chess.png';
 const LOBBY_SCREENSHOT = process.env.MOONBAR_CHESS_LOBBY_SCREENSHOT || null;
 const CHROMIUM_ARGS = [
   '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',

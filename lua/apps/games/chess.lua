@@ -229,7 +229,7 @@ rooms.kind("chess", {
     end,
 
     moves = function(room)
-      return moonbar.array(room.status == "playing" and C.legal_moves(room.state.game) or {})
+      return moonbar.array(room.status ~= "finished" and C.legal_moves(room.state.game) or {})
     end,
 
     resign = function(room, m)
