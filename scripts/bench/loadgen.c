@@ -11,6 +11,12 @@
  *   pubsub  --subscribers connections subscribe bench.topic; one publisher (acknowledge: true)
  *           keeps --window publications in flight; args = [send_time_ns, payload]
  *   conns   opens --sessions sessions (HELLO/WELCOME), --concurrency at once, keeps them idle
+ *   rooms   --rooms rooms of --members members of moonbar's room service (the bench app
+ *           scripts/bench/rooms_app: kind "bench", action ping(n)): every member is a session
+ *           that subscribes moonbar.room.<room> and joins as a player; then the members send
+ *           moonbar.room.act(room, "ping", n), --window actions in flight in all (at most
+ *           --depth per member, taken round-robin); each action is broadcast to its room.
+ *           Latency: CALL written -> this action's own event read (matched by seat and n).
  *
  * The hot path does no JSON library work and no per-message malloc: incoming frames are read
  * with a small scanner (message code, integer fields, slices of the elements), outgoing ones are
@@ -264,10 +270,12 @@ static bool field_u64(const struct msg *m, int i, uint64_t *out)
 
 /* ---- options, state ------------------------------------------------------------------------- */
 
-enum scenario { S_RPC, S_PUBSUB, S_CONNS, S_LUA, S_RELOAD };
-static const char *const scenario_names[] = { "rpc", "pubsub", "conns", "lua", "reload" };
-enum role { R_CALLER, R_CALLEE, R_SUB, R_PUB, R_IDLE, R_WATCH };
-static const char *const role_names[] = { "caller", "callee", "subscriber", "publisher", "idle", "watcher" };
+enum scenario { S_RPC, S_PUBSUB, S_CONNS, S_LUA, S_RELOAD, S_ROOMS };
+static const char *const scenario_names[] = { "rpc", "pubsub", "conns", "lua", "reload", "rooms" };
+#define N_SCENARIOS 6
+enum role { R_CALLER, R_CALLEE, R_SUB, R_PUB, R_IDLE, R_WATCH, R_MEMBER };
+static const char *const role_names[] = { "caller", "callee", "subscriber", "publisher", "idle", "watcher",
+                                          "room member" };
 enum cstate { C_CONNECTING, C_HANDSHAKE, C_JOINING, C_SETUP, C_READY, C_CLOSED };
 static const char *const state_names[] = { "connecting", "handshake", "joining", "setup", "ready", "closed" };
 enum phase { P_SETUP, P_WARMUP, P_MEASURE, P_DRAIN, P_DONE };
@@ -290,7 +298,14 @@ struct conn {
     /* callers: one slot per call in flight; slot s carries request ids s+1, s+1+D, s+1+2D, ... */
     uint64_t *slot_id, *slot_t;
     int outstanding;
-    uint64_t rx; /* subscribers: events received; callee: invocations answered */
+    uint64_t rx; /* subscribers: events received; callee: invocations answered; members: ping events */
+    /* rooms: the member's room, its index in the room, its seat, the n of the action in each
+     * slot, whether its RESULT / its own event came (a slot is free again once both did), the
+     * last seq seen on the room's topic */
+    int room, member, seat, step;
+    uint64_t *slot_n;
+    unsigned char *slot_got;
+    uint64_t next_n, last_seq;
 };
 
 struct opts {
@@ -299,7 +314,8 @@ struct opts {
     bool ws;
     const char *realm;
     enum scenario scenario;
-    int callers, depth, payload, subscribers, window, backlog, sessions, concurrency, sources;
+    int callers, depth, payload, subscribers, window, backlog, sessions, concurrency, sources, rooms, members;
+    bool depth_set, window_set;
     double duration, warmup, drain;
     const char *procedure, *topic;
     const char *reload_file;
@@ -342,6 +358,16 @@ static struct {
     uint64_t reloads_ok, reloads_failed, reloads_written;
     double router_cpu0, router_cpu1, gen_cpu0, gen_cpu1, machine0, machine1;
     int lost_reports;
+
+    /* rooms */
+    char **room_ids;          /* room index -> its ID (from moonbar.room.create) */
+    uint64_t *room_pings;     /* room index -> actions answered with a RESULT (= ping events published) */
+    int *idle_q;              /* FIFO of members with a free slot (one entry per free slot) */
+    int idle_head, idle_len, idle_cap;
+    int actions_inflight;
+    uint64_t events_expected; /* sum over the answered actions of their room's members */
+    uint64_t seq_gaps;        /* events whose seq was not the one after the last seen */
+    struct hist hist_result;  /* CALL written -> RESULT read */
 } G;
 
 /* ---- process statistics --------------------------------------------------------------------- */
@@ -567,6 +593,226 @@ static void pump_publisher(void)
         send_publish(c);
 }
 
+/* ---- rooms ---------------------------------------------------------------------------------- */
+
+static void became_ready(struct conn *c, uint64_t now);
+static void conn_open(struct conn *c);
+
+/* Request IDs of the setup calls (action calls use the slot scheme of the callers, far below). */
+#define ID_CREATE ((uint64_t)1 << 50)
+#define ID_JOIN (ID_CREATE + 1)
+#define ID_SUB (ID_CREATE + 2)
+enum { STEP_WELCOME, STEP_CREATING, STEP_WAIT_ROOM, STEP_SUBSCRIBING, STEP_JOINING };
+
+/* The value of top-level key `key` of the JSON object s..e (s at its '{'), as a slice. */
+static bool obj_get(const char *s, const char *e, const char *key, const char **vs, const char **ve)
+{
+    size_t kl = strlen(key);
+    const char *p = skip_ws(s, e);
+    if (p >= e || *p != '{')
+        return false;
+    p = skip_ws(p + 1, e);
+    while (p < e && *p == '"') {
+        const char *ks = p + 1, *kend = skip_string(ks, e);
+        if (!kend)
+            return false;
+        p = skip_ws(kend, e);
+        if (p >= e || *p != ':')
+            return false;
+        p = skip_ws(p + 1, e);
+        const char *v = p, *vend = skip_value(p, e);
+        if (!vend || vend == v)
+            return false;
+        if ((size_t)(kend - 1 - ks) == kl && memcmp(ks, key, kl) == 0) {
+            *vs = v;
+            *ve = vend;
+            return true;
+        }
+        p = skip_ws(vend, e);
+        if (p < e && *p == ',')
+            p = skip_ws(p + 1, e);
+    }
+    return false;
+}
+
+static bool obj_u64(const char *s, const char *e, const char *key, uint64_t *out)
+{
+    const char *p, *ve;
+    if (!obj_get(s, e, key, &p, &ve) || p >= ve || *p < '0' || *p > '9')
+        return false;
+    uint64_t v = 0;
+    while (p < ve && *p >= '0' && *p <= '9')
+        v = v * 10 + (uint64_t)(*p++ - '0');
+    *out = v;
+    return p == ve;
+}
+
+static void send_room_call(struct conn *c, uint64_t id, const char *proc, const char *args_kwargs)
+{
+    char msg[512];
+    int n = snprintf(msg, sizeof msg, "[%d,%" PRIu64 ",{},\"%s\",%s]", WAMP_CALL, id, proc, args_kwargs);
+    send_text(c, msg, (size_t)n);
+}
+
+/* The member knows its room's ID: subscribe to the room's topic, then join (on SUBSCRIBED). */
+static void room_subscribe(struct conn *c)
+{
+    char msg[256];
+    c->step = STEP_SUBSCRIBING;
+    int n = snprintf(msg, sizeof msg, "[%d,%" PRIu64 ",{},\"moonbar.room.%s\"]", WAMP_SUBSCRIBE, ID_SUB,
+                     G.room_ids[c->room]);
+    send_text(c, msg, (size_t)n);
+}
+
+static void room_join(struct conn *c)
+{
+    char a[256];
+    c->step = STEP_JOINING;
+    snprintf(a, sizeof a, "[\"%s\"],{\"as\":\"player\",\"name\":\"m%d\"}", G.room_ids[c->room], c->member + 1);
+    send_room_call(c, ID_JOIN, "moonbar.room.join", a);
+}
+
+static void idle_push(int i)
+{
+    G.idle_q[(G.idle_head + G.idle_len) % G.idle_cap] = i;
+    G.idle_len++;
+}
+
+static void send_action(struct conn *c, int slot, uint64_t now)
+{
+    uint64_t id = c->slot_id[slot] ? c->slot_id[slot] + (uint64_t)G.o.depth : (uint64_t)slot + 1;
+    uint64_t n = ++c->next_n;
+    c->slot_id[slot] = id;
+    c->slot_t[slot] = now;
+    c->slot_n[slot] = n;
+    c->slot_got[slot] = 0;
+    c->outstanding++;
+    G.actions_inflight++;
+    char head[32] = "[48,", num[24];
+    size_t hl = 4 + u64_to_dec(head + 4, id), nl = u64_to_dec(num, n);
+    const char *rid = G.room_ids[c->room];
+    struct piece pc[6] = { { head, hl }, { ",{},\"moonbar.room.act\",[\"", 25 }, { rid, strlen(rid) },
+                           { "\",\"ping\",", 9 }, { num, nl }, { "]]", 2 } };
+    send_pieces(c, pc, 6, G.o.ws ? 1 : 0);
+    G.calls_sent++;
+}
+
+/* A slot got both its RESULT (or an ERROR) and its own event: the member may act again. */
+static void slot_done(struct conn *c, int slot)
+{
+    c->slot_t[slot] = 0;
+    c->outstanding--;
+    G.actions_inflight--;
+    if (running())
+        idle_push(c->idx);
+}
+
+/* Keeps --window actions in flight, taking members round-robin. */
+static void pump_members(void)
+{
+    if (!running() || G.o.scenario != S_ROOMS)
+        return;
+    uint64_t now = now_ns();
+    while (G.actions_inflight < G.o.window && G.idle_len > 0) {
+        struct conn *c = &G.conns[G.idle_q[G.idle_head]];
+        G.idle_head = (G.idle_head + 1) % G.idle_cap;
+        G.idle_len--;
+        if (c->state != C_READY)
+            continue;
+        int s = 0;
+        while (s < G.o.depth && c->slot_t[s])
+            s++;
+        if (s < G.o.depth)
+            send_action(c, s, now);
+    }
+}
+
+/* RESULT for a member: a setup call's or an action's. */
+static void member_result(struct conn *c, const struct msg *m, uint64_t id, uint64_t now)
+{
+    if (id == ID_CREATE && c->step == STEP_CREATING) {
+        const char *vs, *ve;
+        if (m->n < 5 || !obj_get(m->s[4], m->e[4], "room", &vs, &ve) || ve - vs < 3 || *vs != '"')
+            die("moonbar.room.create: no room in the answer: %.*s", (int)(m->n ? m->e[m->n - 1] - m->s[0] : 0),
+                m->s[0]);
+        G.room_ids[c->room] = strndup(vs + 1, (size_t)(ve - vs - 2));
+        int first = c->room * G.o.members;
+        for (int k = 0; k < G.o.members; k++) {
+            struct conn *x = &G.conns[first + k];
+            if (x == c || x->step == STEP_WAIT_ROOM)
+                room_subscribe(x);
+        }
+        return;
+    }
+    if (id == ID_JOIN && c->step == STEP_JOINING) {
+        uint64_t seat = 0;
+        if (m->n < 5 || !obj_u64(m->s[4], m->e[4], "seat", &seat) || seat < 1)
+            die("moonbar.room.join: no seat in the answer");
+        c->seat = (int)seat;
+        became_ready(c, now);
+        return;
+    }
+    int slot = id ? (int)((id - 1) % (uint64_t)G.o.depth) : 0;
+    if (!id || c->slot_id[slot] != id || !c->slot_t[slot] || (c->slot_got[slot] & 1)) {
+        G.bad++; /* not an action in flight */
+        return;
+    }
+    G.completed++;
+    G.room_pings[c->room]++;
+    G.events_expected += (uint64_t)G.o.members;
+    if (G.phase == P_MEASURE) {
+        G.completed_window++;
+        h_add(&G.hist_result, now - c->slot_t[slot]);
+    }
+    if ((c->slot_got[slot] |= 1) == 3)
+        slot_done(c, slot);
+}
+
+/* EVENT on the room's topic: [36, sub, pub, details, [{type, seq, ...}]]. */
+static void member_event(struct conn *c, const struct msg *m, uint64_t now)
+{
+    const char *a = m->n >= 5 ? skip_ws(m->s[4] + 1, m->e[4]) : NULL;
+    const char *ae = a ? skip_value(a, m->e[4]) : NULL, *ts, *te;
+    uint64_t seq = 0, n = 0, seat = 0;
+    if (!ae || !obj_u64(a, ae, "seq", &seq) || !obj_get(a, ae, "type", &ts, &te)) {
+        G.bad++;
+        return;
+    }
+    if (c->last_seq && seq != c->last_seq + 1)
+        G.seq_gaps++;
+    c->last_seq = seq;
+    if (te - ts != 6 || memcmp(ts, "\"ping\"", 6) != 0)
+        return; /* join events of the setup */
+    c->rx++;
+    G.events_rx++;
+    if (G.phase == P_MEASURE)
+        G.events_rx_window++;
+    if (!obj_u64(a, ae, "n", &n) || !obj_u64(a, ae, "seat", &seat)) {
+        G.bad++;
+        return;
+    }
+    if ((int)seat != c->seat)
+        return;
+    for (int s = 0; s < G.o.depth; s++) {
+        if (c->slot_t[s] && c->slot_n[s] == n && !(c->slot_got[s] & 2)) {
+            if (G.phase == P_MEASURE)
+                h_add(&G.hist, now - c->slot_t[s]);
+            if ((c->slot_got[s] |= 2) == 3)
+                slot_done(c, s);
+            return;
+        }
+    }
+    G.bad++; /* our seat, but no such action in flight */
+}
+
+/* rooms: keeps --concurrency members in setup at once, in index order (so that the member that
+ * creates a room connects before the others of the room). */
+static void rooms_open_more(void)
+{
+    while (G.opened < G.nconns && G.opened - G.ready < G.o.concurrency)
+        conn_open(&G.conns[G.opened++]);
+}
+
 /* ---- connection life ------------------------------------------------------------------------ */
 
 static void start_phases(void);
@@ -610,6 +856,8 @@ static void became_ready(struct conn *c, uint64_t now)
         }
         return;
     }
+    if (G.o.scenario == S_ROOMS)
+        rooms_open_more();
     if (G.ready == G.nconns)
         start_phases();
 }
@@ -634,6 +882,17 @@ static void on_welcome(struct conn *c, uint64_t now)
         n = snprintf(msg, sizeof msg, "[%d,1,{},\"moonbar.script.on_reload\"]", WAMP_SUBSCRIBE);
         send_text(c, msg, (size_t)n);
         break;
+    case R_MEMBER: /* the room's first member creates it; the others wait for its ID */
+        c->state = C_SETUP;
+        if (c->member == 0) {
+            c->step = STEP_CREATING;
+            send_room_call(c, ID_CREATE, "moonbar.room.create", "[\"bench\"]");
+        } else if (G.room_ids[c->room]) {
+            room_subscribe(c);
+        } else {
+            c->step = STEP_WAIT_ROOM;
+        }
+        break;
     default:
         became_ready(c, now);
     }
@@ -655,6 +914,7 @@ static void on_message(struct conn *c, const char *p, size_t len, uint64_t now)
     case R_CALLEE: want = 5; break;  /* INVOCATION: code, request, registration, details, args */
     case R_SUB: want = 5; break;     /* EVENT: code, subscription, publication, details, args */
     case R_WATCH: want = 5; break;
+    case R_MEMBER: want = 5; break;  /* RESULT kwargs, EVENT args */
     default: break;
     }
     uint64_t code, id;
@@ -666,6 +926,10 @@ static void on_message(struct conn *c, const char *p, size_t len, uint64_t now)
     }
     switch (code) {
     case WAMP_RESULT:
+        if (c->role == R_MEMBER && field_u64(&m, 1, &id)) {
+            member_result(c, &m, id, now);
+            return;
+        }
         if (c->role != R_CALLER || !field_u64(&m, 1, &id) || id == 0)
             break;
         {
@@ -708,6 +972,10 @@ static void on_message(struct conn *c, const char *p, size_t len, uint64_t now)
         }
         return;
     case WAMP_EVENT:
+        if (c->role == R_MEMBER) {
+            member_event(c, &m, now);
+            return;
+        }
         if (c->role == R_WATCH) {
             if (memmem(p, len, "\"ok\":true", 9))
                 G.reloads_ok++;
@@ -756,6 +1024,14 @@ static void on_message(struct conn *c, const char *p, size_t len, uint64_t now)
                         send_call(c, slot, now);
                 }
             }
+        } else if (c->role == R_MEMBER && type == WAMP_CALL && c->state == C_READY) {
+            if (field_u64(&m, 2, &id) && id) {
+                int slot = (int)((id - 1) % (uint64_t)G.o.depth);
+                if (c->slot_id[slot] == id && c->slot_t[slot] && !(c->slot_got[slot] & 1)) {
+                    G.call_errors++;
+                    slot_done(c, slot); /* no event to wait for */
+                }
+            }
         } else if (c->role == R_PUB && type == WAMP_PUBLISH) {
             G.pub_unacked--;
         } else if (c->state == C_SETUP) {
@@ -769,6 +1045,10 @@ static void on_message(struct conn *c, const char *p, size_t len, uint64_t now)
         return;
     case WAMP_REGISTERED:
     case WAMP_SUBSCRIBED:
+        if (c->role == R_MEMBER && c->state == C_SETUP && c->step == STEP_SUBSCRIBING) {
+            room_join(c);
+            return;
+        }
         if (c->state == C_SETUP)
             became_ready(c, now);
         return;
@@ -1096,6 +1376,15 @@ static void start_phases(void)
                 send_call(c, s, now);
     }
     pump_publisher();
+    if (G.o.scenario == S_ROOMS) {
+        /* every member's slots in the queue, room by room within each member index, so that the
+         * first actions of the window go to different rooms */
+        for (int d = 0; d < G.o.depth; d++)
+            for (int k = 0; k < G.o.members; k++)
+                for (int r = 0; r < G.o.rooms; r++)
+                    idle_push(r * G.o.members + k);
+        pump_members();
+    }
     if (G.o.scenario == S_RELOAD)
         uv_timer_start(&G.reload_timer, on_reload_timer, (uint64_t)G.o.reload_ms, (uint64_t)G.o.reload_ms);
     if (G.o.warmup > 0)
@@ -1113,6 +1402,11 @@ static void check_drained(void)
             finish();
         return;
     }
+    if (G.o.scenario == S_ROOMS) {
+        if (G.actions_inflight <= 0 && G.events_rx >= G.events_expected)
+            finish();
+        return;
+    }
     for (int i = 0; i < G.nconns; i++)
         if (G.conns[i].role == R_CALLER && G.conns[i].outstanding > 0 && G.conns[i].state != C_CLOSED)
             return;
@@ -1125,6 +1419,7 @@ static void on_turn(uv_handle_t *h)
     if (G.finished)
         return;
     pump_publisher();
+    pump_members();
     check_drained();
     flush_all();
 }
@@ -1220,6 +1515,47 @@ static void report(void)
                G.pubs_sent, G.events_rx, G.errors, G.disconnects, G.bad, secs, extra);
         break;
     }
+    case S_ROOMS: {
+        double arate = (double)G.completed_window / secs, erate = (double)G.events_rx_window / secs;
+        uint64_t lost = 0, extra_ev = 0, unanswered = 0, no_event = 0;
+        for (int i = 0; i < G.nconns; i++) {
+            const struct conn *c = &G.conns[i];
+            uint64_t want = G.room_pings[c->room];
+            lost += c->rx < want ? want - c->rx : 0;
+            extra_ev += c->rx > want ? c->rx - want : 0;
+            for (int s = 0; s < G.o.depth; s++)
+                if (c->slot_t[s]) {
+                    if (!(c->slot_got[s] & 1))
+                        unanswered++;
+                    else if (!(c->slot_got[s] & 2))
+                        no_event++;
+                }
+        }
+        if (extra_ev)
+            fprintf(stderr, "loadgen: %" PRIu64 " ping events more than the room's actions (duplicates?)\n", extra_ev);
+        if (no_event)
+            fprintf(stderr, "loadgen: %" PRIu64 " answered actions whose own event never came\n", no_event);
+        if (G.calls_sent != G.completed + G.call_errors + unanswered)
+            fprintf(stderr, "loadgen: count mismatch: %" PRIu64 " actions sent, %" PRIu64 " results, %" PRIu64
+                    " errors, %" PRIu64 " unanswered\n", G.calls_sent, G.completed, G.call_errors, unanswered);
+        double p50 = h_quantile(&G.hist, 0.50) / 1e3, p99 = h_quantile(&G.hist, 0.99) / 1e3;
+        double r50 = h_quantile(&G.hist_result, 0.50) / 1e3, r99 = h_quantile(&G.hist_result, 0.99) / 1e3;
+        printf("rooms %s %d rooms x %d members, window %d (depth %d per member): %.0f actions/s, %.0f events/s, "
+               "action->event p50 %.1f us, p99 %.1f us (RESULT p50 %.1f us, p99 %.1f us), errors %" PRIu64
+               ", lost %" PRIu64 " of %" PRIu64 ", seq gaps %" PRIu64 ", disconnects %" PRIu64 ", unanswered %" PRIu64
+               ", bad %" PRIu64 "\n",
+               tr, G.o.rooms, G.o.members, G.o.window, G.o.depth, arate, erate, p50, p99, r50, r99, G.errors, lost,
+               G.events_expected, G.seq_gaps, G.disconnects, unanswered, G.bad);
+        printf("RESULT scenario=rooms transport=%s rooms=%d members=%d window=%d depth=%d actions_per_s=%.0f "
+               "events_per_s=%.0f p50_us=%.1f p99_us=%.1f max_us=%.1f result_p50_us=%.1f result_p99_us=%.1f "
+               "errors=%" PRIu64 " lost=%" PRIu64 " gaps=%" PRIu64 " disconnects=%" PRIu64 " unanswered=%" PRIu64
+               " bad=%" PRIu64 " calls=%" PRIu64 " events=%" PRIu64 " secs=%.3f calls_sent=%" PRIu64
+               " results=%" PRIu64 " events_expected=%" PRIu64 " events_rx=%" PRIu64 "%s\n",
+               tr, G.o.rooms, G.o.members, G.o.window, G.o.depth, arate, erate, p50, p99, (double)G.hist.max / 1e3,
+               r50, r99, G.errors, lost, G.seq_gaps, G.disconnects, unanswered, G.bad, G.completed_window,
+               G.events_rx_window, secs, G.calls_sent, G.completed, G.events_expected, G.events_rx, extra);
+        break;
+    }
     case S_CONNS: {
         double jsecs = (double)(G.t_join1 - G.t_join0) / 1e9;
         double jrate = jsecs > 0 ? (double)G.joined / jsecs : 0;
@@ -1272,15 +1608,18 @@ static void usage(FILE *out)
             "  --port P            router port (required)\n"
             "  --transport T       raw | ws (raw)\n"
             "  --realm R           realm (realm1)\n"
-            "  --scenario S        rpc | pubsub | conns | lua | reload (rpc)\n"
+            "  --scenario S        rpc | pubsub | conns | lua | reload | rooms (rpc)\n"
             "  --callers N         caller connections (8)\n"
-            "  --depth D           calls in flight per caller (16)\n"
+            "  --depth D           calls in flight per caller (16); rooms: actions per member (1)\n"
             "  --payload BYTES     bytes of the string argument (16)\n"
             "  --subscribers S     subscriber connections (1)\n"
-            "  --window W          pubsub: publications waiting for PUBLISHED (64)\n"
+            "  --window W          pubsub: publications waiting for PUBLISHED (64);\n"
+            "                      rooms: actions in flight in all (rooms x members x depth)\n"
             "  --backlog B         pubsub: publications whose events may be undelivered (4 x window)\n"
             "  --sessions N        conns: sessions to open (10000)\n"
-            "  --concurrency C     conns: sessions joining at once (500)\n"
+            "  --concurrency C     conns, rooms: sessions joining at once (500)\n"
+            "  --rooms R           rooms: rooms of the bench kind (1000)\n"
+            "  --members M         rooms: members (sessions) per room, each a player (4)\n"
             "  --sources K         source addresses 127.0.0.1..K (conns: 1 + sessions/2000)\n"
             "  --duration SEC      measured time (3)\n"
             "  --warmup SEC        time before measuring (1)\n"
@@ -1306,7 +1645,8 @@ static void parse_args(int argc, char **argv)
     struct opts *o = &G.o;
     *o = (struct opts){ .host = "127.0.0.1", .realm = "realm1", .scenario = S_RPC, .callers = 8, .depth = 16,
                         .payload = 16, .subscribers = 1, .window = 64, .sessions = 10000, .concurrency = 500,
-                        .duration = 3, .warmup = 1, .drain = 5, .topic = "bench.topic", .reload_ms = 100 };
+                        .duration = 3, .warmup = 1, .drain = 5, .topic = "bench.topic", .reload_ms = 100,
+                        .rooms = 1000, .members = 4 };
     static const struct option lo[] = {
         { "host", 1, 0, 'H' }, { "port", 1, 0, 'p' }, { "transport", 1, 0, 't' }, { "realm", 1, 0, 'r' },
         { "scenario", 1, 0, 's' }, { "callers", 1, 0, 'c' }, { "depth", 1, 0, 'd' }, { "payload", 1, 0, 'b' },
@@ -1314,7 +1654,8 @@ static void parse_args(int argc, char **argv)
         { "sessions", 1, 0, 'n' }, { "concurrency", 1, 0, 'C' }, { "sources", 1, 0, 'k' },
         { "duration", 1, 0, 'D' }, { "warmup", 1, 0, 'W' }, { "drain", 1, 0, 'X' }, { "procedure", 1, 0, 'P' },
         { "topic", 1, 0, 'T' }, { "reload-file", 1, 0, 'f' }, { "reload-ms", 1, 0, 'm' },
-        { "router-pid", 1, 0, 'R' }, { "help", 0, 0, 'h' }, { 0, 0, 0, 0 }
+        { "router-pid", 1, 0, 'R' }, { "rooms", 1, 0, 'o' }, { "members", 1, 0, 'M' }, { "help", 0, 0, 'h' },
+        { 0, 0, 0, 0 }
     };
     int ch, idx;
     while ((ch = getopt_long(argc, argv, "h", lo, &idx)) != -1) {
@@ -1332,18 +1673,18 @@ static void parse_args(int argc, char **argv)
         case 'r': o->realm = optarg; break;
         case 's': {
             int i = 0;
-            while (i < 5 && strcmp(optarg, scenario_names[i]) != 0)
+            while (i < N_SCENARIOS && strcmp(optarg, scenario_names[i]) != 0)
                 i++;
-            if (i == 5)
-                die("--scenario: rpc, pubsub, conns, lua or reload");
+            if (i == N_SCENARIOS)
+                die("--scenario: rpc, pubsub, conns, lua, reload or rooms");
             o->scenario = (enum scenario)i;
             break;
         }
         case 'c': o->callers = (int)num_arg("callers", optarg, 1, 100000); break;
-        case 'd': o->depth = (int)num_arg("depth", optarg, 1, 100000); break;
+        case 'd': o->depth = (int)num_arg("depth", optarg, 1, 100000); o->depth_set = true; break;
         case 'b': o->payload = (int)num_arg("payload", optarg, 0, 8 << 20); break;
         case 'S': o->subscribers = (int)num_arg("subscribers", optarg, 1, 100000); break;
-        case 'w': o->window = (int)num_arg("window", optarg, 1, 1000000); break;
+        case 'w': o->window = (int)num_arg("window", optarg, 1, 1000000); o->window_set = true; break;
         case 'B': o->backlog = (int)num_arg("backlog", optarg, 1, 100000000); break;
         case 'n': o->sessions = (int)num_arg("sessions", optarg, 1, 1000000); break;
         case 'C': o->concurrency = (int)num_arg("concurrency", optarg, 1, 100000); break;
@@ -1356,6 +1697,8 @@ static void parse_args(int argc, char **argv)
         case 'f': o->reload_file = optarg; break;
         case 'm': o->reload_ms = (int)num_arg("reload-ms", optarg, 1, 3600000); break;
         case 'R': o->router_pid = (int)num_arg("router-pid", optarg, 1, 1 << 30); break;
+        case 'o': o->rooms = (int)num_arg("rooms", optarg, 1, 100000); break;
+        case 'M': o->members = (int)num_arg("members", optarg, 1, 100); break;
         case 'h': usage(stdout); exit(0);
         default: usage(stderr); exit(2);
         }
@@ -1366,6 +1709,12 @@ static void parse_args(int argc, char **argv)
     }
     if (!o->procedure)
         o->procedure = o->scenario == S_RPC ? "bench.echo" : "bench.lua_echo";
+    if (o->scenario == S_ROOMS) {
+        if (!o->depth_set)
+            o->depth = 1;
+        if (!o->window_set || o->window > o->rooms * o->members * o->depth)
+            o->window = o->rooms * o->members * o->depth;
+    }
     if (!o->backlog)
         o->backlog = 4 * o->window;
     if (o->scenario == S_RELOAD && !o->reload_file)
@@ -1425,7 +1774,9 @@ int main(int argc, char **argv)
     uv_timer_init(G.loop, &G.phase_timer);
     uv_timer_init(G.loop, &G.reload_timer);
     uv_timer_init(G.loop, &G.deadline);
-    uv_timer_start(&G.deadline, on_deadline, 30000 + (uint64_t)G.o.sessions * (G.o.scenario == S_CONNS ? 2 : 0), 0);
+    uv_timer_start(&G.deadline, on_deadline,
+                   30000 + (G.o.scenario == S_CONNS ? (uint64_t)G.o.sessions * 2 :
+                            G.o.scenario == S_ROOMS ? (uint64_t)G.o.rooms * (uint64_t)G.o.members * 2 : 0), 0);
 
     struct opts *o = &G.o;
     switch (o->scenario) {
@@ -1434,6 +1785,7 @@ int main(int argc, char **argv)
     case S_RELOAD: G.nconns = o->callers + 1; break;
     case S_PUBSUB: G.nconns = 1 + o->subscribers; break;
     case S_CONNS: G.nconns = o->sessions; break;
+    case S_ROOMS: G.nconns = o->rooms * o->members; break;
     }
     G.conns = calloc((size_t)G.nconns, sizeof *G.conns);
     if (!G.conns)
@@ -1447,15 +1799,34 @@ int main(int argc, char **argv)
         case S_RELOAD: c->role = i == o->callers ? R_WATCH : R_CALLER; break;
         case S_PUBSUB: c->role = i == 0 ? R_PUB : R_SUB; break;
         case S_CONNS: c->role = R_IDLE; break;
+        case S_ROOMS:
+            c->role = R_MEMBER;
+            c->room = i / o->members;
+            c->member = i % o->members;
+            break;
         }
-        if (c->role == R_CALLER) {
+        if (c->role == R_CALLER || c->role == R_MEMBER) {
             c->slot_id = calloc((size_t)o->depth, sizeof *c->slot_id);
             c->slot_t = calloc((size_t)o->depth, sizeof *c->slot_t);
             if (!c->slot_id || !c->slot_t)
                 die("out of memory");
         }
+        if (c->role == R_MEMBER) {
+            c->slot_n = calloc((size_t)o->depth, sizeof *c->slot_n);
+            c->slot_got = calloc((size_t)o->depth, sizeof *c->slot_got);
+            if (!c->slot_n || !c->slot_got)
+                die("out of memory");
+        }
     }
     G.reload_version = 1;
+    if (o->scenario == S_ROOMS) {
+        G.room_ids = calloc((size_t)o->rooms, sizeof *G.room_ids);
+        G.room_pings = calloc((size_t)o->rooms, sizeof *G.room_pings);
+        G.idle_cap = G.nconns * o->depth;
+        G.idle_q = calloc((size_t)G.idle_cap, sizeof *G.idle_q);
+        if (!G.room_ids || !G.room_pings || !G.idle_q)
+            die("out of memory");
+    }
 
     G.t_setup0 = now_ns();
     if (o->scenario == S_CONNS) {
@@ -1465,6 +1836,8 @@ int main(int argc, char **argv)
         G.router_cpu0 = o->router_pid > 0 ? proc_cpu_s(o->router_pid) : -1;
         G.t_join0 = now_ns();
         conns_open_more();
+    } else if (o->scenario == S_ROOMS) {
+        rooms_open_more();
     } else {
         for (int i = 0; i < G.nconns; i++)
             conn_open(&G.conns[i]);
@@ -1480,7 +1853,15 @@ int main(int argc, char **argv)
         buf_free(&c->frag);
         free(c->slot_id);
         free(c->slot_t);
+        free(c->slot_n);
+        free(c->slot_got);
     }
+    if (G.room_ids)
+        for (int r = 0; r < o->rooms; r++)
+            free(G.room_ids[r]);
+    free(G.room_ids);
+    free(G.room_pings);
+    free(G.idle_q);
     free(G.conns);
     free(G.hello);
     free(G.call_tail);
