@@ -31,12 +31,12 @@ build/moonbar-asan: $(ASAN_OBJ) build/asan/src/main.o
 	@echo "  LD    $@"
 	@$(CC) $(CFLAGS) $(ASAN_FLAGS) -o $@ $^ $(LDLIBS)
 
-build/obj/%.o: %.c $(wildcard include/*.h)
+build/obj/%.o: %.c $(wildcard include/*.h src/*/*.h)
 	@mkdir -p $(dir $@)
 	@echo "  CC    $<"
 	@$(CC) $(CFLAGS) -c -o $@ $<
 
-build/asan/%.o: %.c $(wildcard include/*.h)
+build/asan/%.o: %.c $(wildcard include/*.h src/*/*.h)
 	@mkdir -p $(dir $@)
 	@echo "  CC    $< (asan)"
 	@$(CC) $(CFLAGS) $(ASAN_FLAGS) -c -o $@ $<

@@ -12,6 +12,7 @@
  * back into it, and if the script goes away first (mb_store_cancel in script_free, then the
  * Lua state closes) the box's __gc frees the op and the task that will never be resumed. */
 #include "lua_internal.h"
+#include "mb_json.h"
 #include "mb_router.h"
 #include "mb_store.h"
 
@@ -349,11 +350,14 @@ static int l_put(lua_State *L)
     if (!j)
         return luaL_error(L, "moonbar.store.put: value cannot be stored: %s", why);
     b->json = j;
-    size_t n = json_dumpb(j, NULL, 0, JSON_COMPACT | JSON_ENCODE_ANY);
-    if (n == 0)
+    /* one encoding pass (moonbar's encoder, jansson's exact output) into the router's scratch
+     * buffer: no script callback runs while the router holds bytes there */
+    struct mb_buf *out = &mb_script_of(L)->r->scratch;
+    mb_buf_reset(out);
+    if (mb_json_dump(out, j) < 0 || out->len == 0)
         return luaL_error(L, "moonbar.store.put: value cannot be written as JSON");
-    struct mb_store_op *op = new_op(L, b, MB_STORE_PUT, coll, cl, key, kl, n);
-    json_dumpb(j, op->value, n, JSON_COMPACT | JSON_ENCODE_ANY);
+    struct mb_store_op *op = new_op(L, b, MB_STORE_PUT, coll, cl, key, kl, out->len);
+    memcpy(op->value, mb_buf_data(out), out->len);
     b->json = NULL;
     json_decref(j);
     op->expect = version;

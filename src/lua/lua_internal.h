@@ -83,11 +83,13 @@ struct mb_script {
     size_t mem, mem_limit;
     uint64_t deadline; /* uv_hrtime() ns after which the running callback is stopped */
     bool killed;
+    bool stopping; /* moonbar shuts down: on_stop runs with a budget of at least 5 s */
     int depth; /* callbacks running (nested synchronous ones included) */
 
     struct mb_session *s; /* in-process session */
     uint64_t next_request;
     struct mb_vec inbox; /* json_t * messages from the router */
+    struct mb_vec inbox_spare; /* the last batch's vector, emptied: the next inbox */
     /* threads of tasks that returned normally, kept for the next tasks (anchored by ref) */
     struct { lua_State *co; int ref; } spare[32];
     int nspare;

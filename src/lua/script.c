@@ -69,7 +69,10 @@ void mb_script_begin(struct mb_script *sc)
 {
     if (sc->depth++ == 0) {
         sc->killed = false;
-        sc->deadline = uv_hrtime() + (uint64_t)(sc->r->cfg->lua_callback_timeout * 1e9);
+        double budget = sc->r->cfg->lua_callback_timeout;
+        if (sc->stopping && budget < 5.0)
+            budget = 5.0; /* on_stop: shutdown is no hot path, and its last writes matter */
+        sc->deadline = uv_hrtime() + (uint64_t)(budget * 1e9);
     }
 }
 
@@ -997,6 +1000,7 @@ static void script_free(struct mb_script *sc)
     for (size_t i = 0; i < sc->inbox.len; i++)
         json_decref(sc->inbox.items[i]);
     mb_vec_free(&sc->inbox);
+    mb_vec_free(&sc->inbox_spare);
     gen_free(sc, sc->gen);
     /* waiting entries first: a closed handler (key NULL) lives only there */
     struct waiting *w;
@@ -1111,14 +1115,20 @@ void mb_lua_run_pending(struct mb_router *r)
             for (struct mb_script *sc = realm->lua->scripts; sc; sc = sc->next) {
                 if (sc->inbox.len == 0)
                     continue;
+                /* the batch is delivered from its vector while new messages go to the spare
+                 * one; the emptied vector is the next spare (its capacity kept: no realloc
+                 * and free per loop turn) */
                 struct mb_vec batch = sc->inbox;
-                memset(&sc->inbox, 0, sizeof sc->inbox);
+                sc->inbox = sc->inbox_spare;
+                memset(&sc->inbox_spare, 0, sizeof sc->inbox_spare);
                 for (size_t i = 0; i < batch.len; i++) {
                     if (!sc->closing)
                         deliver(sc, batch.items[i]);
                     json_decref(batch.items[i]);
                 }
-                mb_vec_free(&batch);
+                batch.len = 0;
+                mb_vec_free(&sc->inbox_spare);
+                sc->inbox_spare = batch;
                 more = true;
             }
         }
@@ -1164,8 +1174,10 @@ void mb_lua_stop(struct mb_router *r)
         realm->lua->policy = NULL;
         while (sc) {
             struct mb_script *next = sc->next;
-            if (sc->gen && !sc->is_system)
+            if (sc->gen && !sc->is_system) {
+                sc->stopping = true;
                 call_hook(sc, sc->gen->env, "on_stop", LUA_NOREF); /* last words: e.g. save state */
+            }
             sc->closing = true;
             if (sc->gen)
                 while (sc->gen->timers.len)

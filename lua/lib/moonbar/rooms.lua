@@ -141,10 +141,11 @@ end
 function Room:broadcast(type_, fields)
   local ev = fields or {}
   ev.type = type_
-  self.seq = self.seq + 1
-  ev.seq = self.seq
+  local seq = self.seq + 1
+  ev.seq = seq
   moonbar.publish(topic(self), { ev })
-  return self.seq
+  self.seq = seq -- taken once the event is out: a publish that raised leaves no gap
+  return seq
 end
 
 -- Sends an event to one member only (or a list of members): it carries the current seq
