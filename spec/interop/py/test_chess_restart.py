@@ -27,7 +27,7 @@ def test_restart_mid_game_keeps_the_game_its_clocks_and_seats(router_factory, cl
     mr.wait_until(lambda: len(mc.archive(c1)) == 1, what="the first game archived")
 
     # a game with a short clock: black's flag is running when moonbar stops
-    short = mc.clock_s(3)
+    short = mc.clock_s(2)
     reconnect = mc.clock_s(60)       # the seats wait that long for their players after the restart
     f = ChessGame(clients, r1, names=("fay", "flo"), spectator=None, line=mc.SCHOLAR,
                   clock={"initial_s": short, "increment_s": 0}, reconnect_s=reconnect)
@@ -48,7 +48,7 @@ def test_restart_mid_game_keeps_the_game_its_clocks_and_seats(router_factory, cl
     # SIGTERM: moonbar exits 0 and cleanly; it stays down a while
     r1.check()
     t_down = time.monotonic()
-    time.sleep(T(1.5))
+    time.sleep(T(1))
 
     r2 = mb_router.Router(r1.workdir, overrides)
     try:
@@ -80,7 +80,7 @@ def test_restart_mid_game_keeps_the_game_its_clocks_and_seats(router_factory, cl
         assert st["status"] == "playing" and st["seq"] == f_before["seq"], st
         assert st["state"]["clocks"]["black_ms"] <= f_before["state"]["clocks"]["black_ms"]
         ev = mr.wait_until(lambda: [e.args[0] for e in f_events.snapshot() if e.args[0]["type"] == "end"],
-                           timeout=3 + 5, what="the flag of the short game after the restart")[0]
+                           timeout=2 + 5, what="the flag of the short game after the restart")[0]
         assert ev["result"] == "1-0" and ev["reason"] == "timeout" and ev["clocks"]["black_ms"] == 0, ev
         assert ev["seq"] == f_before["seq"] + 1, ev
 
