@@ -82,6 +82,7 @@ struct mb_script {
     lua_State *sync; /* thread for synchronous callbacks (authorizer, policies) */
     size_t mem, mem_limit;
     uint64_t deadline; /* uv_hrtime() ns after which the running callback is stopped */
+    double budget;     /* seconds: the running callback's budget (for the message) */
     bool killed;
     bool stopping; /* moonbar shuts down: on_stop runs with a budget of at least 5 s */
     int depth; /* callbacks running (nested synchronous ones included) */

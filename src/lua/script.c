@@ -57,8 +57,7 @@ static void hook(lua_State *L, lua_Debug *ar)
         lua_sethook(L, hook, LUA_MASKCOUNT | LUA_MASKLINE, 1);
     }
     char msg[96];
-    snprintf(msg, sizeof msg, "callback stopped: it ran longer than its budget of %.0f ms",
-             sc->r->cfg->lua_callback_timeout * 1000.0);
+    snprintf(msg, sizeof msg, "callback stopped: it ran longer than its budget of %.0f ms", sc->budget * 1000.0);
     luaL_where(L, 1);
     lua_pushstring(L, msg);
     lua_concat(L, 2);
@@ -72,6 +71,10 @@ void mb_script_begin(struct mb_script *sc)
         double budget = sc->r->cfg->lua_callback_timeout;
         if (sc->stopping && budget < 5.0)
             budget = 5.0; /* on_stop: shutdown is no hot path, and its last writes matter */
+        else if (sc->loading && !sc->gen && budget < 2.0)
+            budget = 2.0; /* the first version's main chunk, at start: start-up work (a restore
+                           * from the store) on a busy machine; nothing is routed yet */
+        sc->budget = budget;
         sc->deadline = uv_hrtime() + (uint64_t)(budget * 1e9);
     }
 }
