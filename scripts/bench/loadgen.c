@@ -17,6 +17,16 @@
  *           moonbar.room.act(room, "ping", n), --window actions in flight in all (at most
  *           --depth per member, taken round-robin); each action is broadcast to its room.
  *           Latency: CALL written -> this action's own event read (matched by seat and n).
+ *   chess   --games games of chess (the games app, lua/apps/games: kind "chess", created with
+ *           clock = false, rated = false), 3 sessions each: white, black, one spectator, all
+ *           subscribed to moonbar.room.<room>. The players replay a real game (Byrne-Fischer,
+ *           New York 1956, 82 plies, compiled in below) with moonbar.room.act(room, "move",
+ *           uci): the side to move sends the next move as soon as its session has the event of
+ *           the previous one (one move in flight per game). A game replayed to its end (the
+ *           mate) starts again in a new room from the start; the first rooms start at every
+ *           ply of the line (--stagger: a fen param), so rooms end at a steady rate. Latency:
+ *           CALL written -> this move's event read on the mover's session. Every session must
+ *           get every move event, in order.
  *
  * The hot path does no JSON library work and no per-message malloc: incoming frames are read
  * with a small scanner (message code, integer fields, slices of the elements), outgoing ones are
@@ -270,18 +280,19 @@ static bool field_u64(const struct msg *m, int i, uint64_t *out)
 
 /* ---- options, state ------------------------------------------------------------------------- */
 
-enum scenario { S_RPC, S_PUBSUB, S_CONNS, S_LUA, S_RELOAD, S_ROOMS };
-static const char *const scenario_names[] = { "rpc", "pubsub", "conns", "lua", "reload", "rooms" };
-#define N_SCENARIOS 6
-enum role { R_CALLER, R_CALLEE, R_SUB, R_PUB, R_IDLE, R_WATCH, R_MEMBER };
+enum scenario { S_RPC, S_PUBSUB, S_CONNS, S_LUA, S_RELOAD, S_ROOMS, S_CHESS };
+static const char *const scenario_names[] = { "rpc", "pubsub", "conns", "lua", "reload", "rooms", "chess" };
+#define N_SCENARIOS 7
+enum role { R_CALLER, R_CALLEE, R_SUB, R_PUB, R_IDLE, R_WATCH, R_MEMBER, R_CHESS };
 static const char *const role_names[] = { "caller", "callee", "subscriber", "publisher", "idle", "watcher",
-                                          "room member" };
+                                          "room member", "chess session" };
 enum cstate { C_CONNECTING, C_HANDSHAKE, C_JOINING, C_SETUP, C_READY, C_CLOSED };
 static const char *const state_names[] = { "connecting", "handshake", "joining", "setup", "ready", "closed" };
 enum phase { P_SETUP, P_WARMUP, P_MEASURE, P_DRAIN, P_DONE };
 
 enum { WAMP_HELLO = 1, WAMP_WELCOME = 2, WAMP_ABORT = 3, WAMP_GOODBYE = 6, WAMP_ERROR = 8,
        WAMP_PUBLISH = 16, WAMP_PUBLISHED = 17, WAMP_SUBSCRIBE = 32, WAMP_SUBSCRIBED = 33,
+       WAMP_UNSUBSCRIBE = 34, WAMP_UNSUBSCRIBED = 35,
        WAMP_EVENT = 36, WAMP_CALL = 48, WAMP_RESULT = 50, WAMP_REGISTER = 64, WAMP_REGISTERED = 65,
        WAMP_INVOCATION = 68, WAMP_YIELD = 70 };
 
@@ -306,6 +317,12 @@ struct conn {
     uint64_t *slot_n;
     unsigned char *slot_got;
     uint64_t next_n, last_seq;
+    /* chess (room = the game, member = 0 white, 1 black, 2 spectator): the current room's
+     * subscription (0: none, its events are ignored), the ply of the next move event expected,
+     * the move call waiting for its RESULT, a request counter */
+    uint64_t sub_id, move_id, move_t, req;
+    int next_ply;
+    bool move_pending;
 };
 
 struct opts {
@@ -315,12 +332,27 @@ struct opts {
     const char *realm;
     enum scenario scenario;
     int callers, depth, payload, subscribers, window, backlog, sessions, concurrency, sources, rooms, members;
+    int games;
+    bool stagger;
     bool depth_set, window_set;
     double duration, warmup, drain;
     const char *procedure, *topic;
     const char *reload_file;
     int reload_ms;
     int router_pid;
+};
+
+/* chess: one game (3 sessions: conns 3g, 3g+1, 3g+2) */
+struct game {
+    char *room;       /* the current room's ID (NULL while it is being created) */
+    int joined;       /* sessions that joined the current room */
+    int done;         /* sessions that got the current room's last move */
+    int ply;          /* ply of the line to send next in the current room */
+    int start_ply;    /* the ply the current room started at (its fen: CHESS_FEN[start_ply - 1]) */
+    uint64_t t[2];    /* send time of the last ply of each parity (the mover's latency) */
+    int t_ply[2];
+    uint64_t results; /* move RESULTs over all its rooms */
+    bool stalled;     /* an ERROR stopped it */
 };
 
 static struct {
@@ -368,6 +400,10 @@ static struct {
     uint64_t events_expected; /* sum over the answered actions of their room's members */
     uint64_t seq_gaps;        /* events whose seq was not the one after the last seen */
     struct hist hist_result;  /* CALL written -> RESULT read */
+
+    /* chess */
+    struct game *games;
+    uint64_t moves_sent, order_errors, games_done, games_done_window, stale_events;
 } G;
 
 /* ---- process statistics --------------------------------------------------------------------- */
@@ -813,6 +849,325 @@ static void rooms_open_more(void)
         conn_open(&G.conns[G.opened++]);
 }
 
+/* ---- chess ---------------------------------------------------------------------------------- */
+
+/* Byrne-Fischer, New York 1956 ("the game of the century"), 82 plies ending in 41...Rc2#, in
+ * UCI (the line of spec/interop/py/mb_chess.py, checked there move by move against SAN and FEN
+ * from chess.js; lua/apps/games/chess_rules.lua's C.replay plays it to the mate, the game going
+ * on until the last move). */
+static const char *const CHESS_LINE[] = {
+    "g1f3", "g8f6", "c2c4", "g7g6", "b1c3", "f8g7", "d2d4", "e8g8", "c1f4", "d7d5", "d1b3", "d5c4", "b3c4", "c7c6",
+    "e2e4", "b8d7", "a1d1", "d7b6", "c4c5", "c8g4", "f4g5", "b6a4", "c5a3", "a4c3", "b2c3", "f6e4", "g5e7", "d8b6",
+    "f1c4", "e4c3", "e7c5", "f8e8", "e1f1", "g4e6", "c5b6", "e6c4", "f1g1", "c3e2", "g1f1", "e2d4", "f1g1", "d4e2",
+    "g1f1", "e2c3", "f1g1", "a7b6", "a3b4", "a8a4", "b4b6", "c3d1", "h2h3", "a4a2", "g1h2", "d1f2", "h1e1", "e8e1",
+    "b6d8", "g7f8", "f3e1", "c4d5", "e1f3", "f2e4", "d8b8", "b7b5", "h3h4", "h7h5", "f3e5", "g8g7", "h2g1", "f8c5",
+    "g1f1", "e4g3", "f1e1", "c5b4", "e1d1", "d5b3", "d1c1", "g3e2", "c1b1", "e2c3", "b1c1", "a2c2",
+};
+#define CHESS_PLIES ((int)(sizeof CHESS_LINE / sizeof CHESS_LINE[0]))
+/* The position after each ply but the last (chess.js's FEN, the same as chess_rules.lua's): with
+ * --stagger, game g's first room starts after g mod 82 plies (a room created with that fen), so
+ * that the games are at every stage of the line and rooms end and start at a steady rate. From
+ * each of these positions chess_rules.lua plays the rest of the line to the mate, not ending
+ * before it. */
+static const char *const CHESS_FEN[] = {
+    "rnbqkbnr/pppppppp/8/8/8/5N2/PPPPPPPP/RNBQKB1R b KQkq - 1 1",
+    "rnbqkb1r/pppppppp/5n2/8/8/5N2/PPPPPPPP/RNBQKB1R w KQkq - 2 2",
+    "rnbqkb1r/pppppppp/5n2/8/2P5/5N2/PP1PPPPP/RNBQKB1R b KQkq c3 0 2",
+    "rnbqkb1r/pppppp1p/5np1/8/2P5/5N2/PP1PPPPP/RNBQKB1R w KQkq - 0 3",
+    "rnbqkb1r/pppppp1p/5np1/8/2P5/2N2N2/PP1PPPPP/R1BQKB1R b KQkq - 1 3",
+    "rnbqk2r/ppppppbp/5np1/8/2P5/2N2N2/PP1PPPPP/R1BQKB1R w KQkq - 2 4",
+    "rnbqk2r/ppppppbp/5np1/8/2PP4/2N2N2/PP2PPPP/R1BQKB1R b KQkq d3 0 4",
+    "rnbq1rk1/ppppppbp/5np1/8/2PP4/2N2N2/PP2PPPP/R1BQKB1R w KQ - 1 5",
+    "rnbq1rk1/ppppppbp/5np1/8/2PP1B2/2N2N2/PP2PPPP/R2QKB1R b KQ - 2 5",
+    "rnbq1rk1/ppp1ppbp/5np1/3p4/2PP1B2/2N2N2/PP2PPPP/R2QKB1R w KQ d6 0 6",
+    "rnbq1rk1/ppp1ppbp/5np1/3p4/2PP1B2/1QN2N2/PP2PPPP/R3KB1R b KQ - 1 6",
+    "rnbq1rk1/ppp1ppbp/5np1/8/2pP1B2/1QN2N2/PP2PPPP/R3KB1R w KQ - 0 7",
+    "rnbq1rk1/ppp1ppbp/5np1/8/2QP1B2/2N2N2/PP2PPPP/R3KB1R b KQ - 0 7",
+    "rnbq1rk1/pp2ppbp/2p2np1/8/2QP1B2/2N2N2/PP2PPPP/R3KB1R w KQ - 0 8",
+    "rnbq1rk1/pp2ppbp/2p2np1/8/2QPPB2/2N2N2/PP3PPP/R3KB1R b KQ e3 0 8",
+    "r1bq1rk1/pp1nppbp/2p2np1/8/2QPPB2/2N2N2/PP3PPP/R3KB1R w KQ - 1 9",
+    "r1bq1rk1/pp1nppbp/2p2np1/8/2QPPB2/2N2N2/PP3PPP/3RKB1R b K - 2 9",
+    "r1bq1rk1/pp2ppbp/1np2np1/8/2QPPB2/2N2N2/PP3PPP/3RKB1R w K - 3 10",
+    "r1bq1rk1/pp2ppbp/1np2np1/2Q5/3PPB2/2N2N2/PP3PPP/3RKB1R b K - 4 10",
+    "r2q1rk1/pp2ppbp/1np2np1/2Q5/3PPBb1/2N2N2/PP3PPP/3RKB1R w K - 5 11",
+    "r2q1rk1/pp2ppbp/1np2np1/2Q3B1/3PP1b1/2N2N2/PP3PPP/3RKB1R b K - 6 11",
+    "r2q1rk1/pp2ppbp/2p2np1/2Q3B1/n2PP1b1/2N2N2/PP3PPP/3RKB1R w K - 7 12",
+    "r2q1rk1/pp2ppbp/2p2np1/6B1/n2PP1b1/Q1N2N2/PP3PPP/3RKB1R b K - 8 12",
+    "r2q1rk1/pp2ppbp/2p2np1/6B1/3PP1b1/Q1n2N2/PP3PPP/3RKB1R w K - 0 13",
+    "r2q1rk1/pp2ppbp/2p2np1/6B1/3PP1b1/Q1P2N2/P4PPP/3RKB1R b K - 0 13",
+    "r2q1rk1/pp2ppbp/2p3p1/6B1/3Pn1b1/Q1P2N2/P4PPP/3RKB1R w K - 0 14",
+    "r2q1rk1/pp2Bpbp/2p3p1/8/3Pn1b1/Q1P2N2/P4PPP/3RKB1R b K - 0 14",
+    "r4rk1/pp2Bpbp/1qp3p1/8/3Pn1b1/Q1P2N2/P4PPP/3RKB1R w K - 1 15",
+    "r4rk1/pp2Bpbp/1qp3p1/8/2BPn1b1/Q1P2N2/P4PPP/3RK2R b K - 2 15",
+    "r4rk1/pp2Bpbp/1qp3p1/8/2BP2b1/Q1n2N2/P4PPP/3RK2R w K - 0 16",
+    "r4rk1/pp3pbp/1qp3p1/2B5/2BP2b1/Q1n2N2/P4PPP/3RK2R b K - 1 16",
+    "r3r1k1/pp3pbp/1qp3p1/2B5/2BP2b1/Q1n2N2/P4PPP/3RK2R w K - 2 17",
+    "r3r1k1/pp3pbp/1qp3p1/2B5/2BP2b1/Q1n2N2/P4PPP/3R1K1R b - - 3 17",
+    "r3r1k1/pp3pbp/1qp1b1p1/2B5/2BP4/Q1n2N2/P4PPP/3R1K1R w - - 4 18",
+    "r3r1k1/pp3pbp/1Bp1b1p1/8/2BP4/Q1n2N2/P4PPP/3R1K1R b - - 0 18",
+    "r3r1k1/pp3pbp/1Bp3p1/8/2bP4/Q1n2N2/P4PPP/3R1K1R w - - 0 19",
+    "r3r1k1/pp3pbp/1Bp3p1/8/2bP4/Q1n2N2/P4PPP/3R2KR b - - 1 19",
+    "r3r1k1/pp3pbp/1Bp3p1/8/2bP4/Q4N2/P3nPPP/3R2KR w - - 2 20",
+    "r3r1k1/pp3pbp/1Bp3p1/8/2bP4/Q4N2/P3nPPP/3R1K1R b - - 3 20",
+    "r3r1k1/pp3pbp/1Bp3p1/8/2bn4/Q4N2/P4PPP/3R1K1R w - - 0 21",
+    "r3r1k1/pp3pbp/1Bp3p1/8/2bn4/Q4N2/P4PPP/3R2KR b - - 1 21",
+    "r3r1k1/pp3pbp/1Bp3p1/8/2b5/Q4N2/P3nPPP/3R2KR w - - 2 22",
+    "r3r1k1/pp3pbp/1Bp3p1/8/2b5/Q4N2/P3nPPP/3R1K1R b - - 3 22",
+    "r3r1k1/pp3pbp/1Bp3p1/8/2b5/Q1n2N2/P4PPP/3R1K1R w - - 4 23",
+    "r3r1k1/pp3pbp/1Bp3p1/8/2b5/Q1n2N2/P4PPP/3R2KR b - - 5 23",
+    "r3r1k1/1p3pbp/1pp3p1/8/2b5/Q1n2N2/P4PPP/3R2KR w - - 0 24",
+    "r3r1k1/1p3pbp/1pp3p1/8/1Qb5/2n2N2/P4PPP/3R2KR b - - 1 24",
+    "4r1k1/1p3pbp/1pp3p1/8/rQb5/2n2N2/P4PPP/3R2KR w - - 2 25",
+    "4r1k1/1p3pbp/1Qp3p1/8/r1b5/2n2N2/P4PPP/3R2KR b - - 0 25",
+    "4r1k1/1p3pbp/1Qp3p1/8/r1b5/5N2/P4PPP/3n2KR w - - 0 26",
+    "4r1k1/1p3pbp/1Qp3p1/8/r1b5/5N1P/P4PP1/3n2KR b - - 0 26",
+    "4r1k1/1p3pbp/1Qp3p1/8/2b5/5N1P/r4PP1/3n2KR w - - 0 27",
+    "4r1k1/1p3pbp/1Qp3p1/8/2b5/5N1P/r4PPK/3n3R b - - 1 27",
+    "4r1k1/1p3pbp/1Qp3p1/8/2b5/5N1P/r4nPK/7R w - - 0 28",
+    "4r1k1/1p3pbp/1Qp3p1/8/2b5/5N1P/r4nPK/4R3 b - - 1 28",
+    "6k1/1p3pbp/1Qp3p1/8/2b5/5N1P/r4nPK/4r3 w - - 0 29",
+    "3Q2k1/1p3pbp/2p3p1/8/2b5/5N1P/r4nPK/4r3 b - - 1 29",
+    "3Q1bk1/1p3p1p/2p3p1/8/2b5/5N1P/r4nPK/4r3 w - - 2 30",
+    "3Q1bk1/1p3p1p/2p3p1/8/2b5/7P/r4nPK/4N3 b - - 0 30",
+    "3Q1bk1/1p3p1p/2p3p1/3b4/8/7P/r4nPK/4N3 w - - 1 31",
+    "3Q1bk1/1p3p1p/2p3p1/3b4/8/5N1P/r4nPK/8 b - - 2 31",
+    "3Q1bk1/1p3p1p/2p3p1/3b4/4n3/5N1P/r5PK/8 w - - 3 32",
+    "1Q3bk1/1p3p1p/2p3p1/3b4/4n3/5N1P/r5PK/8 b - - 4 32",
+    "1Q3bk1/5p1p/2p3p1/1p1b4/4n3/5N1P/r5PK/8 w - b6 0 33",
+    "1Q3bk1/5p1p/2p3p1/1p1b4/4n2P/5N2/r5PK/8 b - - 0 33",
+    "1Q3bk1/5p2/2p3p1/1p1b3p/4n2P/5N2/r5PK/8 w - h6 0 34",
+    "1Q3bk1/5p2/2p3p1/1p1bN2p/4n2P/8/r5PK/8 b - - 1 34",
+    "1Q3b2/5pk1/2p3p1/1p1bN2p/4n2P/8/r5PK/8 w - - 2 35",
+    "1Q3b2/5pk1/2p3p1/1p1bN2p/4n2P/8/r5P1/6K1 b - - 3 35",
+    "1Q6/5pk1/2p3p1/1pbbN2p/4n2P/8/r5P1/6K1 w - - 4 36",
+    "1Q6/5pk1/2p3p1/1pbbN2p/4n2P/8/r5P1/5K2 b - - 5 36",
+    "1Q6/5pk1/2p3p1/1pbbN2p/7P/6n1/r5P1/5K2 w - - 6 37",
+    "1Q6/5pk1/2p3p1/1pbbN2p/7P/6n1/r5P1/4K3 b - - 7 37",
+    "1Q6/5pk1/2p3p1/1p1bN2p/1b5P/6n1/r5P1/4K3 w - - 8 38",
+    "1Q6/5pk1/2p3p1/1p1bN2p/1b5P/6n1/r5P1/3K4 b - - 9 38",
+    "1Q6/5pk1/2p3p1/1p2N2p/1b5P/1b4n1/r5P1/3K4 w - - 10 39",
+    "1Q6/5pk1/2p3p1/1p2N2p/1b5P/1b4n1/r5P1/2K5 b - - 11 39",
+    "1Q6/5pk1/2p3p1/1p2N2p/1b5P/1b6/r3n1P1/2K5 w - - 12 40",
+    "1Q6/5pk1/2p3p1/1p2N2p/1b5P/1b6/r3n1P1/1K6 b - - 13 40",
+    "1Q6/5pk1/2p3p1/1p2N2p/1b5P/1bn5/r5P1/1K6 w - - 14 41",
+    "1Q6/5pk1/2p3p1/1p2N2p/1b5P/1bn5/r5P1/2K5 b - - 15 41",
+};
+
+static const char *const CHESS_SIDE[2] = { "white", "black" };
+
+/* Request IDs: the kind of call in the high bits, a per-session counter below. */
+enum { K_CREATE = 1, K_SUB, K_JOIN, K_MOVE, K_UNSUB };
+#define REQ_SHIFT 44
+static uint64_t chess_req(struct conn *c, int kind) { return ((uint64_t)kind << REQ_SHIFT) | ++c->req; }
+static int req_kind(uint64_t id) { return (int)(id >> REQ_SHIFT); }
+enum { STEP_PLAYING = STEP_JOINING + 1 };
+
+static struct conn *chess_conn(int g, int k) { return &G.conns[3 * g + k]; }
+
+/* White creates the game's (next) room, from the position after start_ply plies of the line. */
+static void chess_create(int g, int start_ply)
+{
+    struct conn *c = chess_conn(g, 0);
+    free(G.games[g].room);
+    G.games[g].room = NULL;
+    G.games[g].start_ply = start_ply;
+    c->step = STEP_CREATING;
+    char msg[256], fen[128] = "";
+    if (start_ply > 0)
+        snprintf(fen, sizeof fen, ",\"fen\":\"%s\"", CHESS_FEN[start_ply - 1]);
+    int n = snprintf(msg, sizeof msg, "[%d,%" PRIu64 ",{},\"moonbar.room.create\",[\"chess\"],"
+                     "{\"clock\":false,\"rated\":false%s}]", WAMP_CALL, chess_req(c, K_CREATE), fen);
+    send_text(c, msg, (size_t)n);
+}
+
+static void chess_subscribe(struct conn *c)
+{
+    char msg[256];
+    c->step = STEP_SUBSCRIBING;
+    c->next_ply = G.games[c->room].start_ply;
+    c->last_seq = 0;
+    c->sub_id = 0;
+    int n = snprintf(msg, sizeof msg, "[%d,%" PRIu64 ",{},\"moonbar.room.%s\"]", WAMP_SUBSCRIBE, chess_req(c, K_SUB),
+                     G.games[c->room].room);
+    send_text(c, msg, (size_t)n);
+}
+
+static void chess_join(struct conn *c)
+{
+    char msg[512];
+    c->step = STEP_JOINING;
+    const char *room = G.games[c->room].room;
+    int n = c->member < 2 ?
+        snprintf(msg, sizeof msg, "[%d,%" PRIu64 ",{},\"moonbar.room.join\",[\"%s\"],{\"as\":\"player\","
+                 "\"seat\":\"%s\",\"name\":\"%s %d\"}]", WAMP_CALL, chess_req(c, K_JOIN), room,
+                 CHESS_SIDE[c->member], CHESS_SIDE[c->member], c->room + 1) :
+        snprintf(msg, sizeof msg, "[%d,%" PRIu64 ",{},\"moonbar.room.join\",[\"%s\"],{\"as\":\"spectator\","
+                 "\"name\":\"spectator %d\"}]", WAMP_CALL, chess_req(c, K_JOIN), room, c->room + 1);
+    send_text(c, msg, (size_t)n);
+}
+
+/* The side to move sends the game's next move. */
+static void chess_move(int g, uint64_t now)
+{
+    struct game *gm = &G.games[g];
+    int ply = gm->ply;
+    struct conn *c = chess_conn(g, ply & 1);
+    if (gm->stalled || ply >= CHESS_PLIES || c->state != C_READY)
+        return;
+    if (c->move_pending)
+        G.bad++; /* cannot happen: its previous move's RESULT comes before the event that let it move */
+    uint64_t id = chess_req(c, K_MOVE);
+    c->move_id = id;
+    c->move_t = now;
+    c->move_pending = true;
+    gm->t[ply & 1] = now;
+    gm->t_ply[ply & 1] = ply;
+    gm->ply = ply + 1;
+    char head[32] = "[48,";
+    size_t hl = 4 + u64_to_dec(head + 4, id);
+    const char *rid = gm->room, *uci = CHESS_LINE[ply];
+    struct piece pc[6] = { { head, hl }, { ",{},\"moonbar.room.act\",[\"", 25 }, { rid, strlen(rid) },
+                           { "\",\"move\",\"", 10 }, { uci, strlen(uci) }, { "\"]]", 3 } };
+    send_pieces(c, pc, 6, G.o.ws ? 1 : 0);
+    G.moves_sent++;
+    G.calls_sent++;
+}
+
+/* An ERROR (or an answer that makes no sense) stops the game: its moves are legal, so there is
+ * nothing to retry. */
+static void chess_stall(struct conn *c)
+{
+    G.games[c->room].stalled = true;
+}
+
+static void chess_result(struct conn *c, const struct msg *m, uint64_t id, uint64_t now)
+{
+    struct game *gm = &G.games[c->room];
+    int kind = req_kind(id);
+    if (kind == K_CREATE && c->step == STEP_CREATING) {
+        const char *vs, *ve;
+        if (m->n < 5 || !obj_get(m->s[4], m->e[4], "room", &vs, &ve) || ve - vs < 3 || *vs != '"')
+            die("moonbar.room.create: no room in the answer: %.*s", (int)(m->n ? m->e[m->n - 1] - m->s[0] : 0),
+                m->s[0]);
+        gm->room = strndup(vs + 1, (size_t)(ve - vs - 2));
+        gm->joined = gm->done = 0;
+        gm->ply = gm->start_ply;
+        for (int k = 0; k < 3; k++) {
+            struct conn *x = chess_conn(c->room, k);
+            if (x == c || x->step == STEP_WAIT_ROOM || x->state == C_READY)
+                chess_subscribe(x);
+        }
+        return;
+    }
+    if (kind == K_JOIN && c->step == STEP_JOINING) {
+        const char *vs, *ve;
+        if (c->member < 2 && (m->n < 5 || !obj_get(m->s[4], m->e[4], "seat", &vs, &ve) ||
+                              (size_t)(ve - vs) != strlen(CHESS_SIDE[c->member]) + 2 ||
+                              memcmp(vs + 1, CHESS_SIDE[c->member], (size_t)(ve - vs - 2)) != 0))
+            die("moonbar.room.join: not the %s seat: %.*s", CHESS_SIDE[c->member],
+                (int)(m->n ? m->e[m->n - 1] - m->s[0] : 0), m->s[0]);
+        c->step = STEP_PLAYING;
+        if (c->state == C_SETUP)
+            became_ready(c, now);
+        if (++gm->joined == 3 && running())
+            chess_move(c->room, now);
+        return;
+    }
+    if (kind == K_MOVE && c->move_pending && id == c->move_id) {
+        c->move_pending = false;
+        G.completed++;
+        gm->results++;
+        G.events_expected += 3;
+        if (G.phase == P_MEASURE) {
+            G.completed_window++;
+            h_add(&G.hist_result, now - c->move_t);
+        }
+        return;
+    }
+    G.bad++;
+}
+
+/* The ply of the move that led to this FEN: 2 * (fullmove - 1), minus 1 when white is to move. */
+static int fen_ply(const char *s, const char *e)
+{
+    const char *p = s;
+    while (p < e && *p != ' ')
+        p++;
+    if (e - p < 2)
+        return -1;
+    bool white_to_move = p[1] == 'w';
+    const char *q = e;
+    while (q > p && q[-1] != ' ')
+        q--;
+    int full = 0;
+    for (const char *r = q; r < e; r++) {
+        if (*r < '0' || *r > '9')
+            return -1;
+        full = full * 10 + (*r - '0');
+    }
+    return 2 * (full - 1) - (white_to_move ? 1 : 0);
+}
+
+/* EVENT on a room's topic: [36, sub, pub, details, [{type, seq, ...}]]. */
+static void chess_event(struct conn *c, const struct msg *m, uint64_t now)
+{
+    uint64_t sub = 0, seq = 0;
+    if (!field_u64(m, 1, &sub) || !c->sub_id || sub != c->sub_id) {
+        G.stale_events++; /* a room this session is done with (its end event) */
+        return;
+    }
+    const char *a = m->n >= 5 ? skip_ws(m->s[4] + 1, m->e[4]) : NULL;
+    const char *ae = a ? skip_value(a, m->e[4]) : NULL, *ts, *te, *us, *ue, *fs, *fe, *ss, *se;
+    if (!ae || !obj_u64(a, ae, "seq", &seq) || !obj_get(a, ae, "type", &ts, &te)) {
+        G.bad++;
+        return;
+    }
+    if (c->last_seq && seq != c->last_seq + 1)
+        G.seq_gaps++;
+    c->last_seq = seq;
+    if (te - ts != 6 || memcmp(ts, "\"move\"", 6) != 0)
+        return; /* join, start */
+    if (!obj_get(a, ae, "uci", &us, &ue) || !obj_get(a, ae, "fen", &fs, &fe) || !obj_get(a, ae, "side", &ss, &se) ||
+        ue - us < 2 || fe - fs < 2 || se - ss < 2) {
+        G.bad++;
+        return;
+    }
+    c->rx++;
+    G.events_rx++;
+    if (G.phase == P_MEASURE)
+        G.events_rx_window++;
+    int ply = fen_ply(fs + 1, fe - 1);
+    if (ply < 0 || ply >= CHESS_PLIES || ply != c->next_ply || (size_t)(ue - us - 2) != strlen(CHESS_LINE[ply]) ||
+        memcmp(us + 1, CHESS_LINE[ply], (size_t)(ue - us - 2)) != 0 ||
+        (size_t)(se - ss - 2) != strlen(CHESS_SIDE[ply & 1]) || memcmp(ss + 1, CHESS_SIDE[ply & 1], 5) != 0) {
+        G.order_errors++; /* not the move that comes next in this session's room */
+        if (ply < 0 || ply >= CHESS_PLIES)
+            return;
+    }
+    c->next_ply = ply + 1;
+    struct game *gm = &G.games[c->room];
+    if (c->member == (ply & 1) && gm->t_ply[ply & 1] == ply && G.phase == P_MEASURE)
+        h_add(&G.hist, now - gm->t[ply & 1]); /* the mover sees its own move */
+    if (ply + 1 < CHESS_PLIES) {
+        if (c->member == ((ply + 1) & 1) && gm->ply == ply + 1 && running())
+            chess_move(c->room, now); /* its turn */
+        return;
+    }
+    /* the last move: this session is done with the room; the game restarts once all 3 are */
+    char msg[64];
+    int n = snprintf(msg, sizeof msg, "[%d,%" PRIu64 ",%" PRIu64 "]", WAMP_UNSUBSCRIBE, chess_req(c, K_UNSUB),
+                     c->sub_id);
+    send_text(c, msg, (size_t)n);
+    c->sub_id = 0;
+    if (++gm->done == 3) {
+        G.games_done++;
+        if (G.phase == P_MEASURE)
+            G.games_done_window++;
+        if (running() && !gm->stalled)
+            chess_create(c->room, 0);
+    }
+}
+
 /* ---- connection life ------------------------------------------------------------------------ */
 
 static void start_phases(void);
@@ -856,7 +1211,7 @@ static void became_ready(struct conn *c, uint64_t now)
         }
         return;
     }
-    if (G.o.scenario == S_ROOMS)
+    if (G.o.scenario == S_ROOMS || G.o.scenario == S_CHESS)
         rooms_open_more();
     if (G.ready == G.nconns)
         start_phases();
@@ -893,6 +1248,15 @@ static void on_welcome(struct conn *c, uint64_t now)
             c->step = STEP_WAIT_ROOM;
         }
         break;
+    case R_CHESS: /* white creates the game's room; black and the spectator wait for its ID */
+        c->state = C_SETUP;
+        if (c->member == 0)
+            chess_create(c->room, G.o.stagger ? c->room % CHESS_PLIES : 0);
+        else if (G.games[c->room].room)
+            chess_subscribe(c);
+        else
+            c->step = STEP_WAIT_ROOM;
+        break;
     default:
         became_ready(c, now);
     }
@@ -915,6 +1279,7 @@ static void on_message(struct conn *c, const char *p, size_t len, uint64_t now)
     case R_SUB: want = 5; break;     /* EVENT: code, subscription, publication, details, args */
     case R_WATCH: want = 5; break;
     case R_MEMBER: want = 5; break;  /* RESULT kwargs, EVENT args */
+    case R_CHESS: want = 5; break;
     default: break;
     }
     uint64_t code, id;
@@ -928,6 +1293,10 @@ static void on_message(struct conn *c, const char *p, size_t len, uint64_t now)
     case WAMP_RESULT:
         if (c->role == R_MEMBER && field_u64(&m, 1, &id)) {
             member_result(c, &m, id, now);
+            return;
+        }
+        if (c->role == R_CHESS && field_u64(&m, 1, &id)) {
+            chess_result(c, &m, id, now);
             return;
         }
         if (c->role != R_CALLER || !field_u64(&m, 1, &id) || id == 0)
@@ -974,6 +1343,10 @@ static void on_message(struct conn *c, const char *p, size_t len, uint64_t now)
     case WAMP_EVENT:
         if (c->role == R_MEMBER) {
             member_event(c, &m, now);
+            return;
+        }
+        if (c->role == R_CHESS) {
+            chess_event(c, &m, now);
             return;
         }
         if (c->role == R_WATCH) {
@@ -1034,6 +1407,12 @@ static void on_message(struct conn *c, const char *p, size_t len, uint64_t now)
             }
         } else if (c->role == R_PUB && type == WAMP_PUBLISH) {
             G.pub_unacked--;
+        } else if (c->role == R_CHESS && c->state == C_READY) {
+            if (field_u64(&m, 2, &id) && req_kind(id) == K_MOVE && c->move_pending && id == c->move_id) {
+                c->move_pending = false;
+                G.call_errors++;
+            }
+            chess_stall(c);
         } else if (c->state == C_SETUP) {
             die("setup failed: %.*s", (int)(len > 300 ? 300 : len), p);
         }
@@ -1045,6 +1424,14 @@ static void on_message(struct conn *c, const char *p, size_t len, uint64_t now)
         return;
     case WAMP_REGISTERED:
     case WAMP_SUBSCRIBED:
+        if (c->role == R_CHESS) {
+            uint64_t sub = 0;
+            if (code != WAMP_SUBSCRIBED || c->step != STEP_SUBSCRIBING || !field_u64(&m, 2, &sub))
+                break;
+            c->sub_id = sub;
+            chess_join(c);
+            return;
+        }
         if (c->role == R_MEMBER && c->state == C_SETUP && c->step == STEP_SUBSCRIBING) {
             room_join(c);
             return;
@@ -1052,6 +1439,10 @@ static void on_message(struct conn *c, const char *p, size_t len, uint64_t now)
         if (c->state == C_SETUP)
             became_ready(c, now);
         return;
+    case WAMP_UNSUBSCRIBED:
+        if (c->role == R_CHESS)
+            return;
+        break;
     case WAMP_ABORT:
     case WAMP_GOODBYE:
         conn_lost(c, code == WAMP_ABORT ? "ABORT from the router" : "GOODBYE from the router");
@@ -1385,6 +1776,10 @@ static void start_phases(void)
                     idle_push(r * G.o.members + k);
         pump_members();
     }
+    if (G.o.scenario == S_CHESS)
+        for (int g = 0; g < G.o.games; g++)
+            if (G.games[g].joined == 3)
+                chess_move(g, now);
     if (G.o.scenario == S_RELOAD)
         uv_timer_start(&G.reload_timer, on_reload_timer, (uint64_t)G.o.reload_ms, (uint64_t)G.o.reload_ms);
     if (G.o.warmup > 0)
@@ -1404,6 +1799,11 @@ static void check_drained(void)
     }
     if (G.o.scenario == S_ROOMS) {
         if (G.actions_inflight <= 0 && G.events_rx >= G.events_expected)
+            finish();
+        return;
+    }
+    if (G.o.scenario == S_CHESS) {
+        if (G.moves_sent <= G.completed + G.call_errors && G.events_rx >= G.events_expected)
             finish();
         return;
     }
@@ -1556,6 +1956,47 @@ static void report(void)
                G.events_rx_window, secs, G.calls_sent, G.completed, G.events_expected, G.events_rx, extra);
         break;
     }
+    case S_CHESS: {
+        double mrate = (double)G.completed_window / secs, erate = (double)G.events_rx_window / secs;
+        double grate = (double)G.games_done_window / secs;
+        uint64_t lost = 0, extra_ev = 0, unanswered = 0, stalled = 0;
+        for (int i = 0; i < G.nconns; i++) {
+            const struct conn *c = &G.conns[i];
+            uint64_t want = G.games[c->room].results;
+            lost += c->rx < want ? want - c->rx : 0;
+            extra_ev += c->rx > want ? c->rx - want : 0;
+            unanswered += c->move_pending;
+        }
+        for (int g = 0; g < G.o.games; g++)
+            stalled += G.games[g].stalled;
+        if (extra_ev)
+            fprintf(stderr, "loadgen: %" PRIu64 " move events more than the moves answered (duplicates, or RESULTs "
+                    "missing)\n", extra_ev);
+        if (stalled)
+            fprintf(stderr, "loadgen: %" PRIu64 " games stopped by an ERROR\n", stalled);
+        if (G.calls_sent != G.completed + G.call_errors + unanswered)
+            fprintf(stderr, "loadgen: count mismatch: %" PRIu64 " moves sent, %" PRIu64 " results, %" PRIu64
+                    " errors, %" PRIu64 " unanswered\n", G.calls_sent, G.completed, G.call_errors, unanswered);
+        double p50 = h_quantile(&G.hist, 0.50) / 1e3, p99 = h_quantile(&G.hist, 0.99) / 1e3;
+        double r50 = h_quantile(&G.hist_result, 0.50) / 1e3, r99 = h_quantile(&G.hist_result, 0.99) / 1e3;
+        printf("chess %s %d games x 3 sessions, %d plies per game: %.0f moves/s, %.0f move events/s, %.1f games/s, "
+               "move->event p50 %.1f us, p99 %.1f us (RESULT p50 %.1f us, p99 %.1f us), errors %" PRIu64
+               ", lost %" PRIu64 " of %" PRIu64 ", seq gaps %" PRIu64 ", out of order %" PRIu64 ", disconnects %" PRIu64
+               ", unanswered %" PRIu64 ", bad %" PRIu64 "\n",
+               tr, G.o.games, CHESS_PLIES, mrate, erate, grate, p50, p99, r50, r99, G.errors, lost, G.events_expected,
+               G.seq_gaps, G.order_errors, G.disconnects, unanswered, G.bad);
+        printf("RESULT scenario=chess transport=%s games=%d plies=%d moves_per_s=%.0f events_per_s=%.0f "
+               "games_per_s=%.1f p50_us=%.1f p99_us=%.1f max_us=%.1f result_p50_us=%.1f result_p99_us=%.1f "
+               "errors=%" PRIu64 " lost=%" PRIu64 " gaps=%" PRIu64 " order=%" PRIu64 " disconnects=%" PRIu64
+               " unanswered=%" PRIu64 " bad=%" PRIu64 " calls=%" PRIu64 " events=%" PRIu64 " secs=%.3f moves_sent=%"
+               PRIu64 " results=%" PRIu64 " events_expected=%" PRIu64 " events_rx=%" PRIu64 " games_done=%" PRIu64
+               " stale_events=%" PRIu64 "%s\n",
+               tr, G.o.games, CHESS_PLIES, mrate, erate, grate, p50, p99, (double)G.hist.max / 1e3, r50, r99,
+               G.errors, lost, G.seq_gaps, G.order_errors, G.disconnects, unanswered, G.bad, G.completed_window,
+               G.events_rx_window, secs, G.moves_sent, G.completed, G.events_expected, G.events_rx, G.games_done,
+               G.stale_events, extra);
+        break;
+    }
     case S_CONNS: {
         double jsecs = (double)(G.t_join1 - G.t_join0) / 1e9;
         double jrate = jsecs > 0 ? (double)G.joined / jsecs : 0;
@@ -1608,7 +2049,7 @@ static void usage(FILE *out)
             "  --port P            router port (required)\n"
             "  --transport T       raw | ws (raw)\n"
             "  --realm R           realm (realm1)\n"
-            "  --scenario S        rpc | pubsub | conns | lua | reload | rooms (rpc)\n"
+            "  --scenario S        rpc | pubsub | conns | lua | reload | rooms | chess (rpc)\n"
             "  --callers N         caller connections (8)\n"
             "  --depth D           calls in flight per caller (16); rooms: actions per member (1)\n"
             "  --payload BYTES     bytes of the string argument (16)\n"
@@ -1617,9 +2058,11 @@ static void usage(FILE *out)
             "                      rooms: actions in flight in all (rooms x members x depth)\n"
             "  --backlog B         pubsub: publications whose events may be undelivered (4 x window)\n"
             "  --sessions N        conns: sessions to open (10000)\n"
-            "  --concurrency C     conns, rooms: sessions joining at once (500)\n"
+            "  --concurrency C     conns, rooms, chess: sessions joining at once (500)\n"
             "  --rooms R           rooms: rooms of the bench kind (1000)\n"
             "  --members M         rooms: members (sessions) per room, each a player (4)\n"
+            "  --games G           chess: games in parallel, 3 sessions each (1000)\n"
+            "  --stagger 0|1       chess: game g's first room starts after g mod 82 plies (1)\n"
             "  --sources K         source addresses 127.0.0.1..K (conns: 1 + sessions/2000)\n"
             "  --duration SEC      measured time (3)\n"
             "  --warmup SEC        time before measuring (1)\n"
@@ -1646,7 +2089,7 @@ static void parse_args(int argc, char **argv)
     *o = (struct opts){ .host = "127.0.0.1", .realm = "realm1", .scenario = S_RPC, .callers = 8, .depth = 16,
                         .payload = 16, .subscribers = 1, .window = 64, .sessions = 10000, .concurrency = 500,
                         .duration = 3, .warmup = 1, .drain = 5, .topic = "bench.topic", .reload_ms = 100,
-                        .rooms = 1000, .members = 4 };
+                        .rooms = 1000, .members = 4, .games = 1000, .stagger = true };
     static const struct option lo[] = {
         { "host", 1, 0, 'H' }, { "port", 1, 0, 'p' }, { "transport", 1, 0, 't' }, { "realm", 1, 0, 'r' },
         { "scenario", 1, 0, 's' }, { "callers", 1, 0, 'c' }, { "depth", 1, 0, 'd' }, { "payload", 1, 0, 'b' },
@@ -1654,7 +2097,9 @@ static void parse_args(int argc, char **argv)
         { "sessions", 1, 0, 'n' }, { "concurrency", 1, 0, 'C' }, { "sources", 1, 0, 'k' },
         { "duration", 1, 0, 'D' }, { "warmup", 1, 0, 'W' }, { "drain", 1, 0, 'X' }, { "procedure", 1, 0, 'P' },
         { "topic", 1, 0, 'T' }, { "reload-file", 1, 0, 'f' }, { "reload-ms", 1, 0, 'm' },
-        { "router-pid", 1, 0, 'R' }, { "rooms", 1, 0, 'o' }, { "members", 1, 0, 'M' }, { "help", 0, 0, 'h' },
+        { "router-pid", 1, 0, 'R' }, { "rooms", 1, 0, 'o' }, { "members", 1, 0, 'M' },
+        { "games", 1, 0, 'g' }, { "stagger", 1, 0, 'G' },
+        { "help", 0, 0, 'h' },
         { 0, 0, 0, 0 }
     };
     int ch, idx;
@@ -1676,7 +2121,7 @@ static void parse_args(int argc, char **argv)
             while (i < N_SCENARIOS && strcmp(optarg, scenario_names[i]) != 0)
                 i++;
             if (i == N_SCENARIOS)
-                die("--scenario: rpc, pubsub, conns, lua, reload or rooms");
+                die("--scenario: rpc, pubsub, conns, lua, reload, rooms or chess");
             o->scenario = (enum scenario)i;
             break;
         }
@@ -1699,6 +2144,8 @@ static void parse_args(int argc, char **argv)
         case 'R': o->router_pid = (int)num_arg("router-pid", optarg, 1, 1 << 30); break;
         case 'o': o->rooms = (int)num_arg("rooms", optarg, 1, 100000); break;
         case 'M': o->members = (int)num_arg("members", optarg, 1, 100); break;
+        case 'g': o->games = (int)num_arg("games", optarg, 1, 100000); break;
+        case 'G': o->stagger = num_arg("stagger", optarg, 0, 1) != 0; break;
         case 'h': usage(stdout); exit(0);
         default: usage(stderr); exit(2);
         }
@@ -1776,7 +2223,8 @@ int main(int argc, char **argv)
     uv_timer_init(G.loop, &G.deadline);
     uv_timer_start(&G.deadline, on_deadline,
                    30000 + (G.o.scenario == S_CONNS ? (uint64_t)G.o.sessions * 2 :
-                            G.o.scenario == S_ROOMS ? (uint64_t)G.o.rooms * (uint64_t)G.o.members * 2 : 0), 0);
+                            G.o.scenario == S_ROOMS ? (uint64_t)G.o.rooms * (uint64_t)G.o.members * 2 :
+                            G.o.scenario == S_CHESS ? (uint64_t)G.o.games * 3 * 2 : 0), 0);
 
     struct opts *o = &G.o;
     switch (o->scenario) {
@@ -1786,6 +2234,7 @@ int main(int argc, char **argv)
     case S_PUBSUB: G.nconns = 1 + o->subscribers; break;
     case S_CONNS: G.nconns = o->sessions; break;
     case S_ROOMS: G.nconns = o->rooms * o->members; break;
+    case S_CHESS: G.nconns = 3 * o->games; break;
     }
     G.conns = calloc((size_t)G.nconns, sizeof *G.conns);
     if (!G.conns)
@@ -1803,6 +2252,11 @@ int main(int argc, char **argv)
             c->role = R_MEMBER;
             c->room = i / o->members;
             c->member = i % o->members;
+            break;
+        case S_CHESS:
+            c->role = R_CHESS;
+            c->room = i / 3;
+            c->member = i % 3;
             break;
         }
         if (c->role == R_CALLER || c->role == R_MEMBER) {
@@ -1828,6 +2282,9 @@ int main(int argc, char **argv)
             die("out of memory");
     }
 
+    if (o->scenario == S_CHESS && !(G.games = calloc((size_t)o->games, sizeof *G.games)))
+        die("out of memory");
+
     G.t_setup0 = now_ns();
     if (o->scenario == S_CONNS) {
         G.rss0 = o->router_pid > 0 ? read_rss_kib(o->router_pid) : -1;
@@ -1836,7 +2293,7 @@ int main(int argc, char **argv)
         G.router_cpu0 = o->router_pid > 0 ? proc_cpu_s(o->router_pid) : -1;
         G.t_join0 = now_ns();
         conns_open_more();
-    } else if (o->scenario == S_ROOMS) {
+    } else if (o->scenario == S_ROOMS || o->scenario == S_CHESS) {
         rooms_open_more();
     } else {
         for (int i = 0; i < G.nconns; i++)
@@ -1861,6 +2318,10 @@ int main(int argc, char **argv)
             free(G.room_ids[r]);
     free(G.room_ids);
     free(G.room_pings);
+    if (G.games)
+        for (int g = 0; g < o->games; g++)
+            free(G.games[g].room);
+    free(G.games);
     free(G.idle_q);
     free(G.conns);
     free(G.hello);
