@@ -13,5 +13,5 @@ return {
     max_queue_bytes = 4194304,
     slow_consumer_timeout = 10,
   },
-  lua = { callback_timeout = 0.1, memory_limit = 64, watch = true },
+  lua = { callback_timeout = 0.1, memory_limit = 512, watch = true }, -- the games app holds every room
 }

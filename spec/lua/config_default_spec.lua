@@ -29,7 +29,7 @@ describe("lua/config.lua", function()
 
   it("sets the Lua engine's budgets and watches the scripts", function()
     assert.are.equal(0.1, cfg.lua.callback_timeout)
-    assert.are.equal(64, cfg.lua.memory_limit)
+    assert.are.equal(512, cfg.lua.memory_limit) -- the games app keeps every room in its Lua state
     assert.is_true(cfg.lua.watch)
   end)
 

@@ -10,7 +10,7 @@ local K, START_RATING = 32, 1500
 local OTHER = { white = "black", black = "white" }
 local RESULT_OF = { white = "1-0", black = "0-1" }
 local ARCHIVE = "chess.games"
-local ARCHIVE_KEY_BASE = 9999999999999
+local ARCHIVE_KEY_BASE = 99999999999
 
 local function illegal(uci, why)
   error(moonbar.error("chess.error.illegal_move", { uci, why }), 0)
@@ -52,16 +52,13 @@ local function archive_and_rate(room)
                                Result = st.result or "*" })
   local result, reason, rated = st.result, st.reason, st.rated
   local id = room.id
+  -- newest first in key order: the end time counted down, then a sequence within the second
+  -- (kept in moonbar.state: reloads keep counting)
+  local S = moonbar.state
+  S.archive_seq = (S.archive_seq or 0) + 1
+  local key = string.format("%011d%06d_%s", ARCHIVE_KEY_BASE - os.time(), 999999 - S.archive_seq % 1000000, id)
   room:later("archive", function(store)
-    -- newest first in key order: the archive's own counter, counted down from a big number
-    local n
-    for _ = 1, 100 do
-      local cur, version = store.get("chess.meta", "archived")
-      local ok, err = pcall(store.put, "chess.meta", "archived", (cur or 0) + 1, { version = version or 0 })
-      if ok then n = (cur or 0) + 1; break end
-      if not (moonbar.is_error(err) and err.uri == "moonbar.error.store.version_conflict") then error(err, 0) end
-    end
-    store.put(ARCHIVE, string.format("%013d_%s", ARCHIVE_KEY_BASE - assert(n, "archive counter contended"), id),
+    store.put(ARCHIVE, key,
       { room = id, white = st.names.white, black = st.names.black, result = result, reason = reason,
         pgn = pgn, ended = os.time(), moves = #st.moves }, { wait = false })
   end)
