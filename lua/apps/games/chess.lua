@@ -39,7 +39,8 @@ end
 
 local function sync(room)
   local st, g = room.state, room.state.game
-  st.fen, st.moves, st.san, st.turn, st.check = g.fen, moonbar.array(g.moves), moonbar.array(g.san), g.turn, g.check
+  -- the move lists stay in the game only (saved once per snapshot); the view shows them
+  st.fen, st.turn, st.check = g.fen, g.turn, g.check
   st.result, st.reason = g.result, g.reason
 end
 
@@ -60,7 +61,7 @@ local function archive_and_rate(room)
   room:later("archive", function(store)
     store.put(ARCHIVE, key,
       { room = id, white = st.names.white, black = st.names.black, result = result, reason = reason,
-        pgn = pgn, ended = os.time(), moves = #st.moves }, { wait = false })
+        pgn = pgn, ended = os.time(), moves = #st.game.moves }, { wait = false })
   end)
   if not rated or not w_owner or not b_owner then return end
   room:later("rating", function(store)
@@ -100,7 +101,7 @@ end
 
 local function start_clock(room)
   local st = room.state
-  if st.clocks then room:after("flag", st.clocks[st.turn .. "_ms"], { side = st.turn, ply = #st.moves }) end
+  if st.clocks then room:after("flag", st.clocks[st.turn .. "_ms"], { side = st.turn, ply = #st.game.moves }) end
 end
 
 local function begin(room)
@@ -182,7 +183,8 @@ rooms.kind("chess", {
 
   view = function(room)
     local st = room.state
-    return { fen = st.fen, moves = st.moves, san = st.san, turn = st.turn, check = st.check,
+    return { fen = st.fen, moves = moonbar.array(st.game.moves), san = moonbar.array(st.game.san), turn = st.turn,
+             check = st.check,
              result = st.result or moonbar.null, reason = st.reason or moonbar.null, clocks = clocks(room),
              players = players(room), draw_offer = st.draw_offer or moonbar.null, rated = st.rated,
              clock = st.clock }
@@ -277,7 +279,7 @@ rooms.kind("chess", {
   timers = {
     flag = function(room, data)
       local st = room.state
-      if room.status ~= "playing" or st.turn ~= data.side or #st.moves ~= data.ply then return end
+      if room.status ~= "playing" or st.turn ~= data.side or #st.game.moves ~= data.ply then return end
       st.clocks[data.side .. "_ms"] = 0
       local winner = OTHER[data.side]
       if C.can_mate(st.game, winner) then
