@@ -2,12 +2,8 @@
 package.path = "lua/apps/games/?.lua;" .. package.path
 local T = require("tictactoe_rules")
 
-local function copy(v)
-  if type(v) ~= "table" then return v end
-  local t = {}
-  for k, x in pairs(v) do t[k] = copy(x) end
-  return t
-end
+package.path = "spec/lua/support/?.lua;" .. package.path
+local copy = require("plain").copy
 
 -- Plays cells alternately from X; every move must succeed. Returns g and the last result.
 local function play_all(cells)
