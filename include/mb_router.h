@@ -73,6 +73,7 @@ struct mb_registration {
     enum mb_invoke_policy invoke;
     char *policy; /* MB_INVOKE_CUSTOM: the policy's name */
     size_t next;  /* roundrobin position */
+    bool disclose_caller; /* a callee asked for Options.disclose_caller: INVOCATIONs name the caller */
     uint64_t created; /* ms since the epoch */
     struct mb_vec callees; /* struct mb_session *, registration order */
 };

@@ -112,13 +112,18 @@ static int l_register(lua_State *L)
     const char *uri = check_uri(L, 1, match);
     luaL_checktype(L, 2, LUA_TFUNCTION);
     const char *invoke = NULL;
+    bool disclose = false;
     if (lua_istable(L, 3)) {
         lua_getfield(L, 3, "invoke");
         invoke = lua_isnil(L, -1) ? NULL : luaL_checkstring(L, -1);
+        int t = lua_getfield(L, 3, "disclose_caller");
+        if (t != LUA_TNIL && t != LUA_TBOOLEAN)
+            return luaL_error(L, "disclose_caller must be a boolean, got %s", luaL_typename(L, -1));
+        disclose = lua_toboolean(L, -1);
     }
     if (mb_uri_reserved(uri, strlen(uri)))
         return luaL_error(L, "'%s' is in the reserved wamp. namespace", uri);
-    if (mb_script_declare(sc, L, H_REGISTER, uri, match, invoke, 2) < 0)
+    if (mb_script_declare(sc, L, H_REGISTER, uri, match, invoke, disclose, 2) < 0)
         return luaL_error(L, "out of memory");
     return 0;
 }
@@ -129,7 +134,7 @@ static int l_subscribe(lua_State *L)
     int match = opt_match(L, 3);
     const char *uri = check_uri(L, 1, match);
     luaL_checktype(L, 2, LUA_TFUNCTION);
-    if (mb_script_declare(sc, L, H_SUBSCRIBE, uri, match, NULL, 2) < 0)
+    if (mb_script_declare(sc, L, H_SUBSCRIBE, uri, match, NULL, false, 2) < 0)
         return luaL_error(L, "out of memory");
     return 0;
 }

@@ -19,6 +19,7 @@ struct handler {
     char *uri;
     int match;
     char *invoke; /* registrations: the invoke option, or NULL */
+    bool disclose; /* registrations: Options.disclose_caller */
     uint64_t id;  /* registration/subscription ID once confirmed, else 0 */
     int fn;       /* registry ref of the current function */
     unsigned id_version; /* the version that last declared it */
@@ -31,6 +32,7 @@ struct decl {
     int match;
     char *invoke;
     int fn;
+    bool disclose;
 };
 
 struct gen {
@@ -131,7 +133,7 @@ struct mb_script *mb_script_of(lua_State *L);
 void mb_script_send(struct mb_script *sc, json_t *msg); /* steals msg */
 uint64_t mb_script_request(struct mb_script *sc, struct waiting w);
 int mb_script_declare(struct mb_script *sc, lua_State *L, enum handler_kind kind, const char *uri, int match,
-                      const char *invoke, int fnidx);
+                      const char *invoke, bool disclose, int fnidx);
 void mb_script_run_task(struct task *t, int nargs);
 struct task *mb_script_new_task(struct mb_script *sc, enum task_kind kind, int fnref);
 struct task *mb_script_current_task(struct mb_script *sc);

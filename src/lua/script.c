@@ -143,6 +143,8 @@ static void handler_open(struct mb_script *sc, struct handler *h)
     json_t *opts = json_pack("{ss}", "match", mb_match_policy_name(h->match));
     if (h->invoke)
         json_object_set_new(opts, "invoke", json_string(h->invoke));
+    if (h->disclose)
+        json_object_set_new(opts, "disclose_caller", json_true());
     mb_script_send(sc, json_pack("[iIos]", h->kind == H_REGISTER ? MB_REGISTER : MB_SUBSCRIBE, (json_int_t)req,
                                  opts, h->uri));
 }
@@ -202,7 +204,7 @@ static void handler_reinvoke(struct mb_script *sc, struct handler *h, const char
 
 /* Adds or replaces one handler now (a declaration applied, or moonbar.register at run time). */
 static int handler_set(struct mb_script *sc, enum handler_kind kind, const char *uri, int match,
-                       const char *invoke, int fn, unsigned version)
+                       const char *invoke, bool disclose, int fn, unsigned version)
 {
     char *key = handler_key(kind, match, uri);
     if (!key)
@@ -214,8 +216,10 @@ static int handler_set(struct mb_script *sc, enum handler_kind kind, const char 
             luaL_unref(sc->L, LUA_REGISTRYINDEX, h->fn);
         h->fn = fn;
         h->id_version = version;
-        if (kind == H_REGISTER && !same_invoke(h->invoke, invoke))
+        if (kind == H_REGISTER && (!same_invoke(h->invoke, invoke) || h->disclose != disclose)) {
+            h->disclose = disclose;
             handler_reinvoke(sc, h, invoke);
+        }
         return 0;
     }
     h = calloc(1, sizeof *h);
@@ -228,6 +232,7 @@ static int handler_set(struct mb_script *sc, enum handler_kind kind, const char 
     h->kind = kind;
     h->key = key;
     h->match = match;
+    h->disclose = disclose;
     h->fn = fn;
     h->id_version = version;
     if (mb_map_put_str(&sc->handlers, h->key, strlen(h->key), h) < 0) {
@@ -239,13 +244,13 @@ static int handler_set(struct mb_script *sc, enum handler_kind kind, const char 
 }
 
 int mb_script_declare(struct mb_script *sc, lua_State *L, enum handler_kind kind, const char *uri, int match,
-                      const char *invoke, int fnidx)
+                      const char *invoke, bool disclose, int fnidx)
 {
     lua_pushvalue(L, fnidx);
     int fn = luaL_ref(L, LUA_REGISTRYINDEX);
     struct gen *g = sc->loading;
     if (!g) /* at run time: applies now */
-        return handler_set(sc, kind, uri, match, invoke, fn, sc->gen ? sc->gen->version : 0);
+        return handler_set(sc, kind, uri, match, invoke, disclose, fn, sc->gen ? sc->gen->version : 0);
     if (g->ndecls == g->capdecls) {
         size_t ncap = g->capdecls ? g->capdecls * 2 : 8;
         struct decl *nd = realloc(g->decls, ncap * sizeof *nd);
@@ -257,7 +262,7 @@ int mb_script_declare(struct mb_script *sc, lua_State *L, enum handler_kind kind
         g->capdecls = ncap;
     }
     struct decl *d = &g->decls[g->ndecls];
-    *d = (struct decl){ kind, strdup(uri), match, invoke ? strdup(invoke) : NULL, fn };
+    *d = (struct decl){ kind, strdup(uri), match, invoke ? strdup(invoke) : NULL, fn, disclose };
     if (!d->uri) {
         luaL_unref(L, LUA_REGISTRYINDEX, fn);
         return -1;
@@ -778,7 +783,7 @@ static void swap_in(struct mb_script *sc, struct gen *g)
 {
     for (size_t i = 0; i < g->ndecls; i++) {
         struct decl *d = &g->decls[i];
-        if (handler_set(sc, d->kind, d->uri, d->match, d->invoke, d->fn, g->version) == 0)
+        if (handler_set(sc, d->kind, d->uri, d->match, d->invoke, d->disclose, d->fn, g->version) == 0)
             d->fn = LUA_NOREF; /* the handler owns it now */
     }
     struct handler *h;

@@ -96,6 +96,8 @@ void mb_dealer_register(struct mb_session *s, const struct mb_msg *m)
                 reg->uri, (unsigned long long)reg->id, mb_match_policy_name(match), invoke_name(reg));
         created = added = true;
     }
+    if (json_is_true(json_object_get(m->dict, "disclose_caller")))
+        reg->disclose_caller = true; /* any callee asking for it: its INVOCATIONs name the caller */
     mb_session_send(s, json_pack("[iII]", MB_REGISTERED, (json_int_t)m->request, (json_int_t)reg->id));
     if (created)
         mb_meta_registration(s, reg, "wamp.registration.on_create");
@@ -219,14 +221,15 @@ void mb_dealer_call(struct mb_session *s, const struct mb_msg *m)
         r->timed = inv;
     }
     const char *proc = policy == MB_MATCH_EXACT ? NULL : "procedure";
-    if (mb_session_send_passthrough(callee, MB_INVOCATION, inv->id, reg->id, proc, m->uri, m->uri_len, m))
+    if (!reg->disclose_caller &&
+        mb_session_send_passthrough(callee, MB_INVOCATION, inv->id, reg->id, proc, m->uri, m->uri_len, m))
         return;
     json_t *inv_msg = NULL;
     if (mb_msg_payload(m) == 0)
         inv_msg = proc ? json_pack("[iII{ss%}]", MB_INVOCATION, (json_int_t)inv->id, (json_int_t)reg->id,
                                    proc, m->uri, m->uri_len)
                        : json_pack("[iII{}]", MB_INVOCATION, (json_int_t)inv->id, (json_int_t)reg->id);
-    if (inv_msg && callee->trusted) { /* in-router callees always know who calls (Crossbar's disclose_caller) */
+    if (inv_msg && reg->disclose_caller) { /* REGISTER.Options.disclose_caller */
         json_t *details = json_array_get(inv_msg, 3);
         json_object_set_new(details, "caller", json_integer((json_int_t)s->id));
         json_object_set_new(details, "caller_authid", json_string(s->authid ? s->authid : ""));

@@ -16,6 +16,7 @@ local ERR = "moonbar.error.room."
 local CHAT_MAX, CHAT_KEEP, CHAT_RATE = 500, 50, 5
 local CLOSE_FINISHED_MS, CLOSE_EMPTY_MS = 600000, 600000
 local SNAPSHOTS = "rooms"
+local DISCLOSE = { disclose_caller = true } -- seats are keyed by the caller's session and authid
 
 local S = moonbar.state
 S.rooms = S.rooms or {}       -- room ID → room record (plain data + members)
@@ -794,12 +795,12 @@ end
 -- (reload: new methods, timers re-armed, migrate for kinds whose version changed).
 function M.start(opts)
   if opts then M.configure(opts) end
-  moonbar.register("moonbar.room.create", function(a, kw, d) return answer(do_create(a, kw, d)) end)
-  moonbar.register("moonbar.room.list", function(a, kw, d) return answer(do_list(a, kw, d)) end)
-  moonbar.register("moonbar.room.join", function(a, kw, d) return answer(do_join(a, kw, d)) end)
-  moonbar.register("moonbar.room.act", function(a, kw, d) return answer(do_act(a, kw, d)) end)
-  moonbar.register("moonbar.room.state", function(a, kw, d) return answer(do_state(a, kw, d)) end)
-  moonbar.register("moonbar.room.leave", function(a, kw, d) return answer(do_leave(a, kw, d)) end)
+  moonbar.register("moonbar.room.create", function(a, kw, d) return answer(do_create(a, kw, d)) end, DISCLOSE)
+  moonbar.register("moonbar.room.list", function(a, kw, d) return answer(do_list(a, kw, d)) end, DISCLOSE)
+  moonbar.register("moonbar.room.join", function(a, kw, d) return answer(do_join(a, kw, d)) end, DISCLOSE)
+  moonbar.register("moonbar.room.act", function(a, kw, d) return answer(do_act(a, kw, d)) end, DISCLOSE)
+  moonbar.register("moonbar.room.state", function(a, kw, d) return answer(do_state(a, kw, d)) end, DISCLOSE)
+  moonbar.register("moonbar.room.leave", function(a, kw, d) return answer(do_leave(a, kw, d)) end, DISCLOSE)
   moonbar.register("moonbar.leaderboard.top", function(a, kw, d) return answer(do_top(a, kw, d)) end)
   moonbar.subscribe("wamp.session.on_leave", on_session_leave)
 

@@ -74,14 +74,31 @@ def test_lua_procedure_returning_nothing_yields_an_empty_result(router_factory, 
 
 
 def test_exact_registration_details_carry_no_procedure(router_factory, clients):
-    # an in-router callee always knows its caller (session, authid, authrole, authmethod)
     r = ml.lua_router(router_factory, apps={"procs.lua": PROCS})
     c = clients(r)
-    details = c.call("com.lua.details")
-    assert "procedure" not in details
+    assert c.call("com.lua.details") == {}
+
+
+def test_disclose_caller_gives_a_lua_callee_the_callers_identity(router_factory, clients):
+    app = """
+    moonbar.register("com.lua.who", function(args, kwargs, details) return details end, { disclose_caller = true })
+    """
+    r = ml.lua_router(router_factory, apps={"who.lua": app})
+    c = clients(r)
+    details = c.call("com.lua.who")
     assert details == {"caller": c.id, "caller_authid": details["caller_authid"],
-                       "caller_authrole": "anonymous", "caller_authmethod": "anonymous"}
+                       "caller_authrole": "anonymous", "caller_authmethod": "anonymous"}, details
     assert isinstance(details["caller_authid"], str) and details["caller_authid"]
+
+
+def test_disclose_caller_must_be_a_boolean(router_factory, clients):
+    app = """
+    local ok, err = pcall(moonbar.register, "com.lua.bad", function() end, { disclose_caller = "yes" })
+    moonbar.register("com.lua.why", function() return err end)
+    """
+    r = ml.lua_router(router_factory, apps={"bad.lua": app})
+    c = clients(r)
+    assert "disclose_caller must be a boolean" in c.call("com.lua.why")
 
 
 def test_lua_registrations_are_owned_by_the_scripts_session(router_factory, clients):

@@ -284,3 +284,31 @@ def test_yield_for_unknown_invocation_is_dropped(router, transport):
         conn.send_json([raw.ERROR, raw.INVOCATION, 434343, {}, "com.example.nobody"])
         # session still fine: the next request is answered normally
         raw.register(conn, p)
+
+
+def test_register_disclose_caller_names_the_caller_in_invocations(router):
+    """REGISTER.Options.disclose_caller: INVOCATION.Details carry the caller's session, authid,
+    authrole and authmethod (docs/behaviour.md, Dealer); without it they carry none."""
+    import mb_raw as raw
+    proc = "com.test.disclose_%d" % id(router)
+    with raw.connect(router, "rawsocket") as callee, raw.connect(router, "websocket") as caller:
+        raw.join(callee)
+        caller_id = raw.join(caller)[1]
+        callee.send_json([raw.REGISTER, 1, {"disclose_caller": True}, proc])
+        assert callee.recv_json()[0] == raw.REGISTERED
+        caller.send_json([raw.CALL, 2, {}, proc, [1]])
+        inv = callee.recv_json()
+        assert inv[0] == raw.INVOCATION and inv[4] == [1], inv
+        assert inv[3]["caller"] == caller_id and inv[3]["caller_authrole"] == "anonymous", inv
+        assert inv[3]["caller_authmethod"] == "anonymous" and isinstance(inv[3]["caller_authid"], str), inv
+        callee.send_json([raw.YIELD, inv[1], {}, ["ok"]])
+        assert caller.recv_json()[:4] == [raw.RESULT, 2, {}, ["ok"]]
+    plain = "com.test.plain_%d" % id(router)
+    with raw.connect(router, "rawsocket") as callee, raw.connect(router, "rawsocket") as caller:
+        raw.join(callee)
+        raw.join(caller)
+        callee.send_json([raw.REGISTER, 1, {}, plain])
+        assert callee.recv_json()[0] == raw.REGISTERED
+        caller.send_json([raw.CALL, 2, {}, plain, [1]])
+        inv = callee.recv_json()
+        assert inv[0] == raw.INVOCATION and inv[3] == {}, inv
