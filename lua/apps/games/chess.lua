@@ -16,8 +16,6 @@ local function illegal(uci, why)
   error(moonbar.error("chess.error.illegal_move", { uci, why }), 0)
 end
 
-local function seat_of(m) return m.seat end
-
 -- The clocks now: the side to move's clock is its flag timer's remaining time.
 local function clocks(room)
   local st = room.state
@@ -46,7 +44,6 @@ end
 
 local function archive_and_rate(room)
   local st = room.state
-  local white, black = room:member("white"), room:member("black")
   local w_owner, b_owner = st.owners.white, st.owners.black
   local pgn = C.pgn(st.game, { Event = "moonbar " .. room.id, Site = "moonbar", Date = os.date("!%Y.%m.%d"),
                                Round = "-", White = st.names.white, Black = st.names.black,
@@ -83,7 +80,6 @@ local function archive_and_rate(room)
       store.submit("chess.draws", w_owner, 1, "incr"); store.submit("chess.draws", b_owner, 1, "incr")
     end
   end)
-  local _ = white and black
 end
 
 -- Ends the game (once): result "1-0" | "0-1" | "1/2-1/2".
@@ -121,7 +117,7 @@ end
 local function my_side(room, m)
   if m.role ~= "player" then rooms.fail("not_a_member", "only the two players act") end
   if room.status ~= "playing" then rooms.fail("invalid_argument", "the game has not started") end
-  return seat_of(m)
+  return m.seat
 end
 
 -- chess.archive.latest(limit): the latest finished games, newest first.
@@ -194,11 +190,10 @@ rooms.kind("chess", {
     if room.status == "waiting" and room:member("white") and room:member("black") then begin(room) end
   end,
 
-  on_leave = function(room, m, reason)
+  on_leave = function(room, m)
     if room.status ~= "playing" or m.role ~= "player" then return end
-    local side = seat_of(m)
+    local side = m.seat
     finish(room, RESULT_OF[OTHER[side]], "abandoned")
-    local _ = reason
   end,
 
   actions = {
