@@ -200,22 +200,18 @@ uint64_t mb_broker_dispatch(struct mb_realm *realm, struct mb_router *r, struct 
     return dispatch(realm, r, publisher, uri, len, args, kwargs, NULL, exclude_me);
 }
 
-/* Options.eligible and Options.exclude must be lists of session IDs; NULL, or what is wrong. */
+/* Options.eligible and Options.exclude must be lists of session IDs: NULL, or the bad key. */
 static const char *publish_lists_bad(json_t *dict)
 {
     static const char *const keys[] = { "eligible", "exclude" };
     for (int k = 0; k < 2; k++) {
-        json_t *list = json_object_get(dict, keys[k]);
-        if (!list)
-            continue;
-        if (!json_is_array(list))
-            return k ? "Options.exclude must be a list of session IDs" : "Options.eligible must be a list of session IDs";
+        json_t *list = json_object_get(dict, keys[k]), *v;
         size_t i;
-        json_t *v;
+        if (list && !json_is_array(list))
+            return keys[k];
         json_array_foreach (list, i, v)
             if (!json_is_integer(v) || !mb_id_valid(json_integer_value(v)))
-                return k ? "Options.exclude must be a list of session IDs"
-                         : "Options.eligible must be a list of session IDs";
+                return keys[k];
     }
     return NULL;
 }
@@ -233,9 +229,11 @@ void mb_broker_publish(struct mb_session *s, const struct mb_msg *m)
     const char *bad = publish_lists_bad(m->dict);
     if (bad) {
         if (acknowledge)
-            mb_session_error(s, MB_PUBLISH, m->request, MB_R_INVALID_ARGUMENT, "%s", bad);
+            mb_session_error(s, MB_PUBLISH, m->request, MB_R_INVALID_ARGUMENT,
+                             "Options.%s must be a list of session IDs", bad);
         else
-            mb_debug(&r->log, "session %llu: publication dropped: %s", (unsigned long long)s->id, bad);
+            mb_debug(&r->log, "session %llu: publication dropped: Options.%s must be a list of session IDs",
+                     (unsigned long long)s->id, bad);
         return;
     }
     uint64_t id = dispatch(s->realm, r, s, m->uri, m->uri_len, m->args, m->kwargs, m,

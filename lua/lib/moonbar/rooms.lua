@@ -27,14 +27,14 @@ local rooms, sessions = S.rooms, S.sessions
 -- (which waits for the end of the loop turn) must not lose it.
 S.dirty = S.dirty or {}
 S.closed = S.closed or {}
-S.pending_scores = S.pending_scores or {}
+S.pending = S.pending or {} -- scores and jobs (room:score, room:later) for after the callbacks
 
 local kinds = {}        -- this version's room kinds
 local handles = {}      -- room ID → { [timer name] = moonbar timer } (this version's timers)
 local flush_armed = false
 local options = { snapshots = true, lobby = nil }
 
-local store = moonbar.store or setmetatable({}, { __index = function() return function() error("moonbar.store is not available", 2) end end })
+local store = moonbar.store
 
 local Room = {}
 Room.__index = Room
@@ -76,8 +76,7 @@ local function snapshot(R)
   local seats = array()
   for _, m in ipairs(R.members) do
     if m.role == "player" then
-      seats[#seats + 1] = { seat = m.seat, name = m.name, token = m.token, authid = m.authid, owner = m.owner,
-                            connected = false }
+      seats[#seats + 1] = { seat = m.seat, name = m.name, token = m.token, authid = m.authid, owner = m.owner }
     end
   end
   return { id = R.id, kind = R.kind, params = R.params, status = R.status, seq = R.seq, state = R.state,
@@ -108,9 +107,9 @@ local function flush()
     end
     if os.clock() - t0 > 0.01 then arm_flush(); return end
   end
-  local jobs = S.pending_scores
+  local jobs = S.pending
   if #jobs == 0 then return end
-  S.pending_scores = {}
+  S.pending = {}
   for _, s in ipairs(jobs) do -- after the room callbacks: a store call may wait here
     if s.job then
       local ok, err = pcall(s.job, store)
@@ -329,14 +328,14 @@ end
 
 -- Queues a leaderboard submission, written after the callback (op: "best", "set", "incr").
 function Room:score(board, owner, score, op)
-  S.pending_scores[#S.pending_scores + 1] = { board = board, owner = owner, score = score, op = op or "best" }
+  S.pending[#S.pending + 1] = { board = board, owner = owner, score = score, op = op or "best" }
   arm_flush()
 end
 
 -- Runs job(store) after the callback, where it may wait on the store (ratings that read the
 -- players' current ones, archives). what names it in the log if it fails.
 function Room:later(what, job)
-  S.pending_scores[#S.pending_scores + 1] = { job = job, what = what, room = self.id }
+  S.pending[#S.pending + 1] = { job = job, what = what, room = self.id }
   arm_flush()
 end
 
@@ -833,7 +832,7 @@ function M.start(opts)
     end
     flush()
   end
-  if next(S.dirty) or next(S.closed) or #S.pending_scores > 0 then arm_flush() end
+  if next(S.dirty) or next(S.closed) or #S.pending > 0 then arm_flush() end
 end
 
 return M
