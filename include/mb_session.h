@@ -18,6 +18,29 @@ enum mb_session_state {
     MB_S_CLOSED,  /* closing the transport: nothing more is sent or received */
 };
 
+/* Features a peer announced in HELLO.Details.roles.<role>.features (bit per feature and role). */
+enum mb_peer_feature {
+    MB_F_CALLER_PROGRESSIVE_RESULTS = 1u << 0,     /* caller.progressive_call_results */
+    MB_F_CALLER_PROGRESSIVE_INVOCATIONS = 1u << 1, /* caller.progressive_call_invocations */
+    MB_F_CALLER_CANCELING = 1u << 2,               /* caller.call_canceling */
+    MB_F_CALLER_PPT = 1u << 3,                     /* caller.payload_passthru_mode */
+    MB_F_CALLEE_PROGRESSIVE_RESULTS = 1u << 4,     /* callee.progressive_call_results */
+    MB_F_CALLEE_PROGRESSIVE_INVOCATIONS = 1u << 5, /* callee.progressive_call_invocations */
+    MB_F_CALLEE_CANCELING = 1u << 6,               /* callee.call_canceling (also s->interruptible) */
+    MB_F_CALLEE_PPT = 1u << 7,                     /* callee.payload_passthru_mode */
+    MB_F_PUBLISHER_PPT = 1u << 8,                  /* publisher.payload_passthru_mode */
+    MB_F_SUBSCRIBER_PPT = 1u << 9,                 /* subscriber.payload_passthru_mode */
+};
+
+/* What the authorizer decided about disclosing the identity of a caller or publisher, for the
+ * request just authorized (mb_session_authorized sets it; ASK when there is no authorizer). */
+enum mb_disclose {
+    MB_DISCLOSE_ASK,    /* as the peer asked (Options.disclose_me) or the callee (disclose_caller) */
+    MB_DISCLOSE_FORCE,  /* the authorizer said disclose = true: always disclose */
+    MB_DISCLOSE_REFUSE, /* disclose = false: a request with disclose_me gets
+                           wamp.error.option_disallowed.disclose_me */
+};
+
 struct mb_session {
     struct mb_router *router;
     const struct mb_transport *tr;
@@ -33,6 +56,8 @@ struct mb_session {
     const char *authprovider;
     bool trusted;              /* in-router (Lua) session: not asked to the authorizer */
     bool interruptible;        /* announced callee.features.call_canceling: gets INTERRUPT */
+    unsigned features;         /* enum mb_peer_feature bits, from HELLO */
+    enum mb_disclose authz_disclose; /* set by mb_session_authorized for the request it allowed */
     struct mb_realm *pending_realm; /* CHALLENGED: the realm asked for */
     json_t *pending_details;        /* CHALLENGED: HELLO.Details, for the authenticator */
     struct mb_map authz_cache; /* "action uri" → cached authorizer decision */
@@ -84,6 +109,13 @@ const char *mb_serialize(struct mb_router *r, json_t *msg, size_t *len);
  * received. Into the scratch buffer, like mb_serialize; NULL when out of memory. */
 const char *mb_encode_passthrough(struct mb_router *r, int type, uint64_t id1, uint64_t id2, const char *key,
                                   const char *value, size_t value_len, const struct mb_msg *m, size_t *len);
+
+/* Same, with any Details object (serialized as is; borrowed): for messages whose Details carry
+ * more than one key (disclosure, progress, ppt_*), still without decoding the payload. */
+const char *mb_encode_passthrough_details(struct mb_router *r, int type, uint64_t id1, uint64_t id2,
+                                          json_t *details, const struct mb_msg *m, size_t *len);
+bool mb_session_send_passthrough_details(struct mb_session *s, int type, uint64_t id1, uint64_t id2,
+                                         json_t *details, const struct mb_msg *m);
 
 /* Sends to s the pass-through encoding of the scanned message m (mb_encode_passthrough) and
  * returns true; false, sending nothing, when m was not scanned or s is an in-process session

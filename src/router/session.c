@@ -74,6 +74,45 @@ const char *mb_encode_passthrough(struct mb_router *r, int type, uint64_t id1, u
     return mb_buf_data(b);
 }
 
+const char *mb_encode_passthrough_details(struct mb_router *r, int type, uint64_t id1, uint64_t id2,
+                                          json_t *details, const struct mb_msg *m, size_t *len)
+{
+    struct mb_buf *b = &r->scratch;
+    mb_buf_reset(b);
+    char *head = mb_buf_reserve(b, 4);
+    if (!head)
+        return NULL;
+    head[0] = '[';
+    head[1] = (char)('0' + type / 10);
+    head[2] = (char)('0' + type % 10);
+    head[3] = ',';
+    mb_buf_commit(b, 4);
+    int err = mb_json_put_u64(b, id1);
+    if (id2)
+        err |= mb_json_put(b, ",", 1) | mb_json_put_u64(b, id2);
+    err |= mb_json_put(b, ",", 1);
+    if (err || mb_json_dump(b, details) < 0)
+        return NULL;
+    if (mb_json_put(b, m->tail, m->tail_len) | mb_json_put(b, "]", 1))
+        return NULL;
+    *len = b->len;
+    return mb_buf_data(b);
+}
+
+bool mb_session_send_passthrough_details(struct mb_session *s, int type, uint64_t id1, uint64_t id2,
+                                         json_t *details, const struct mb_msg *m)
+{
+    if (!m->tail || s->tr->send_json)
+        return false;
+    size_t len;
+    const char *data = mb_encode_passthrough_details(s->router, type, id1, id2, details, m, &len);
+    if (data)
+        mb_session_send_bytes(s, data, len);
+    else
+        mb_error(&s->router->log, "session %llu: a message could not be built", (unsigned long long)s->id);
+    return true;
+}
+
 bool mb_session_send_passthrough(struct mb_session *s, int type, uint64_t id1, uint64_t id2, const char *key,
                                  const char *value, size_t value_len, const struct mb_msg *m)
 {
@@ -125,6 +164,7 @@ bool mb_check_uri(struct mb_session *s, const struct mb_msg *m, int match, bool 
 bool mb_session_authorized(struct mb_session *s, const char *action, const struct mb_msg *m, bool reply)
 {
     char why[300];
+    s->authz_disclose = MB_DISCLOSE_ASK;
     enum mb_authz z = mb_lua_authorize(s, action, m, why, sizeof why);
     if (z == MB_AUTHZ_ALLOW)
         return true;
@@ -449,6 +489,31 @@ static void authenticate(struct mb_session *s, struct mb_realm *realm, const cha
     free(role);
 }
 
+/* The features HELLO.Details.roles announce, as enum mb_peer_feature bits. */
+static unsigned peer_features(json_t *details)
+{
+    static const struct { const char *role, *feature; unsigned bit; } table[] = {
+        { "caller", "progressive_call_results", MB_F_CALLER_PROGRESSIVE_RESULTS },
+        { "caller", "progressive_call_invocations", MB_F_CALLER_PROGRESSIVE_INVOCATIONS },
+        { "caller", "call_canceling", MB_F_CALLER_CANCELING },
+        { "caller", "payload_passthru_mode", MB_F_CALLER_PPT },
+        { "callee", "progressive_call_results", MB_F_CALLEE_PROGRESSIVE_RESULTS },
+        { "callee", "progressive_call_invocations", MB_F_CALLEE_PROGRESSIVE_INVOCATIONS },
+        { "callee", "call_canceling", MB_F_CALLEE_CANCELING },
+        { "callee", "payload_passthru_mode", MB_F_CALLEE_PPT },
+        { "publisher", "payload_passthru_mode", MB_F_PUBLISHER_PPT },
+        { "subscriber", "payload_passthru_mode", MB_F_SUBSCRIBER_PPT },
+    };
+    json_t *roles = json_object_get(details, "roles");
+    unsigned bits = 0;
+    for (size_t i = 0; i < sizeof table / sizeof table[0]; i++) {
+        json_t *features = json_object_get(json_object_get(roles, table[i].role), "features");
+        if (json_is_true(json_object_get(features, table[i].feature)))
+            bits |= table[i].bit;
+    }
+    return bits;
+}
+
 static void on_hello(struct mb_session *s, const struct mb_msg *m)
 {
     struct mb_router *r = s->router;
@@ -460,8 +525,8 @@ static void on_hello(struct mb_session *s, const struct mb_msg *m)
     }
     json_t *authid = json_object_get(m->dict, "authid");
     const char *id = json_is_string(authid) ? json_string_value(authid) : NULL;
-    json_t *callee = json_object_get(json_object_get(m->dict, "roles"), "callee");
-    s->interruptible = json_is_true(json_object_get(json_object_get(callee, "features"), "call_canceling"));
+    s->features = peer_features(m->dict);
+    s->interruptible = (s->features & MB_F_CALLEE_CANCELING) != 0;
     if (!mb_lua_has_authenticator(realm)) {
         mb_session_join(s, realm, id, "anonymous", "anonymous", "static");
         return;
