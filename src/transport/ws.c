@@ -170,6 +170,15 @@ static int on_receive(struct ws_conn *c, const char *in, size_t len)
     bool complete = lws_is_final_fragment(c->wsi) && remaining == 0;
     if (c->s->state == MB_S_CLOSED)
         return 0;
+    if (lws_frame_is_binary(c->wsi)) {
+        /* wamp.2.json is the only subprotocol moonbar speaks, and its messages are text
+         * frames: a binary frame is not a JSON message, whatever its bytes */
+        mb_buf_reset(&c->in);
+        mb_session_abort(c->s, MB_R_PROTOCOL_VIOLATION,
+                         "binary WebSocket frame on a wamp.2.json session: JSON messages must be sent "
+                         "as text frames");
+        return 0;
+    }
     size_t total = c->in.len + len + remaining;
     if (total > r->cfg->max_message_size) {
         char reason[120];

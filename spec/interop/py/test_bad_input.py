@@ -214,18 +214,28 @@ def test_violation_after_subscribing_and_registering_cleans_up_the_session(route
     witness.check()
 
 
-def test_websocket_binary_frame_does_not_crash_router(router, witness):
-    """wamp.2.json uses text frames; a binary frame may be refused (ABORT/close) or
-    handled, but the router must carry on."""
+@pytest.mark.parametrize("payload", [b"\xff\xfe\x00binary", b'[32, 1, {}, "com.test.json_in_binary"]'],
+                         ids=["garbage", "valid-json"])
+@pytest.mark.parametrize("joined", [True, False], ids=["joined", "before-hello"])
+def test_websocket_binary_frame_on_a_json_session_is_a_protocol_violation(router, witness, payload, joined):
+    """wamp.2.json messages are text frames: a binary frame is refused with ABORT
+    protocol_violation saying so, then the connection closes, even when its bytes are
+    valid JSON; other sessions carry on."""
+    with raw.RawWebSocket(router.ws_port) as conn:
+        if joined:
+            raw.join(conn)
+        conn.send_frame(0x2, payload)
+        msg, _ = raw.expect_abort_then_close(conn)
+        assert "binary" in msg[1]["message"] and "text" in msg[1]["message"], msg
+    witness.check()
+
+
+def test_websocket_binary_frame_in_fragments_is_refused_once(router, witness):
     with raw.RawWebSocket(router.ws_port) as conn:
         raw.join(conn)
-        conn.send_frame(0x2, b"\xff\xfe\x00binary")
-        conn.send_json([raw.SUBSCRIBE, 1, {}, "com.test.after_binary"])
-        try:
-            msg = conn.recv_json(timeout=2)
-            assert msg[0] in (raw.ABORT, raw.SUBSCRIBED), msg
-        except raw.Closed:
-            pass
+        conn.send_frame(0x2, b'[32, 1, {}, ', fin=False)
+        conn.send_frame(0x0, b'"com.test.frag"]')
+        raw.expect_abort_then_close(conn)
     witness.check()
 
 
