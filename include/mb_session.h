@@ -30,6 +30,8 @@ enum mb_peer_feature {
     MB_F_CALLEE_PPT = 1u << 7,                     /* callee.payload_passthru_mode */
     MB_F_PUBLISHER_PPT = 1u << 8,                  /* publisher.payload_passthru_mode */
     MB_F_SUBSCRIBER_PPT = 1u << 9,                 /* subscriber.payload_passthru_mode */
+    MB_F_CALLEE_REVOCATION = 1u << 10,             /* callee.registration_revocation */
+    MB_F_SUBSCRIBER_REVOCATION = 1u << 11,         /* subscriber.subscription_revocation */
 };
 
 /* What the authorizer decided about disclosing the identity of a caller or publisher, for the

@@ -414,10 +414,24 @@ static bool pattern_procedure(const struct call *c, const char *name, bool regs)
         if (!t || t->realm != realm || !mb_vec_contains(mem, t))
             return fail(c, MB_R_NO_SUCH_SESSION, "session %llu is not on %s %llu", (unsigned long long)sid, what,
                         (unsigned long long)id);
+        json_t *why = json_object_get(c->m->kwargs, "reason");
+        if (why && !json_is_string(why))
+            return fail(c, MB_R_INVALID_ARGUMENT, "kwargs.reason must be a string");
         if (regs)
             mb_dealer_drop(t, v);
         else
             mb_broker_drop(t, v);
+        /* Revocation: the peer hears it (UNREGISTERED/UNSUBSCRIBED with request 0) if it
+         * announced the feature; the spec forbids sending it to one that did not. */
+        if (t->features & (regs ? MB_F_CALLEE_REVOCATION : MB_F_SUBSCRIBER_REVOCATION)) {
+            json_t *details = json_pack("{sI}", what, (json_int_t)id);
+            if (details && why)
+                json_object_set(details, "reason", why);
+            mb_session_send(t, json_pack("[iio]", regs ? MB_UNREGISTERED : MB_UNSUBSCRIBED, 0, details));
+        }
+        mb_info(&c->s->router->log, "session %llu removed session %llu from %s %llu%s%s",
+                (unsigned long long)c->s->id, (unsigned long long)sid, what, (unsigned long long)id,
+                why ? ": " : "", why ? json_string_value(why) : "");
         reply(c, NULL, NULL);
     }
     return true;

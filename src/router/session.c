@@ -503,6 +503,8 @@ static unsigned peer_features(json_t *details)
         { "callee", "payload_passthru_mode", MB_F_CALLEE_PPT },
         { "publisher", "payload_passthru_mode", MB_F_PUBLISHER_PPT },
         { "subscriber", "payload_passthru_mode", MB_F_SUBSCRIBER_PPT },
+        { "callee", "registration_revocation", MB_F_CALLEE_REVOCATION },
+        { "subscriber", "subscription_revocation", MB_F_SUBSCRIBER_REVOCATION },
     };
     json_t *roles = json_object_get(details, "roles");
     unsigned bits = 0;

@@ -10,6 +10,7 @@ framework globally), so the asyncio flavour runs as a subprocess
 (aio_client.py).
 """
 import concurrent.futures
+import copy
 import threading
 from collections import namedtuple
 
@@ -141,6 +142,12 @@ class _Session(ApplicationSession):
     def onConnect(self):
         c = self.config.extra["client"]
         c.session = self
+        if c.features:  # announce other role features than autobahn's defaults
+            roles = {name: copy.copy(features) for name, features in self._session_roles.items()}
+            for name, changes in c.features.items():
+                for feature, value in changes.items():
+                    setattr(roles[name], feature, value)
+            self._session_roles = roles
         self.join(self.config.realm, authid=c.authid, authmethods=c.authmethods)
 
     def onChallenge(self, challenge):
@@ -174,6 +181,7 @@ class Client:
         self.authid = authid
         self.authmethods = authmethods
         self.ticket = ticket
+        self.features = None  # role feature changes for HELLO (connect's features)
         self.challenges = []  # autobahn Challenge objects the router sent
         self.session = None
         self.protocol = None
@@ -283,15 +291,17 @@ class Client:
 
 
 def connect(router, transport="websocket", realm="realm1", serializers="json", authid=None,
-            authmethods=None, ticket=None, _timeout=5):
+            authmethods=None, ticket=None, features=None, _timeout=5):
     """Connect an autobahn Twisted client to `router` and join `realm`.
 
     transport: "websocket" or "rawsocket". serializers: "json" (JSON only) or
     None (autobahn's default offer, WebSocket only). authmethods: offered in HELLO
     (e.g. ["ticket"]); ticket: the answer to a ticket CHALLENGE. Raises JoinFailed
-    on ABORT.
+    on ABORT. features: role feature announcements to change, e.g.
+    {"subscriber": {"subscription_revocation": False}}.
     """
     client = Client(authid=authid, authmethods=authmethods, ticket=ticket)
+    client.features = features
 
     def session_factory():
         return _Session(ComponentConfig(realm=realm, extra={"client": client}))

@@ -167,7 +167,11 @@ def test_subscription_match_of_a_meta_topic_includes_meta_subscribers(router_fac
 def test_remove_subscriber_stops_its_events_and_leaves_the_others(router_factory, clients):
     r = router_factory()
     w = mm.Watch(clients(r))
-    gone, kept, pub = clients(r), clients(r, "rawsocket"), clients(r)
+    # autobahn-python 22.7 announces subscription_revocation but takes the router's
+    # UNSUBSCRIBED(0) for a protocol error: these two announce without it (revocation itself
+    # is tested in test_revocation.py and with autobahn-js)
+    quiet = {"subscriber": {"subscription_revocation": False}}
+    gone, kept, pub = clients(r, features=quiet), clients(r, "rawsocket", features=quiet), clients(r)
     s, gone_events = gone.subscribe("com.rs.t")
     _, kept_events = kept.subscribe("com.rs.t")
     pub.publish("com.rs.t", 1)
