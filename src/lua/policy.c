@@ -7,7 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { CACHED_ALLOW = 1, CACHED_DENY = 2 };
+/* A cached decision byte: allow or deny, and for allow the disclosure decision (enum
+ * mb_disclose) shifted by 2. */
+enum { CACHED_ALLOW = 1, CACHED_DENY = 2, CACHED_KIND = 3 };
 
 static struct mb_script *policy_of(struct mb_realm *realm)
 {
@@ -67,9 +69,11 @@ enum mb_authz mb_lua_authorize(struct mb_session *s, const char *action, const s
     }
     int c = cacheable ? cached(s, key, klen) : 0;
     if (c) {
+        if ((c & CACHED_KIND) == CACHED_ALLOW)
+            s->authz_disclose = (enum mb_disclose)(c >> 2);
         if (c == CACHED_DENY)
             snprintf(why, whylen, "not authorized to %s '%.*s' (cached decision)", action, (int)m->uri_len, m->uri);
-        return c == CACHED_ALLOW ? MB_AUTHZ_ALLOW : MB_AUTHZ_DENY;
+        return (c & CACHED_KIND) == CACHED_ALLOW ? MB_AUTHZ_ALLOW : MB_AUTHZ_DENY;
     }
     lua_State *L = sc->sync;
     lua_rawgeti(L, LUA_REGISTRYINDEX, sc->gen->authorize);
@@ -83,6 +87,7 @@ enum mb_authz mb_lua_authorize(struct mb_session *s, const char *action, const s
         return MB_AUTHZ_FAILED;
     }
     bool allow, cache = false;
+    enum mb_disclose disclose = MB_DISCLOSE_ASK;
     if (lua_isboolean(L, -1)) {
         allow = lua_toboolean(L, -1);
     } else if (lua_istable(L, -1)) {
@@ -90,7 +95,10 @@ enum mb_authz mb_lua_authorize(struct mb_session *s, const char *action, const s
         allow = lua_toboolean(L, -1);
         lua_getfield(L, -2, "cache");
         cache = lua_toboolean(L, -1);
-        lua_pop(L, 2);
+        lua_getfield(L, -3, "disclose"); /* true: always disclose the caller/publisher; false: never */
+        if (lua_isboolean(L, -1))
+            disclose = lua_toboolean(L, -1) ? MB_DISCLOSE_FORCE : MB_DISCLOSE_REFUSE;
+        lua_pop(L, 3);
     } else {
         snprintf(why, whylen, "authorizer failed: it returned a %s, not a boolean or {allow=...}",
                  luaL_typename(L, -1));
@@ -99,7 +107,9 @@ enum mb_authz mb_lua_authorize(struct mb_session *s, const char *action, const s
     }
     lua_pop(L, 1);
     if (cache && cacheable)
-        remember(s, key, klen, allow ? CACHED_ALLOW : CACHED_DENY);
+        remember(s, key, klen, allow ? CACHED_ALLOW | (int)disclose << 2 : CACHED_DENY);
+    if (allow)
+        s->authz_disclose = disclose;
     if (!allow)
         snprintf(why, whylen, "not authorized to %s '%.*s'", action, (int)m->uri_len, m->uri);
     return allow ? MB_AUTHZ_ALLOW : MB_AUTHZ_DENY;
