@@ -419,6 +419,35 @@ static void random_authid(struct mb_router *r, char *out, size_t n)
     out[k] = '\0';
 }
 
+/* WELCOME.Details.roles: only what moonbar implements, one line per feature. */
+static json_t *router_roles(void)
+{
+    static const struct { const char *role, *feature; } table[] = {
+        { "broker", "pattern_based_subscription" },
+        { "broker", "publisher_exclusion" },
+        { "broker", "session_meta_api" },
+        { "broker", "subscription_meta_api" },
+        { "broker", "subscription_revocation" },
+        { "dealer", "pattern_based_registration" },
+        { "dealer", "shared_registration" },
+        { "dealer", "session_meta_api" },
+        { "dealer", "registration_meta_api" },
+        { "dealer", "registration_revocation" },
+        { "dealer", "testament_meta_api" },
+        { "dealer", "call_timeout" },
+    };
+    json_t *roles = json_object();
+    for (size_t i = 0; roles && i < sizeof table / sizeof table[0]; i++) {
+        json_t *role = json_object_get(roles, table[i].role);
+        if (!role) {
+            role = json_pack("{s{}}", "features");
+            json_object_set_new(roles, table[i].role, role);
+        }
+        json_object_set_new(json_object_get(role, "features"), table[i].feature, json_true());
+    }
+    return roles;
+}
+
 void mb_session_join(struct mb_session *s, struct mb_realm *realm, const char *authid, const char *authrole,
                      const char *authmethod, const char *authprovider)
 {
@@ -441,13 +470,7 @@ void mb_session_join(struct mb_session *s, struct mb_realm *realm, const char *a
     s->next_request = 1;
     realm->nsessions++;
     s->state = MB_S_JOINED;
-    /* only what moonbar implements */
-    json_t *roles = json_pack("{s{s{sbsbsbsb}}s{s{sbsbsbsbsbsb}}}",
-                              "broker", "features", "publisher_exclusion", 1, "pattern_based_subscription", 1,
-                              "session_meta_api", 1, "subscription_meta_api", 1,
-                              "dealer", "features", "pattern_based_registration", 1, "shared_registration", 1,
-                              "session_meta_api", 1, "registration_meta_api", 1, "testament_meta_api", 1,
-                              "call_timeout", 1);
+    json_t *roles = router_roles();
     mb_session_send(s, json_pack("[iI{ssssssssssso}]", MB_WELCOME, (json_int_t)s->id,
                                  "realm", realm->name, "authid", s->authid, "authrole", s->authrole,
                                  "authmethod", s->authmethod, "authprovider", s->authprovider, "roles", roles));
