@@ -176,6 +176,16 @@ static void rs_send(void *conn, const char *data, size_t len)
     if (len > c->peer_max) {
         mb_warn(&c->rs->r->log, "session %llu: message of %zu bytes exceeds the peer's RawSocket "
                 "maximum of %u: not sent", (unsigned long long)(c->s ? c->s->id : 0), len, c->peer_max);
+        if (len > 3 && memcmp(data, "[2,", 3) == 0 && c->s) {
+            /* a WELCOME the peer cannot take: no session can work, say why instead */
+            char abort[300];
+            int n = snprintf(abort, sizeof abort, "[3,{\"message\":\"WELCOME of %zu bytes exceeds this "
+                             "client's RawSocket maximum message length of %u bytes\"},"
+                             "\"wamp.error.protocol_violation\"]", len, c->peer_max);
+            if (n > 0 && (size_t)n <= c->peer_max)
+                put_frame(c, RS_MSG, abort, (size_t)n);
+            mb_session_close(c->s, 1000, "welcome too long", true);
+        }
         return;
     }
     put_frame(c, RS_MSG, data, len);

@@ -22,7 +22,19 @@ def test_json_handshake_is_answered_with_json_and_default_length_exponent(router
 def test_client_length_exponent_does_not_change_the_answer(router, client_len):
     with raw.RawSocketConn(router.rawsocket_port, handshake=bytes([0x7F, client_len << 4 | 1, 0, 0])) as conn:
         assert conn.reply == b"\x7f\xb1\x00\x00", conn.reply.hex()
-        raw.join(conn)
+        if client_len:
+            raw.join(conn)
+
+
+def test_a_client_too_small_for_the_welcome_gets_an_abort_saying_so(router, witness):
+    """2^9 bytes: the WELCOME (its feature list) does not fit; moonbar sends no frame longer
+    than the client said it takes, and ABORTs with the reason instead."""
+    with raw.RawSocketConn(router.rawsocket_port, handshake=bytes([0x7F, 0x01, 0, 0])) as conn:
+        msg = raw.hello(conn)
+        assert msg[0] == raw.ABORT and msg[2] == "wamp.error.protocol_violation", msg
+        assert "WELCOME" in msg[1]["message"] and "512" in msg[1]["message"], msg
+        conn.wait_closed()
+    witness.check()
 
 
 @pytest.mark.parametrize("serializer", [2, 0, 3, 15], ids=["msgpack", "illegal_0", "cbor", "ser_15"])
