@@ -57,10 +57,16 @@ TEST(skipper_leaves_what_jansson_may_refuse_to_jansson)
 {
     /* valid JSON that jansson may refuse or that needs decoding: the fast path steps aside */
     const char *fallback[] = {
-        "\"\\u00e9\"", "\"\\u0000\"", "1234567890123456789", "-99999999999999999999", "1e400", "1e308",
+        "\"\\ud83d\\ude00\"", "\"\\udc00\"", "\"\\u12\"", "\"\\u12g4\"", "{\"\\u0000\":1}", "{\"\\u00e9\":1}",
+        "1234567890123456789", "-99999999999999999999", "1e400", "1e308",
     };
     for (size_t i = 0; i < sizeof fallback / sizeof fallback[0]; i++)
         CHECK(!skips(fallback[i]));
+    /* \u escapes outside the surrogates in string values pass: binary in JSON ("\u0000" +
+     * base64, payload pass-through mode's payloads) keeps to the fast path */
+    const char *fast[] = { "\"\\u00e9\"", "\"\\u0000AAEC\"", "[\"\\uFFFF\",{\"k\":\"\\u0041\"}]", "\"\\uD7FF\\uE000\"" };
+    for (size_t i = 0; i < sizeof fast / sizeof fast[0]; i++)
+        CHECK(skips(fast[i]));
     char deep[200];
     memset(deep, '[', 100);
     memset(deep + 100, ']', 100);
@@ -85,12 +91,13 @@ TEST(skipper_never_accepts_what_jansson_refuses)
         "[1,\"two\",{\"three\":[3.5e2,true,null]},false]",
         "{\"a\":\"h\xc3\xa9\",\"b\":[-0.5,{\"c\":\"\\n\"}]}",
         "[\"\xe2\x82\xac\",[],{},\"x\\\"y\"]",
+        "[\"a\\u00e9b\",{\"k\":\"\\u0000\\uD7FFAB\"},\"\\uE000\"]",
     };
-    const char alphabet[] = "[]{}\",:0123456789.eE+-tfnrul \\/\x01\x7f\x80\xbf\xc3\xe2\xed\xf0\xf4";
+    const char alphabet[] = "[]{}\",:0123456789.eE+-tfnrul \\/\x01\x7f\x80\xbf\xc3\xe2\xed\xf0\xf4" "aAdDFg";
     int accepted = 0;
     for (int round = 0; round < 200000; round++) {
         char buf[128];
-        const char *seed = seeds[rnd() % 3];
+        const char *seed = seeds[rnd() % (sizeof seeds / sizeof seeds[0])];
         size_t n = strlen(seed);
         memcpy(buf, seed, n);
         int edits = 1 + (int)(rnd() % 3);
@@ -234,6 +241,18 @@ TEST(scanner_takes_the_hot_messages)
     CHECK(m.tail_len == 0 && m.args_raw == NULL && m.kwargs_raw == NULL);
 }
 
+TEST(scanner_keeps_escaped_payload_strings_as_bytes)
+{
+    /* a binary argument in JSON ("\u0000" + base64), as payload pass-through mode sends it */
+    const char *text = "[48,7,{\"ppt_scheme\":\"x\"},\"p\",[\"\\u0000AQID\"]]";
+    struct mb_msg m;
+    REQUIRE(mb_msg_scan(text, strlen(text), &m) == 1);
+    CHECK(m.args_len == strlen("[\"\\u0000AQID\"]") && memcmp(m.args_raw, "[\"\\u0000AQID\"]", m.args_len) == 0);
+    REQUIRE(mb_msg_payload(&m) == 0);
+    CHECK(json_string_length(json_array_get(m.args, 0)) == 5);
+    mb_msg_release(&m);
+}
+
 TEST(scanner_leaves_the_rest_to_jansson)
 {
     const char *rest[] = {
@@ -244,7 +263,7 @@ TEST(scanner_leaves_the_rest_to_jansson)
         "[48,1.0,{},\"p\"]", "[48,1,[],\"p\"]", "[48,1,{},1]", "[48,1,{},\"p\",{}]",
         "[48,1,{},\"p\",[],[]]", "[48,1,{},\"p\",[],{},1]", "[48,1,{},\"p\"", "[48,1,{},\"p\"]x",
         "[48,1,{},\"p\\u0041\"]",                /* escaped URI: decoded by jansson */
-        "[48,1,{},\"p\",[\"\\u00e9\"]]", "[70,1,{},1]", "[16,1,{},\"t\",[1,]]", "{\"a\":1}", "48",
+        "[48,1,{},\"p\",[\"\\ud800\"]]", "[70,1,{},1]", "[16,1,{},\"t\",[1,]]", "{\"a\":1}", "48",
     };
     for (size_t i = 0; i < sizeof rest / sizeof rest[0]; i++) {
         struct mb_msg m;

@@ -46,6 +46,14 @@ static size_t utf8_len(const unsigned char *p, const unsigned char *end)
     return n;
 }
 
+static int hex_value(unsigned char c)
+{
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
+/* escapes: 0 none (URIs: their bytes are their value), 1 the short ones (keys: jansson refuses
+ * a key holding U+0000), 2 also \uXXXX outside the surrogates (string values: jansson takes
+ * them with JSON_ALLOW_NUL; binary values, "\u0000" + base64, pass through undecoded). */
 static const char *skip_string(const char *s, const char *e, int escapes)
 {
     const unsigned char *p = (const unsigned char *)s + 1, *end = (const unsigned char *)e;
@@ -56,8 +64,17 @@ static const char *skip_string(const char *s, const char *e, int escapes)
         if (c < 0x20)
             return NULL;
         if (c == '\\') {
+            if (escapes == 2 && p + 5 < end && p[1] == 'u') {
+                int h[4] = { hex_value(p[2]), hex_value(p[3]), hex_value(p[4]), hex_value(p[5]) };
+                if (h[0] < 0 || h[1] < 0 || h[2] < 0 || h[3] < 0)
+                    return NULL;
+                if (h[0] == 0xD && h[1] >= 8)
+                    return NULL; /* a surrogate, paired or not, is left to jansson */
+                p += 6;
+                continue;
+            }
             if (!escapes || p + 1 >= end || !strchr("\"\\/bfnrt", p[1]) || p[1] == 0)
-                return NULL; /* \u (and anything odd) is left to jansson */
+                return NULL; /* \u in keys (and anything odd) is left to jansson */
             p += 2;
         } else if (c < 0x80) {
             p++;
@@ -145,7 +162,7 @@ value:
         if (stack[depth - 1] == '}')
             goto key;
         goto value;
-    case '"': p = skip_string(p, end, 1); break;
+    case '"': p = skip_string(p, end, 2); break;
     case 't': p = skip_literal(p, end, "true", 4); break;
     case 'f': p = skip_literal(p, end, "false", 5); break;
     case 'n': p = skip_literal(p, end, "null", 4); break;
