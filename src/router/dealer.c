@@ -226,14 +226,20 @@ static void arm_timeout(struct mb_router *r, struct mb_invocation *inv)
     r->timed = inv;
 }
 
-/* Takes inv out of its callee's and its caller's maps and the timed list, and frees it. */
-static void finish(struct mb_invocation *inv)
+/* Frees inv, taken out of its callee's map already: out of its caller's and the timed list. */
+static void release(struct mb_invocation *inv)
 {
     untime(inv->callee->router, inv);
-    mb_map_del_id(&inv->callee->invocations, inv->id);
     mb_map_del_id(&inv->caller->calls, inv->caller_request);
     json_decref(inv->details);
     free(inv);
+}
+
+/* Takes inv out of its callee's and its caller's maps and the timed list, and frees it. */
+static void finish(struct mb_invocation *inv)
+{
+    mb_map_del_id(&inv->callee->invocations, inv->id);
+    release(inv);
 }
 
 static void interrupt(struct mb_invocation *inv, const char *mode, enum mb_reason reason)
@@ -453,11 +459,13 @@ void mb_dealer_expire(struct mb_router *r, uint64_t now_ms)
     }
 }
 
-/* The invocation a callee answers; NULL (and a log line) if it is unknown (canceled, timed out,
- * its caller left, or never was). */
-static struct mb_invocation *answered(struct mb_session *s, const struct mb_msg *m)
+/* The invocation a callee answers, taken out of its map when take (a final answer: one lookup
+ * on the hot path); NULL (and a log line) if it is unknown (canceled, timed out, its caller
+ * left, or never was). */
+static struct mb_invocation *answered(struct mb_session *s, const struct mb_msg *m, bool take)
 {
-    struct mb_invocation *inv = mb_map_get_id(&s->invocations, m->request);
+    struct mb_invocation *inv = take ? mb_map_del_id(&s->invocations, m->request)
+                                     : mb_map_get_id(&s->invocations, m->request);
     if (!inv)
         mb_debug(&s->router->log, "session %llu: %s for unknown invocation %llu dropped",
                  (unsigned long long)s->id, mb_msg_name(m->type), (unsigned long long)m->request);
@@ -466,9 +474,6 @@ static struct mb_invocation *answered(struct mb_session *s, const struct mb_msg 
 
 void mb_dealer_yield(struct mb_session *s, const struct mb_msg *m)
 {
-    struct mb_invocation *inv = answered(s, m);
-    if (!inv)
-        return;
     json_t *o = m->dict;
     bool any = json_object_size(o) > 0;
     bool progress = any && json_is_true(json_object_get(o, "progress"));
@@ -478,6 +483,9 @@ void mb_dealer_yield(struct mb_session *s, const struct mb_msg *m)
                          "announce callee.features.payload_passthru_mode", (unsigned long long)m->request);
         return;
     }
+    struct mb_invocation *inv = answered(s, m, !progress);
+    if (!inv)
+        return;
     struct mb_session *caller = inv->caller;
     if (progress) {
         if (!(inv->flags & MB_INV_PROGRESS) || (inv->flags & MB_INV_KILLED)) {
@@ -493,7 +501,10 @@ void mb_dealer_yield(struct mb_session *s, const struct mb_msg *m)
                          "the caller does not support payload passthru mode: the call ends with this error");
         mb_session_error(caller, MB_CALL, inv->caller_request, MB_R_FEATURE_NOT_SUPPORTED,
                          "the callee answered in payload passthru mode, which this caller did not announce");
-        finish(inv);
+        if (progress)
+            finish(inv);
+        else
+            release(inv);
         return;
     }
     json_t *details = NULL;
@@ -507,19 +518,19 @@ void mb_dealer_yield(struct mb_session *s, const struct mb_msg *m)
     if (progress)
         arm_timeout(s->router, inv); /* the timeout runs from one result to the next (spec) */
     else
-        finish(inv);
+        release(inv);
 }
 
 void mb_dealer_error(struct mb_session *s, const struct mb_msg *m)
 {
-    struct mb_invocation *inv = answered(s, m);
-    if (!inv)
-        return;
     if (uses_ppt(m->dict) && !(s->features & MB_F_CALLEE_PPT)) {
         mb_session_abort(s, MB_R_PROTOCOL_VIOLATION, "ERROR %llu with Details.ppt_scheme, but the callee did not "
                          "announce callee.features.payload_passthru_mode", (unsigned long long)m->request);
         return;
     }
+    struct mb_invocation *inv = answered(s, m, true);
+    if (!inv)
+        return;
     if (inv->flags & MB_INV_KILLED)
         mb_session_error(inv->caller, MB_CALL, inv->caller_request, MB_R_CANCELED,
                          "the call was canceled (mode kill); the callee answered the INTERRUPT with %.*s", URI_ARG(m));
@@ -527,7 +538,7 @@ void mb_dealer_error(struct mb_session *s, const struct mb_msg *m)
         mb_session_send(inv->caller, with_payload(json_pack("[iIIOs%]", MB_ERROR, (json_int_t)MB_CALL,
                                                             (json_int_t)inv->caller_request, m->dict,
                                                             m->uri, m->uri_len), m));
-    finish(inv);
+    release(inv);
 }
 
 void mb_dealer_cancel(struct mb_session *s, const struct mb_msg *m)
