@@ -1,8 +1,8 @@
 /* mb_map: open-addressing hash map from a key to a void pointer.
  * Two key kinds share one implementation: strings (bytes, length) whose memory is owned by the
  * caller and must outlive the entry (usually the value holds it), and 64-bit IDs.
- * Deleting leaves a tombstone, so deleting the current entry while iterating is safe;
- * inserting while iterating is not. */
+ * Deleting leaves a tombstone (cleared again when it ends a probe run) and never moves an
+ * entry, so deleting the current entry while iterating is safe; inserting while iterating is not. */
 #ifndef MB_MAP_H
 #define MB_MAP_H
 

@@ -83,13 +83,25 @@ struct mb_dealer {
     struct mb_map by_id;
 };
 
-/* A call in flight, owned by its callee session (keyed by the INVOCATION request ID). */
+/* A call in flight. Owned by its callee session (invocations, keyed by INVOCATION.Request) and
+ * listed by its caller session too (calls, keyed by CALL.Request), so that a CANCEL, a progressive
+ * CALL or the caller leaving finds it without a search; it is freed when it leaves both. */
+enum {
+    MB_INV_PROGRESS = 1 << 0, /* progressive results reach the caller (both sides announced them) */
+    MB_INV_STREAM = 1 << 1,   /* progressive invocations: the caller's final CALL has not come yet */
+    MB_INV_KILLED = 1 << 2,   /* CANCEL mode kill: INTERRUPT sent, the callee's answer ends the call */
+};
 struct mb_invocation {
     uint64_t id;             /* INVOCATION.Request, session scope of the callee */
-    uint64_t caller;         /* caller session ID: looked up on YIELD, gone if it left */
     uint64_t caller_request; /* CALL.Request */
+    uint64_t reg;            /* registration ID, for the INVOCATIONs that continue a progressive call */
     uint64_t deadline;       /* ms (router clock) for CALL.Options.timeout, else 0 */
+    uint32_t timeout;        /* ms, CALL.Options.timeout (restarts at each progressive result), or 0 */
+    unsigned flags;          /* MB_INV_* */
+    struct mb_session *caller; /* it removes its calls when it leaves, so this never dangles */
     struct mb_session *callee;
+    json_t *details;         /* progressive invocations: the first INVOCATION's Details, frozen for the
+                                next ones (spec); NULL for every other call */
     struct mb_invocation *prev, *next; /* router->timed, when deadline != 0 */
 };
 

@@ -69,6 +69,8 @@ struct mb_session {
     struct mb_vec subs; /* struct mb_subscription * this session is in */
     struct mb_vec regs; /* struct mb_registration * this session is a callee of */
     struct mb_map invocations; /* pending calls to this callee: id → struct mb_invocation */
+    struct mb_map calls;       /* this caller's calls in flight: CALL.Request → the same structs */
+    uint64_t call_watermark;   /* highest CALL.Request seen: lower unknown IDs are late continuations */
     uint64_t next_request;     /* router → client request IDs (INVOCATION) */
 
     json_t *testaments[2];  /* lists of {topic, args, kwargs, options}: detached, destroyed */

@@ -127,6 +127,18 @@ static void *del(struct mb_map *m, struct mb_map_slot *s)
     s->key = NULL;
     s->val = NULL;
     m->len--;
+    /* A tombstone that ends a probe run (the next slot is empty) is on no other key's path:
+     * it and the tombstones just before it become empty again. Under churn (calls in flight
+     * come and go) tombstones would otherwise fill the table, lengthen every miss and force a
+     * rehash every few dozen inserts. Nothing moves, so iterating stays safe. */
+    size_t mask = m->cap - 1, i = (size_t)(s - m->slots);
+    if (m->slots[(i + 1) & mask].hash != EMPTY)
+        return v;
+    while (m->slots[i].hash == TOMB) {
+        m->slots[i].hash = EMPTY;
+        m->used--;
+        i = (i - 1) & mask;
+    }
     return v;
 }
 

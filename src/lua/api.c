@@ -197,41 +197,101 @@ static int l_publish(lua_State *L)
     return 0;
 }
 
+/* moonbar.call's stack while it waits: 1 uri, 2 args, 3 kwargs, 4 opts, then what the answer
+ * resumes it with: (true, result) or (false, error object), or for a progressive result
+ * ("progress", args, kwargs), which runs opts.progress and waits again. */
 static int call_k(lua_State *L, int status, lua_KContext ctx)
 {
     (void)status;
-    (void)ctx;
-    /* resumed with (ok, value): value is the result, or the error object to raise */
-    if (!lua_toboolean(L, -2))
+    if (lua_type(L, 5) == LUA_TBOOLEAN) {
+        lua_pushvalue(L, 6);
+        if (!lua_toboolean(L, 5))
+            return lua_error(L);
+        return 1;
+    }
+    struct mb_script *sc = script(L);
+    uint64_t req = (uint64_t)ctx;
+    lua_getfield(L, 4, "progress");
+    lua_pushvalue(L, 6);
+    lua_pushvalue(L, 7);
+    int st = lua_pcall(L, 2, 1, 0);
+    if (st != LUA_OK) {
+        /* the task fails with the callback's error; the call is canceled, its answer ignored */
+        free(mb_map_del_id(&sc->waiting, req));
+        mb_script_send(sc, json_pack("[iI{ss}]", MB_CANCEL, (json_int_t)req, "mode", "killnowait"));
         return lua_error(L);
-    return 1;
+    }
+    if (lua_isboolean(L, -1) && !lua_toboolean(L, -1)) /* false: cancel; the ERROR resumes us */
+        mb_script_send(sc, json_pack("[iI{ss}]", MB_CANCEL, (json_int_t)req, "mode", "killnowait"));
+    lua_settop(L, 4);
+    struct task *t = mb_script_current_task(sc);
+    if (t)
+        t->waiting = true;
+    return lua_yieldk(L, 0, ctx, call_k);
 }
 
 static int l_call(lua_State *L)
 {
     struct mb_script *sc = script(L);
+    lua_settop(L, 4); /* call_k finds the answer at 5 */
     const char *uri = check_uri(L, 1, MB_MATCH_EXACT);
     struct task *t = mb_script_current_task(sc);
     if (!t || t->co != L || !lua_isyieldable(L))
         return luaL_error(L, "moonbar.call works in procedures, subscribers and timers (not while the script "
                              "loads, in an authorizer or policy, nor in a coroutine the script made)");
     lua_Integer timeout = 0;
+    bool progress = false, disclose = false;
     if (lua_istable(L, 4)) {
         lua_getfield(L, 4, "timeout");
         timeout = lua_isinteger(L, -1) ? lua_tointeger(L, -1) : 0;
-        lua_pop(L, 1);
+        int ty = lua_getfield(L, 4, "progress");
+        if (ty != LUA_TNIL && ty != LUA_TFUNCTION)
+            return luaL_error(L, "progress must be a function, got %s", luaL_typename(L, -1));
+        progress = ty == LUA_TFUNCTION;
+        ty = lua_getfield(L, 4, "disclose_me");
+        if (ty != LUA_TNIL && ty != LUA_TBOOLEAN)
+            return luaL_error(L, "disclose_me must be a boolean, got %s", luaL_typename(L, -1));
+        disclose = lua_toboolean(L, -1);
+        lua_pop(L, 3);
+    } else if (!lua_isnil(L, 4)) {
+        return luaL_error(L, "opts must be a table, got %s", luaL_typename(L, 4));
     }
     json_t *args, *kwargs;
     payloads(L, 2, &args, &kwargs);
     json_t *opts = json_object();
     if (timeout > 0)
         json_object_set_new(opts, "timeout", json_integer(timeout));
+    if (progress)
+        json_object_set_new(opts, "receive_progress", json_true());
+    if (disclose)
+        json_object_set_new(opts, "disclose_me", json_true());
     uint64_t req = mb_script_request(sc, (struct waiting){ W_CALL, t, NULL });
     json_t *msg = json_pack("[iIos]", MB_CALL, (json_int_t)req, opts, uri);
     append_payload(msg, args, kwargs);
     t->waiting = true;
     mb_script_send(sc, msg); /* the answer is queued for this script, never delivered right now */
-    return lua_yieldk(L, 0, 0, call_k);
+    return lua_yieldk(L, 0, (lua_KContext)req, call_k);
+}
+
+/* moonbar.progress(args, kwargs): a progressive result of the procedure running, sent at once;
+ * true, or false (nothing sent) when its caller did not ask for progressive results. */
+static int l_progress(lua_State *L)
+{
+    struct mb_script *sc = script(L);
+    struct task *t = mb_script_current_task(sc);
+    if (!t || t->kind != T_INVOCATION)
+        return luaL_error(L, "moonbar.progress works in procedures only");
+    if (!t->receive_progress) {
+        lua_pushboolean(L, 0);
+        return 1;
+    }
+    json_t *args, *kwargs;
+    payloads(L, 1, &args, &kwargs);
+    json_t *msg = json_pack("[iI{sb}]", MB_YIELD, (json_int_t)t->invocation, "progress", 1);
+    append_payload(msg, args, kwargs);
+    mb_script_send(sc, msg);
+    lua_pushboolean(L, 1);
+    return 1;
 }
 
 /* ---- timers ---- */
@@ -635,7 +695,7 @@ void mb_lua_api_open(lua_State *L, struct mb_script *sc)
 {
     static const luaL_Reg fns[] = {
         { "register", l_register }, { "subscribe", l_subscribe }, { "publish", l_publish },
-        { "call", l_call }, { "timer", l_timer }, { "every", l_every }, { "session", l_session },
+        { "call", l_call }, { "progress", l_progress }, { "timer", l_timer }, { "every", l_every }, { "session", l_session },
         { "now", l_now }, { "seed", l_seed }, { "token", l_token },
         { "array", l_array }, { "error", l_error }, { "result", l_result }, { "is_error", l_is_error },
         { "authorize", l_authorize }, { "authenticate", l_authenticate }, { "policy", l_policy },

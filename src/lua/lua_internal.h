@@ -57,6 +57,7 @@ struct task {
     lua_State *co;
     int ref; /* registry ref anchoring co */
     bool waiting; /* suspended in moonbar.call */
+    bool receive_progress; /* T_INVOCATION: its caller takes progressive results (moonbar.progress) */
 };
 
 /* What an answer from the router to a script's request is for. */

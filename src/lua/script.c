@@ -469,6 +469,17 @@ static void deliver(struct mb_script *sc, json_t *msg)
     case MB_UNREGISTERED:
     case MB_UNSUBSCRIBED:
     case MB_RESULT: {
+        if (type == MB_RESULT && json_is_true(json_object_get(json_array_get(msg, 2), "progress"))) {
+            /* a progressive result: moonbar.call runs opts.progress and goes on waiting */
+            struct waiting *w = mb_map_get_id(&sc->waiting, a);
+            if (w && w->kind == W_CALL && w->task->waiting) {
+                lua_State *co = w->task->co;
+                lua_pushliteral(co, "progress");
+                push_payload(co, msg, 3);
+                mb_script_run_task(w->task, 3);
+            }
+            return;
+        }
         struct waiting *w = mb_map_del_id(&sc->waiting, a);
         if (!w)
             return;
@@ -506,6 +517,7 @@ static void deliver(struct mb_script *sc, json_t *msg)
             return;
         }
         t->invocation = a;
+        t->receive_progress = json_is_true(json_object_get(json_array_get(msg, 3), "receive_progress"));
         push_payload(t->co, msg, 4);
         mb_lua_push_json(t->co, json_array_get(msg, 3));
         mb_script_run_task(t, 3);
@@ -523,6 +535,15 @@ static void deliver(struct mb_script *sc, json_t *msg)
         lua_pushinteger(t->co, (lua_Integer)json_integer_value(json_array_get(msg, 2)));
         lua_setfield(t->co, -2, "publication");
         mb_script_run_task(t, 3);
+        return;
+    }
+    case MB_INTERRUPT: {
+        /* kill waits for an answer: give it now (the procedure's own, later, is dropped by the
+         * dealer); killnowait needs none. The task itself runs on to its end. */
+        const char *mode = json_string_value(json_object_get(json_array_get(msg, 2), "mode"));
+        if (mode && strcmp(mode, "kill") == 0)
+            answer_invocation(sc, a, mb_reason_uri(MB_R_CANCELED),
+                              json_pack("[s]", "canceled: the Lua procedure's result will be dropped"), NULL);
         return;
     }
     default: /* WELCOME, GOODBYE, ... */
@@ -937,6 +958,11 @@ static void script_join(struct mb_script *sc, const char *authid)
     if (!sc->s)
         return;
     sc->s->trusted = true;
+    /* what moonbar.call and Lua procedures support (as a client's HELLO would announce it);
+     * not progressive invocations nor payload passthru mode: such calls get feature_not_supported */
+    sc->s->features = MB_F_CALLER_PROGRESSIVE_RESULTS | MB_F_CALLER_CANCELING | MB_F_CALLEE_PROGRESSIVE_RESULTS |
+                      MB_F_CALLEE_CANCELING;
+    sc->s->interruptible = true;
     mb_session_join(sc->s, sc->realm, authid, "trusted", "internal", "moonbar");
 }
 

@@ -173,11 +173,176 @@ static struct mb_session *pick_callee(struct mb_router *r, struct mb_registratio
     }
 }
 
+static const char *const ppt_keys[] = { "ppt_scheme", "ppt_serializer", "ppt_cipher", "ppt_keyid" };
+
+/* Payload pass-through mode is in use when Options.ppt_scheme is a non-empty string (spec). */
+static bool uses_ppt(json_t *opts)
+{
+    json_t *v = json_object_get(opts, "ppt_scheme");
+    return json_is_string(v) && json_string_length(v) > 0;
+}
+
+/* Copies the ppt_* options of opts into details (made if NULL); returns details. */
+static json_t *copy_ppt(json_t *details, json_t *opts)
+{
+    for (size_t i = 0; i < sizeof ppt_keys / sizeof ppt_keys[0]; i++) {
+        json_t *v = json_object_get(opts, ppt_keys[i]);
+        if (!v)
+            continue;
+        if (!details && !(details = json_object()))
+            return NULL;
+        json_object_set(details, ppt_keys[i], v);
+    }
+    return details;
+}
+
+static void untime(struct mb_router *r, struct mb_invocation *inv)
+{
+    if (!inv->deadline)
+        return;
+    if (inv->prev)
+        inv->prev->next = inv->next;
+    else
+        r->timed = inv->next;
+    if (inv->next)
+        inv->next->prev = inv->prev;
+    inv->prev = inv->next = NULL;
+    inv->deadline = 0;
+}
+
+static void arm_timeout(struct mb_router *r, struct mb_invocation *inv)
+{
+    if (!inv->timeout)
+        return;
+    if (inv->deadline) { /* a progressive result restarts it: the list is not sorted */
+        inv->deadline = mb_router_now_ms(r) + inv->timeout;
+        return;
+    }
+    inv->deadline = mb_router_now_ms(r) + inv->timeout;
+    inv->prev = NULL;
+    inv->next = r->timed;
+    if (r->timed)
+        r->timed->prev = inv;
+    r->timed = inv;
+}
+
+/* Frees inv, taken out of its callee's map already: out of its caller's and the timed list. */
+static void release(struct mb_invocation *inv)
+{
+    untime(inv->callee->router, inv);
+    mb_map_del_id(&inv->caller->calls, inv->caller_request);
+    json_decref(inv->details);
+    free(inv);
+}
+
+/* Takes inv out of its callee's and its caller's maps and the timed list, and frees it. */
+static void finish(struct mb_invocation *inv)
+{
+    mb_map_del_id(&inv->callee->invocations, inv->id);
+    release(inv);
+}
+
+static void interrupt(struct mb_invocation *inv, const char *mode, enum mb_reason reason)
+{
+    mb_session_send(inv->callee, json_pack("[iI{ssss}]", MB_INTERRUPT, (json_int_t)inv->id, "mode", mode,
+                                           "reason", mb_reason_uri(reason)));
+}
+
+/* Sends INVOCATION: Details are {} or {"procedure": uri} when details is NULL, else details
+ * (borrowed); the payload stays as received whenever the callee takes bytes. */
+static void send_invocation(struct mb_session *callee, const struct mb_invocation *inv, json_t *details,
+                            const char *proc, const struct mb_msg *m)
+{
+    if (details ? mb_session_send_passthrough_details(callee, MB_INVOCATION, inv->id, inv->reg, details, m)
+                : mb_session_send_passthrough(callee, MB_INVOCATION, inv->id, inv->reg, proc, m->uri, m->uri_len, m))
+        return;
+    json_t *msg = NULL;
+    if (mb_msg_payload(m) == 0) {
+        if (details)
+            msg = json_pack("[iIIO]", MB_INVOCATION, (json_int_t)inv->id, (json_int_t)inv->reg, details);
+        else if (proc)
+            msg = json_pack("[iII{ss%}]", MB_INVOCATION, (json_int_t)inv->id, (json_int_t)inv->reg, proc, m->uri,
+                            m->uri_len);
+        else
+            msg = json_pack("[iII{}]", MB_INVOCATION, (json_int_t)inv->id, (json_int_t)inv->reg);
+    }
+    mb_session_send(callee, with_payload(msg, m));
+}
+
+/* Sends RESULT with Details {} (details NULL) or details (borrowed), payload as received. */
+static void send_result(struct mb_session *caller, uint64_t request, json_t *details, const struct mb_msg *m)
+{
+    if (details ? mb_session_send_passthrough_details(caller, MB_RESULT, request, 0, details, m)
+                : mb_session_send_passthrough(caller, MB_RESULT, request, 0, NULL, NULL, 0, m))
+        return;
+    json_t *res = NULL;
+    if (mb_msg_payload(m) == 0)
+        res = details ? json_pack("[iIO]", MB_RESULT, (json_int_t)request, details)
+                      : json_pack("[iI{}]", MB_RESULT, (json_int_t)request);
+    mb_session_send(caller, with_payload(res, m));
+}
+
+/* A CALL whose request ID is that of a progressive call invocation in flight: the next chunk,
+ * to the same callee under the same INVOCATION ID, with the first CALL's Details (frozen). */
+static void continue_stream(struct mb_session *s, struct mb_invocation *inv, const struct mb_msg *m, bool progress)
+{
+    if (inv->flags & MB_INV_KILLED) {
+        mb_debug(&s->router->log, "session %llu: CALL %llu continues a call being canceled: discarded",
+                 (unsigned long long)s->id, (unsigned long long)m->request);
+        return;
+    }
+    if (progress)
+        json_object_set_new(inv->details, "progress", json_true());
+    else {
+        json_object_del(inv->details, "progress");
+        inv->flags &= ~(unsigned)MB_INV_STREAM;
+    }
+    send_invocation(inv->callee, inv, inv->details, NULL, m);
+}
+
 void mb_dealer_call(struct mb_session *s, const struct mb_msg *m)
 {
+    struct mb_router *r = s->router;
     struct mb_dealer *d = &s->realm->dealer;
+    json_t *o = m->dict;
+    bool any = json_object_size(o) > 0; /* the usual {} skips every option lookup */
+    bool progress = any && json_is_true(json_object_get(o, "progress"));
+    if (progress && !(s->features & MB_F_CALLER_PROGRESSIVE_INVOCATIONS)) {
+        mb_session_abort(s, MB_R_PROTOCOL_VIOLATION, "CALL %llu with Options.progress, but the caller did not "
+                         "announce caller.features.progressive_call_invocations", (unsigned long long)m->request);
+        return;
+    }
+    struct mb_invocation *inv = mb_map_get_id(&s->calls, m->request);
+    if (inv) {
+        if (inv->flags & MB_INV_STREAM)
+            continue_stream(s, inv, m, progress);
+        else
+            mb_session_abort(s, MB_R_PROTOCOL_VIOLATION, "CALL %llu: that request ID belongs to a call in flight "
+                             "that takes no more progressive invocations", (unsigned long long)m->request);
+        return;
+    }
+    if (m->request <= s->call_watermark && (s->features & MB_F_CALLER_PROGRESSIVE_INVOCATIONS)) {
+        /* a continuation of a progressive call that has ended: its caller gets (or got) the answer */
+        mb_debug(&r->log, "session %llu: CALL %llu continues no call in flight: discarded",
+                 (unsigned long long)s->id, (unsigned long long)m->request);
+        return;
+    }
+    if (m->request > s->call_watermark)
+        s->call_watermark = m->request;
+    bool ppt = any && uses_ppt(o);
+    if (ppt && !(s->features & MB_F_CALLER_PPT)) {
+        mb_session_abort(s, MB_R_PROTOCOL_VIOLATION, "CALL %llu with Options.ppt_scheme, but the caller did not "
+                         "announce caller.features.payload_passthru_mode", (unsigned long long)m->request);
+        return;
+    }
     if (!mb_check_uri(s, m, MB_MATCH_EXACT, true, true) || !mb_session_authorized(s, "call", m, true))
         return;
+    bool disclose_me = any && json_is_true(json_object_get(o, "disclose_me"));
+    if (disclose_me && s->authz_disclose == MB_DISCLOSE_REFUSE) {
+        mb_session_error(s, MB_CALL, m->request, MB_R_OPTION_DISALLOWED_DISCLOSE_ME,
+                         "the authorizer does not allow this caller to disclose itself calling '%.*s'", URI_ARG(m));
+        return;
+    }
     if (mb_meta_call(s, m))
         return;
     enum mb_match_policy policy;
@@ -197,59 +362,87 @@ void mb_dealer_call(struct mb_session *s, const struct mb_msg *m)
             return;
         }
     } else {
-        callee = pick_callee(s->router, reg);
+        callee = pick_callee(r, reg);
     }
-    struct mb_invocation *inv = malloc(sizeof *inv);
+    const unsigned stream_bits = MB_F_CALLEE_PROGRESSIVE_INVOCATIONS | MB_F_CALLEE_CANCELING;
+    if (progress && (callee->features & stream_bits) != stream_bits) {
+        mb_session_error(s, MB_CALL, m->request, MB_R_FEATURE_NOT_SUPPORTED,
+                         "the callee of '%.*s' does not support progressive call invocations (it must announce "
+                         "callee.features progressive_call_invocations and call_canceling)", URI_ARG(m));
+        return;
+    }
+    if (ppt && !(callee->features & MB_F_CALLEE_PPT)) {
+        mb_session_error(s, MB_CALL, m->request, MB_R_FEATURE_NOT_SUPPORTED,
+                         "the callee of '%.*s' does not support payload passthru mode", URI_ARG(m));
+        return;
+    }
+    inv = malloc(sizeof *inv);
     if (!inv) {
         mb_session_error(s, MB_CALL, m->request, MB_R_INVALID_ARGUMENT, "router out of memory");
         return;
     }
-    *inv = (struct mb_invocation){ .id = callee->next_request++, .caller = s->id, .caller_request = m->request,
-                                   .callee = callee };
+    *inv = (struct mb_invocation){ .id = callee->next_request++, .caller = s, .caller_request = m->request,
+                                   .reg = reg->id, .callee = callee };
     if (mb_map_put_id(&callee->invocations, inv->id, inv) < 0) {
         free(inv);
         mb_session_error(s, MB_CALL, m->request, MB_R_INVALID_ARGUMENT, "router out of memory");
         return;
     }
-    json_t *timeout = json_object_get(m->dict, "timeout");
-    if (json_is_integer(timeout) && json_integer_value(timeout) > 0) {
-        struct mb_router *r = s->router;
-        inv->deadline = mb_router_now_ms(r) + (uint64_t)json_integer_value(timeout);
-        inv->next = r->timed;
-        if (r->timed)
-            r->timed->prev = inv;
-        r->timed = inv;
+    if (mb_map_put_id(&s->calls, m->request, inv) < 0) {
+        mb_map_del_id(&callee->invocations, inv->id);
+        free(inv);
+        mb_session_error(s, MB_CALL, m->request, MB_R_INVALID_ARGUMENT, "router out of memory");
+        return;
     }
     const char *proc = policy == MB_MATCH_EXACT ? NULL : "procedure";
-    if (!reg->disclose_caller &&
-        mb_session_send_passthrough(callee, MB_INVOCATION, inv->id, reg->id, proc, m->uri, m->uri_len, m))
+    if (!any && !reg->disclose_caller && s->authz_disclose != MB_DISCLOSE_FORCE) {
+        send_invocation(callee, inv, NULL, proc, m); /* the plain call: no Details to build */
         return;
-    json_t *inv_msg = NULL;
-    if (mb_msg_payload(m) == 0)
-        inv_msg = proc ? json_pack("[iII{ss%}]", MB_INVOCATION, (json_int_t)inv->id, (json_int_t)reg->id,
-                                   proc, m->uri, m->uri_len)
-                       : json_pack("[iII{}]", MB_INVOCATION, (json_int_t)inv->id, (json_int_t)reg->id);
-    if (inv_msg && reg->disclose_caller) { /* REGISTER.Options.disclose_caller */
-        json_t *details = json_array_get(inv_msg, 3);
+    }
+    json_t *timeout = json_object_get(o, "timeout");
+    if (json_is_integer(timeout) && json_integer_value(timeout) > 0) {
+        json_int_t t = json_integer_value(timeout);
+        inv->timeout = t > (json_int_t)UINT32_MAX ? UINT32_MAX : (uint32_t)t;
+        arm_timeout(r, inv);
+    }
+    /* receive_progress is forwarded only when both sides announced progressive results; a
+     * callee that did not gets no flag (and its progressive YIELDs, if any, are dropped) */
+    if (json_is_true(json_object_get(o, "receive_progress")) && (s->features & MB_F_CALLER_PROGRESSIVE_RESULTS) &&
+        (callee->features & MB_F_CALLEE_PROGRESSIVE_RESULTS))
+        inv->flags |= MB_INV_PROGRESS;
+    bool disclose = reg->disclose_caller || disclose_me || s->authz_disclose == MB_DISCLOSE_FORCE;
+    if (!disclose && !ppt && !progress && !(inv->flags & MB_INV_PROGRESS)) {
+        send_invocation(callee, inv, NULL, proc, m);
+        return;
+    }
+    json_t *details = json_object();
+    if (details && proc)
+        json_object_set_new(details, "procedure", json_stringn(m->uri, m->uri_len));
+    if (details && (inv->flags & MB_INV_PROGRESS))
+        json_object_set_new(details, "receive_progress", json_true());
+    if (details && disclose) { /* REGISTER.Options.disclose_caller, CALL.Options.disclose_me, or the authorizer */
         json_object_set_new(details, "caller", json_integer((json_int_t)s->id));
         json_object_set_new(details, "caller_authid", json_string(s->authid ? s->authid : ""));
         json_object_set_new(details, "caller_authrole", json_string(s->authrole ? s->authrole : ""));
         json_object_set_new(details, "caller_authmethod", json_string(s->authmethod ? s->authmethod : ""));
     }
-    mb_session_send(callee, with_payload(inv_msg, m));
-}
-
-static void untime(struct mb_router *r, struct mb_invocation *inv)
-{
-    if (!inv->deadline)
+    if (details && ppt)
+        copy_ppt(details, o);
+    if (!details) {
+        finish(inv);
+        mb_session_error(s, MB_CALL, m->request, MB_R_INVALID_ARGUMENT, "router out of memory");
         return;
-    if (inv->prev)
-        inv->prev->next = inv->next;
-    else
-        r->timed = inv->next;
-    if (inv->next)
-        inv->next->prev = inv->prev;
-    inv->deadline = 0;
+    }
+    if (progress) {
+        /* the first chunk of a progressive call invocation: the others reuse these Details */
+        json_object_set_new(details, "progress", json_true());
+        inv->flags |= MB_INV_STREAM;
+        inv->details = details;
+        send_invocation(callee, inv, details, NULL, m);
+        return;
+    }
+    send_invocation(callee, inv, details, NULL, m);
+    json_decref(details);
 }
 
 void mb_dealer_expire(struct mb_router *r, uint64_t now_ms)
@@ -258,65 +451,133 @@ void mb_dealer_expire(struct mb_router *r, uint64_t now_ms)
         next = inv->next;
         if (now_ms < inv->deadline)
             continue;
-        struct mb_session *callee = inv->callee;
-        untime(r, inv);
-        mb_map_del_id(&callee->invocations, inv->id);
-        struct mb_session *caller = mb_map_get_id(&r->sessions, inv->caller);
-        if (caller)
-            mb_session_error(caller, MB_CALL, inv->caller_request, MB_R_TIMEOUT,
-                             "the call timed out: no answer from the callee within its timeout");
-        if (callee->interruptible) /* its late answer will be dropped anyway */
-            mb_session_send(callee, json_pack("[iI{ss}]", MB_INTERRUPT, (json_int_t)inv->id, "reason",
-                                              mb_reason_uri(MB_R_TIMEOUT)));
-        free(inv);
+        mb_session_error(inv->caller, MB_CALL, inv->caller_request, MB_R_TIMEOUT,
+                         "the call timed out: no answer from the callee within its timeout of %u ms", inv->timeout);
+        if (inv->callee->interruptible) /* else skip: its late answer is dropped */
+            interrupt(inv, "killnowait", MB_R_TIMEOUT);
+        finish(inv);
     }
 }
 
-/* Takes the invocation a callee answers; NULL (and a log line) if it is unknown. */
-static struct mb_invocation *take_invocation(struct mb_session *s, const struct mb_msg *m)
+/* The invocation a callee answers, taken out of its map when take (a final answer: one lookup
+ * on the hot path); NULL (and a log line) if it is unknown (canceled, timed out, its caller
+ * left, or never was). */
+static struct mb_invocation *answered(struct mb_session *s, const struct mb_msg *m, bool take)
 {
-    struct mb_invocation *inv = mb_map_del_id(&s->invocations, m->request);
-    if (inv)
-        untime(s->router, inv);
+    struct mb_invocation *inv = take ? mb_map_del_id(&s->invocations, m->request)
+                                     : mb_map_get_id(&s->invocations, m->request);
     if (!inv)
         mb_debug(&s->router->log, "session %llu: %s for unknown invocation %llu dropped",
                  (unsigned long long)s->id, mb_msg_name(m->type), (unsigned long long)m->request);
     return inv;
 }
 
-static struct mb_session *caller_of(struct mb_session *callee, struct mb_invocation *inv)
-{
-    struct mb_session *c = mb_map_get_id(&callee->router->sessions, inv->caller);
-    if (!c)
-        mb_debug(&callee->router->log, "session %llu: answer to a caller that left (session %llu) dropped",
-                 (unsigned long long)callee->id, (unsigned long long)inv->caller);
-    return c;
-}
-
 void mb_dealer_yield(struct mb_session *s, const struct mb_msg *m)
 {
-    struct mb_invocation *inv = take_invocation(s, m);
+    json_t *o = m->dict;
+    bool any = json_object_size(o) > 0;
+    bool progress = any && json_is_true(json_object_get(o, "progress"));
+    bool ppt = any && uses_ppt(o);
+    if (ppt && !(s->features & MB_F_CALLEE_PPT)) {
+        mb_session_abort(s, MB_R_PROTOCOL_VIOLATION, "YIELD %llu with Options.ppt_scheme, but the callee did not "
+                         "announce callee.features.payload_passthru_mode", (unsigned long long)m->request);
+        return;
+    }
+    struct mb_invocation *inv = answered(s, m, !progress);
     if (!inv)
         return;
-    struct mb_session *caller = caller_of(s, inv);
-    if (caller && !mb_session_send_passthrough(caller, MB_RESULT, inv->caller_request, 0, NULL, NULL, 0, m)) {
-        json_t *res = mb_msg_payload(m) == 0 ? json_pack("[iI{}]", MB_RESULT, (json_int_t)inv->caller_request) : NULL;
-        mb_session_send(caller, with_payload(res, m));
+    struct mb_session *caller = inv->caller;
+    if (progress) {
+        if (!(inv->flags & MB_INV_PROGRESS) || (inv->flags & MB_INV_KILLED)) {
+            mb_debug(&s->router->log, "session %llu: progressive YIELD for invocation %llu dropped (%s)",
+                     (unsigned long long)s->id, (unsigned long long)m->request,
+                     (inv->flags & MB_INV_KILLED) ? "the call is being canceled"
+                                                  : "its caller did not ask for progressive results");
+            return;
+        }
     }
-    free(inv);
+    if (ppt && !(caller->features & MB_F_CALLER_PPT)) {
+        mb_session_error(s, MB_YIELD, m->request, MB_R_FEATURE_NOT_SUPPORTED,
+                         "the caller does not support payload passthru mode: the call ends with this error");
+        mb_session_error(caller, MB_CALL, inv->caller_request, MB_R_FEATURE_NOT_SUPPORTED,
+                         "the callee answered in payload passthru mode, which this caller did not announce");
+        if (progress)
+            finish(inv);
+        else
+            release(inv);
+        return;
+    }
+    json_t *details = NULL;
+    if (progress || ppt) {
+        details = progress ? json_pack("{sb}", "progress", 1) : NULL;
+        if (ppt)
+            details = copy_ppt(details, o);
+    }
+    send_result(caller, inv->caller_request, details, m);
+    json_decref(details);
+    if (progress)
+        arm_timeout(s->router, inv); /* the timeout runs from one result to the next (spec) */
+    else
+        release(inv);
 }
 
 void mb_dealer_error(struct mb_session *s, const struct mb_msg *m)
 {
-    struct mb_invocation *inv = take_invocation(s, m);
+    if (uses_ppt(m->dict) && !(s->features & MB_F_CALLEE_PPT)) {
+        mb_session_abort(s, MB_R_PROTOCOL_VIOLATION, "ERROR %llu with Details.ppt_scheme, but the callee did not "
+                         "announce callee.features.payload_passthru_mode", (unsigned long long)m->request);
+        return;
+    }
+    struct mb_invocation *inv = answered(s, m, true);
     if (!inv)
         return;
-    struct mb_session *caller = caller_of(s, inv);
-    if (caller)
-        mb_session_send(caller, with_payload(json_pack("[iIIOs%]", MB_ERROR, (json_int_t)MB_CALL,
-                                                       (json_int_t)inv->caller_request, m->dict,
-                                                       m->uri, m->uri_len), m));
-    free(inv);
+    if (inv->flags & MB_INV_KILLED)
+        mb_session_error(inv->caller, MB_CALL, inv->caller_request, MB_R_CANCELED,
+                         "the call was canceled (mode kill); the callee answered the INTERRUPT with %.*s", URI_ARG(m));
+    else /* Details as the callee sent them: ppt_* included */
+        mb_session_send(inv->caller, with_payload(json_pack("[iIIOs%]", MB_ERROR, (json_int_t)MB_CALL,
+                                                            (json_int_t)inv->caller_request, m->dict,
+                                                            m->uri, m->uri_len), m));
+    release(inv);
+}
+
+void mb_dealer_cancel(struct mb_session *s, const struct mb_msg *m)
+{
+    json_t *mode = json_object_get(m->dict, "mode");
+    const char *name = json_is_string(mode) ? json_string_value(mode) : NULL;
+    if (mode && (!name || (strcmp(name, "skip") != 0 && strcmp(name, "kill") != 0 && strcmp(name, "killnowait") != 0))) {
+        mb_session_error(s, MB_CANCEL, m->request, MB_R_INVALID_ARGUMENT,
+                         "CANCEL.Options.mode must be \"skip\", \"kill\" or \"killnowait\"");
+        return;
+    }
+    if (!name)
+        name = "killnowait"; /* what Crossbar does without a mode (autobahn sends none) */
+    struct mb_invocation *inv = mb_map_get_id(&s->calls, m->request);
+    if (!inv) {
+        mb_debug(&s->router->log, "session %llu: CANCEL for call %llu, which is not in flight: ignored",
+                 (unsigned long long)s->id, (unsigned long long)m->request);
+        return;
+    }
+    if (inv->flags & MB_INV_KILLED) { /* canceled already: its answer is on its way */
+        mb_debug(&s->router->log, "session %llu: CANCEL for call %llu again: ignored", (unsigned long long)s->id,
+                 (unsigned long long)m->request);
+        return;
+    }
+    if (!inv->callee->interruptible)
+        name = "skip"; /* a callee without call_canceling gets no INTERRUPT (spec) */
+    mb_debug(&s->router->log, "session %llu: call %llu canceled (%s)", (unsigned long long)s->id,
+             (unsigned long long)m->request, name);
+    if (strcmp(name, "kill") == 0) {
+        /* the caller's ERROR waits for the callee's answer; progressive results stop now */
+        interrupt(inv, "kill", MB_R_CANCELED);
+        inv->flags |= MB_INV_KILLED;
+        inv->flags &= ~(unsigned)MB_INV_STREAM;
+        return;
+    }
+    mb_session_error(s, MB_CALL, m->request, MB_R_CANCELED, "the call was canceled (mode %s)", name);
+    if (strcmp(name, "killnowait") == 0)
+        interrupt(inv, "killnowait", MB_R_CANCELED);
+    finish(inv);
 }
 
 void mb_dealer_drop(struct mb_session *s, struct mb_registration *reg)
@@ -332,13 +593,19 @@ void mb_dealer_remove_session(struct mb_session *s)
         drop_callee(d, s->regs.items[i], s);
     s->regs.len = 0;
     struct mb_invocation *inv;
+    /* as a caller: its callees stop working for it (spec: INTERRUPT, mode killnowait) */
+    for (size_t it = 0; (inv = mb_map_next(&s->calls, &it));) {
+        if (inv->callee != s && inv->callee->interruptible)
+            interrupt(inv, "killnowait", MB_R_CANCELED);
+        finish(inv);
+    }
+    mb_map_free(&s->calls);
+    s->call_watermark = 0;
+    /* as a callee: every caller still waiting gets its answer */
     for (size_t it = 0; (inv = mb_map_next(&s->invocations, &it));) {
-        struct mb_session *caller = mb_map_get_id(&s->router->sessions, inv->caller);
-        if (caller)
-            mb_session_error(caller, MB_CALL, inv->caller_request, MB_R_CANCELED,
-                             "callee session %llu left before answering", (unsigned long long)s->id);
-        untime(s->router, inv);
-        free(inv);
+        mb_session_error(inv->caller, MB_CALL, inv->caller_request, MB_R_CANCELED,
+                         "callee session %llu left before answering", (unsigned long long)s->id);
+        finish(inv);
     }
     mb_map_free(&s->invocations);
 }

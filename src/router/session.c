@@ -362,6 +362,7 @@ void mb_session_free(struct mb_session *s)
     mb_vec_free(&s->subs);
     mb_vec_free(&s->regs);
     mb_map_free(&s->invocations);
+    mb_map_free(&s->calls);
     free(s->authid); /* set while CHALLENGED */
     json_decref(s->pending_details);
     mb_meta_free_testaments(s);
@@ -644,12 +645,7 @@ static void dispatch(struct mb_session *s, const struct mb_msg *m)
     case MB_CALL: mb_dealer_call(s, m); break;
     case MB_YIELD: mb_dealer_yield(s, m); break;
     case MB_ERROR: mb_dealer_error(s, m); break;
-    case MB_CANCEL:
-        /* call_canceling is not announced yet: a peer that cancels anyway gets its answer
-         * when the callee answers */
-        mb_debug(&s->router->log, "session %llu: CANCEL ignored (call canceling not supported)",
-                 (unsigned long long)s->id);
-        break;
+    case MB_CANCEL: mb_dealer_cancel(s, m); break;
     default:
         mb_session_abort(s, MB_R_PROTOCOL_VIOLATION, "%s is not expected on an established session",
                          mb_msg_name(m->type));
