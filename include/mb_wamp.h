@@ -43,7 +43,8 @@ const char *mb_msg_name(int type);
     X(CLOSE_REALM, "wamp.close.close_realm")                                       \
     X(GOODBYE_AND_OUT, "wamp.close.goodbye_and_out")                               \
     X(CLOSE_NORMAL, "wamp.close.normal")                                           \
-    X(RUNTIME_ERROR, "wamp.error.runtime_error")
+    X(RUNTIME_ERROR, "wamp.error.runtime_error")                                   \
+    X(OPTION_DISALLOWED_DISCLOSE_ME, "wamp.error.option_disallowed.disclose_me")
 
 enum mb_reason {
 #define MB_REASON_ENUM(name, uri) MB_R_##name,
