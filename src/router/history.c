@@ -163,12 +163,12 @@ bool mb_kept_eligible(const struct mb_kept_event *e, const struct mb_session *t)
 /* e's payload decoded: [args, kwargs] (either may be missing), or NULL. */
 static json_t *kept_payload(const struct mb_kept_event *e)
 {
-    size_t n = e->tail_len + 3;
-    char *buf = malloc(n);
+    size_t n = e->tail_len + 3; /* "[0" tail "]" */
+    char *buf = malloc(n + 1);
     if (!buf)
         return NULL;
-    snprintf(buf, n, "[0%s]", e->tail);
-    json_t *a = json_loadb(buf, n - 1, JSON_ALLOW_NUL, NULL);
+    snprintf(buf, n + 1, "[0%s]", e->tail);
+    json_t *a = json_loadb(buf, n, JSON_ALLOW_NUL, NULL);
     free(buf);
     if (a)
         json_array_remove(a, 0);
@@ -354,7 +354,8 @@ void mb_history_load(struct mb_realm *realm, struct mb_router *r)
             continue;
         mb_store_run_now(r->store, op);
         if (op->status == MB_STORE_OK) {
-            json_t *list = json_loadb(op->text, op->text_len, JSON_ALLOW_NUL, NULL);
+            /* text_len counts the NUL the store appends */
+            json_t *list = json_loadb(op->text, op->text_len ? op->text_len - 1 : 0, JSON_ALLOW_NUL, NULL);
             if (json_is_array(list)) {
                 ring_from_json(g, list);
                 mb_info(&r->log, "history %s (realm %s): %zu event(s) loaded from the store", g->uri, realm->name,
@@ -446,7 +447,7 @@ static json_t *event_record(const struct mb_kept_event *e, const struct mb_subsc
     json_t *details = e->details ? json_copy(e->details) : json_object();
     if (details && sub->match != MB_MATCH_EXACT)
         json_object_set_new(details, "topic", json_stringn(e->topic, e->topic_len));
-    json_t *o = json_pack("{sosIsIs%so}", "timestamp", iso_time(e->timestamp), "subscription", (json_int_t)sub->id,
+    json_t *o = json_pack("{sosIsIss%so}", "timestamp", iso_time(e->timestamp), "subscription", (json_int_t)sub->id,
                           "publication", (json_int_t)e->publication, "topic", e->topic, e->topic_len, "details",
                           details ? details : json_object());
     json_t *payload = o ? kept_payload(e) : NULL;
