@@ -280,8 +280,8 @@ static const char *publish_lists_bad(json_t *dict, const char **key)
             if (!json_is_string(v))
                 return k < 2 ? "must be a list of authids (strings)" : "must be a list of authroles (strings)";
     }
-    static const char *const flags[] = { "acknowledge", "exclude_me", "disclose_me", "retain" };
-    for (int k = 0; k < 4; k++) {
+    static const char *const flags[] = { "disclose_me", "retain" };
+    for (int k = 0; k < 2; k++) {
         json_t *v = json_object_get(dict, flags[k]);
         *key = flags[k];
         if (v && !json_is_boolean(v))
@@ -295,6 +295,18 @@ static const char *publish_lists_bad(json_t *dict, const char **key)
             return k == 0 ? "must be a non-empty string (the payload pass-through scheme)" : "must be a string";
     }
     return NULL;
+}
+
+/* Whether Options holds anything beyond acknowledge and exclude_me (the plain publication:
+ * one pass over its usually one or two keys instead of a lookup per advanced option). */
+static bool advanced_options(json_t *dict)
+{
+    const char *key;
+    json_t *v;
+    json_object_foreach (dict, key, v)
+        if (strcmp(key, "acknowledge") != 0 && strcmp(key, "exclude_me") != 0)
+            return true;
+    return false;
 }
 
 /* The EVENT.Details a publication adds (publisher disclosure, payload pass-through), or NULL
@@ -374,7 +386,8 @@ void mb_broker_publish(struct mb_session *s, const struct mb_msg *m)
         mb_debug(&r->log, "session %llu: publication to invalid topic dropped", (unsigned long long)s->id);
         return;
     }
-    if (json_object_get(m->dict, "ppt_scheme") && !(s->features & MB_F_PUBLISHER_PPT) && !s->trusted) {
+    bool advanced = advanced_options(m->dict);
+    if (advanced && json_object_get(m->dict, "ppt_scheme") && !(s->features & MB_F_PUBLISHER_PPT) && !s->trusted) {
         /* the spec: a protocol error, the session is aborted */
         mb_session_abort(s, MB_R_PROTOCOL_VIOLATION, "PUBLISH with Options.ppt_scheme from a publisher that did "
                          "not announce publisher.features.payload_passthru_mode");
@@ -382,7 +395,7 @@ void mb_broker_publish(struct mb_session *s, const struct mb_msg *m)
     }
     if (!mb_session_authorized(s, "publish", m, acknowledge))
         return;
-    const char *key, *bad = publish_lists_bad(m->dict, &key);
+    const char *key = NULL, *bad = advanced ? publish_lists_bad(m->dict, &key) : NULL;
     if (bad) {
         if (acknowledge)
             mb_session_error(s, MB_PUBLISH, m->request, MB_R_INVALID_ARGUMENT, "Options.%s %s", key, bad);
@@ -391,7 +404,7 @@ void mb_broker_publish(struct mb_session *s, const struct mb_msg *m)
                      bad);
         return;
     }
-    bool disclose = json_is_true(json_object_get(m->dict, "disclose_me"));
+    bool disclose = advanced && json_is_true(json_object_get(m->dict, "disclose_me"));
     if (disclose && s->authz_disclose == MB_DISCLOSE_REFUSE) {
         if (acknowledge)
             mb_session_error(s, MB_PUBLISH, m->request, MB_R_OPTION_DISALLOWED_DISCLOSE_ME,
@@ -409,10 +422,12 @@ void mb_broker_publish(struct mb_session *s, const struct mb_msg *m)
         .kwargs = m->kwargs, .m = m->tail ? m : NULL, .id = mb_idgen_next(&r->ids),
         .exclude_me = !json_is_false(json_object_get(m->dict, "exclude_me")),
     };
-    pub.filtered = mb_filters_get(&pub.f, m->dict);
-    pub.details = publication_details(s, m->dict, disclose);
+    if (advanced)
+        pub.filtered = mb_filters_get(&pub.f, m->dict);
+    if (advanced || disclose)
+        pub.details = publication_details(s, m->dict, disclose);
     dispatch(&pub);
-    if (json_is_true(json_object_get(m->dict, "retain")))
+    if (advanced && json_is_true(json_object_get(m->dict, "retain")))
         retain(&pub);
     if (s->realm->history)
         mb_history_record(s->realm, r, pub.id, pub.uri, pub.uri_len, pub.details, pub.filtered ? &pub.f : NULL,
