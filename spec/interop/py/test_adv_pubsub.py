@@ -3,7 +3,7 @@ authid and authrole, all combined with exclude_me; publisher identification (ask
 and refused by the authorizer); payload pass-through options; bad option types. Raw peers
 with identities from a ticket authenticator, and autobahn-python receivers."""
 import pytest
-from autobahn.wamp.types import PublishOptions, SubscribeOptions
+from autobahn.wamp.types import PublishOptions
 
 import adv_pubsub as ap
 import mb_raw as raw
@@ -241,8 +241,8 @@ def test_ppt_scheme_must_be_a_non_empty_string(router):
     assert "ppt_scheme must be a non-empty string" in got[5][0], got
 
 
-def test_autobahn_subscriber_sees_disclosure_and_plain_events_still_fast(router, clients):
-    """The plain path is unchanged: an event with no option keeps empty Details."""
+def test_plain_publication_from_autobahn_keeps_empty_details(router, clients):
+    """The plain path is unchanged: an event with no advanced option has empty Details."""
     t = ap.topic("plain")
     c = clients(router)
     sub = Peer(router)

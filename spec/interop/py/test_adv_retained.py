@@ -6,6 +6,7 @@ import pytest
 from autobahn.wamp.types import SubscribeOptions
 
 import adv_pubsub as ap
+import mb_lua as ml
 import mb_raw as raw
 import mb_twisted as tw
 from adv_pubsub import Peer, args_of, marker
@@ -14,12 +15,6 @@ from adv_pubsub import Peer, args_of, marker
 @pytest.fixture
 def ident(router_factory):
     return ap.identity_router(router_factory)
-
-
-def retained_after_subscribe(peer, t, **options):
-    """SUBSCRIBE with get_retained; returns (subscription ID, retained EVENTs before a marker)."""
-    sid = peer.subscribe(t, get_retained=True, **options)
-    return sid, peer
 
 
 def test_get_retained_delivers_the_last_retained_event_right_after_subscribed(router):
@@ -152,14 +147,13 @@ def test_autobahn_subscriber_gets_the_retained_event(router, clients):
     assert got == [(["kept"], {"v": 1}, True), (["live"], {}, None)], got
 
 
-def test_lua_publisher_retains_and_get_retained_from_autobahn(router_factory, clients):
+def test_lua_publisher_retains_with_disclosure(router_factory, clients):
     app = """
         moonbar.register("app.pub", function(args)
           moonbar.publish(args[1], {"from lua"}, {n = 1}, {retain = true, disclose_me = true})
           return true
         end)
     """
-    import mb_lua as ml
     r = ml.lua_router(router_factory, apps={"app.lua": app})
     t = ap.topic("lua")
     c = clients(r)
