@@ -7,7 +7,17 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "mb_match.h"
 #include "mb_uri.h"
+
+/* realms[i].history[j]: topics whose events are kept for wamp.subscription.get_events. */
+struct mb_history_config {
+    char *uri;
+    enum mb_match_policy match; /* "exact" by default */
+    size_t limit;               /* events kept (the newest), 1..MB_HISTORY_LIMIT_MAX */
+};
+#define MB_HISTORY_LIMIT_MAX 100000
+#define MB_HISTORY_RULES_MAX 64
 
 struct mb_realm_config {
     char *name;
@@ -15,6 +25,8 @@ struct mb_realm_config {
     char **apps;  /* Lua app scripts: files, or folders whose *.lua files are apps */
     size_t napps;
     char *policy; /* Lua policy script, or NULL */
+    struct mb_history_config *history; /* event history rules, in config order */
+    size_t nhistory;
 };
 
 struct mb_config {
@@ -41,6 +53,7 @@ struct mb_config {
     unsigned busy_poll_us;        /* keep polling this long after I/O before sleeping (0: off) */
     double ping_timeout;          /* seconds a pinged peer has to answer before it is dropped */
     bool ping_rawsocket;          /* ping RawSocket peers too (autobahn-python 22 cannot take PING) */
+    size_t max_retained_topics;   /* per realm: topics with a retained event (PUBLISH.Options.retain) */
 
     double lua_callback_timeout;  /* seconds one Lua callback may run */
     size_t lua_memory_limit;      /* bytes per Lua script */

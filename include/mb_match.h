@@ -13,6 +13,7 @@
 #ifndef MB_MATCH_H
 #define MB_MATCH_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -50,6 +51,10 @@ int mb_matcher_add(struct mb_matcher *m, enum mb_match_policy p, const char *uri
 void *mb_matcher_find(const struct mb_matcher *m, enum mb_match_policy p, const char *uri, size_t len);
 /* Removes the pattern; returns its value or NULL. */
 void *mb_matcher_remove(struct mb_matcher *m, enum mb_match_policy p, const char *uri, size_t len);
+
+/* Whether the one pattern (policy p) matches the concrete uri: the rules the matcher applies,
+ * for a single pattern (retained events and history rules). */
+bool mb_match_one(enum mb_match_policy p, const char *pattern, size_t plen, const char *uri, size_t len);
 
 /* Pub/sub: calls fn for every pattern matching uri: exact, then every prefix (shortest first),
  * then every wildcard pattern. */

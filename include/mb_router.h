@@ -57,6 +57,9 @@ struct mb_subscription {
 struct mb_broker {
     struct mb_matcher match; /* (policy, topic) → subscription */
     struct mb_map by_id;
+    struct mb_map retained;  /* topic → struct mb_kept_event: its retained event (Options.retain) */
+    size_t max_retained;     /* limits.max_retained_topics */
+    uint64_t retained_refused; /* retained publications not kept: a new topic past the bound */
 };
 
 enum mb_invoke_policy {
@@ -106,6 +109,7 @@ struct mb_invocation {
 };
 
 struct mb_lua_realm;
+struct mb_history;
 
 /* Options and Details dicts decoded lately, by their bytes: the same few dicts ("{}",
  * {"acknowledge":true}, ...) come in every message, so they are decoded once. */
@@ -124,6 +128,7 @@ struct mb_realm {
     struct mb_dealer dealer;
     size_t nsessions;
     struct mb_lua_realm *lua; /* its scripts, or NULL */
+    struct mb_history *history; /* realms[i].history, or NULL when the realm keeps none */
 };
 
 struct mb_router {

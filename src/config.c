@@ -37,6 +37,7 @@ int mb_config_defaults(struct mb_config *cfg, const char *default_web_root)
     cfg->ping_timeout = 20;
     cfg->ping_rawsocket = true;
     cfg->busy_poll_us = 50;
+    cfg->max_retained_topics = 10000;
     cfg->lua_callback_timeout = 0.1;
     cfg->lua_memory_limit = 64u << 20;
     cfg->lua_watch = true;
@@ -54,6 +55,9 @@ static void free_realm(struct mb_realm_config *rc)
         free(rc->apps[i]);
     free(rc->apps);
     free(rc->policy);
+    for (size_t i = 0; i < rc->nhistory; i++)
+        free(rc->history[i].uri);
+    free(rc->history);
 }
 
 void mb_config_free(struct mb_config *cfg)
@@ -294,6 +298,69 @@ static int load_apps(struct ld *ld, const char *section, struct mb_realm_config 
     return status;
 }
 
+/* realms[i].history: a list of { uri = "...", match = "exact"|"prefix"|"wildcard", limit = n }. */
+static int load_history(struct ld *ld, const char *section, struct mb_realm_config *rc)
+{
+    static const char *const keys[] = { "uri", "match", "limit", NULL };
+    lua_State *L = ld->L;
+    int t = lua_getfield(L, -1, "history");
+    int status = 0;
+    if (t == LUA_TNIL)
+        goto out;
+    size_t n = t == LUA_TTABLE ? (size_t)luaL_len(L, -1) : 0;
+    if (t != LUA_TTABLE) {
+        status = fail(ld, section, "history", "must be a list of { uri = ..., match = ..., limit = ... }, got %s",
+                      lua_typename(L, t));
+        goto out;
+    }
+    if (n > MB_HISTORY_RULES_MAX) {
+        status = fail(ld, section, "history", "has %zu rules, at most %d are allowed", n, MB_HISTORY_RULES_MAX);
+        goto out;
+    }
+    if (n && !(rc->history = calloc(n, sizeof *rc->history))) {
+        status = fail(ld, section, "history", "out of memory");
+        goto out;
+    }
+    for (size_t i = 1; i <= n && status == 0; i++) {
+        char sub[64];
+        snprintf(sub, sizeof sub, "%s.history[%zu]", section, i);
+        if (lua_geti(L, -1, (lua_Integer)i) != LUA_TTABLE) {
+            status = fail(ld, sub, NULL, "must be a table like { uri = \"chat.\", match = \"prefix\", limit = 100 }");
+            lua_pop(L, 1);
+            break;
+        }
+        struct mb_history_config *h = &rc->history[rc->nhistory++];
+        char *match = NULL;
+        double limit = 100;
+        h->match = MB_MATCH_EXACT;
+        status = only_keys(ld, sub, keys);
+        if (status == 0)
+            status = get_string(ld, sub, "uri", &h->uri);
+        if (status == 0 && !h->uri)
+            status = fail(ld, sub, "uri", "is required");
+        if (status == 0)
+            status = get_string(ld, sub, "match", &match);
+        if (status == 0 && match) {
+            int p = mb_match_policy_parse(match, strlen(match));
+            if (p < 0)
+                status = fail(ld, sub, "match", "must be \"exact\", \"prefix\" or \"wildcard\", got \"%s\"", match);
+            else
+                h->match = (enum mb_match_policy)p;
+        }
+        free(match);
+        if (status == 0 && !mb_uri_valid(h->uri, strlen(h->uri), MB_URI_LOOSE, h->match != MB_MATCH_EXACT))
+            status = fail(ld, sub, "uri", "'%s' is not a valid URI%s", h->uri,
+                          h->match != MB_MATCH_EXACT ? " pattern" : "");
+        if (status == 0)
+            status = get_number(ld, sub, "limit", 1, MB_HISTORY_LIMIT_MAX, true, &limit);
+        h->limit = (size_t)limit;
+        lua_pop(L, 1);
+    }
+out:
+    lua_pop(L, 1);
+    return status;
+}
+
 static int load_realms(struct ld *ld, struct mb_config *cfg)
 {
     lua_State *L = ld->L;
@@ -320,7 +387,7 @@ static int load_realms(struct ld *ld, struct mb_config *cfg)
         lua_pop(L, 1);
         return fail(ld, NULL, "realms", "out of memory");
     }
-    static const char *const keys[] = { "name", "uri_check", "apps", "policy", NULL };
+    static const char *const keys[] = { "name", "uri_check", "apps", "policy", "history", NULL };
     int rc = 0;
     for (size_t i = 1; i <= n && rc == 0; i++) {
         char section[32];
@@ -350,6 +417,8 @@ static int load_realms(struct ld *ld, struct mb_config *cfg)
         resolve_path(ld, &rc_->policy);
         if (rc == 0)
             rc = load_apps(ld, section, rc_);
+        if (rc == 0)
+            rc = load_history(ld, section, rc_);
         lua_pop(L, 1);
     }
     lua_pop(L, 1);
@@ -365,7 +434,8 @@ static int load_table(struct ld *ld, struct mb_config *cfg)
     static const char *const store_keys[] = { "path", "max_size_mb", NULL };
     static const char *const limit_keys[] = { "max_message_size", "max_queue_bytes",
                                               "slow_consumer_timeout", "shutdown_grace", "ping_interval",
-                                              "ping_timeout", "ping_rawsocket", "busy_poll_us", NULL };
+                                              "ping_timeout", "ping_rawsocket", "busy_poll_us",
+                                              "max_retained_topics", NULL };
     lua_State *L = ld->L;
     if (only_keys(ld, NULL, top) < 0)
         return -1;
@@ -429,6 +499,9 @@ static int load_table(struct ld *ld, struct mb_config *cfg)
             rc = get_number(ld, "limits", "ping_interval", 0.1, 3600, false, &cfg->ping_interval);
         if (rc == 0)
             rc = get_number(ld, "limits", "ping_timeout", 0.1, 3600, false, &cfg->ping_timeout);
+        double retained = (double)cfg->max_retained_topics;
+        if (rc == 0 && (rc = get_number(ld, "limits", "max_retained_topics", 0, 10000000, true, &retained)) == 0)
+            cfg->max_retained_topics = (size_t)retained;
         double busy = cfg->busy_poll_us; /* kept when the key is absent */
         if (rc == 0 && (rc = get_number(ld, "limits", "busy_poll_us", 0, 10000, true, &busy)) == 0)
             cfg->busy_poll_us = (unsigned)busy;

@@ -9,7 +9,9 @@
  *   lua     the same without the callee: the procedure is served by a Lua app in the router
  *   reload  lua, while --reload-file is rewritten every --reload-ms (a new "-- version N")
  *   pubsub  --subscribers connections subscribe bench.topic; one publisher (acknowledge: true)
- *           keeps --window publications in flight; args = [send_time_ns, payload]
+ *           keeps --window publications in flight; args = [send_time_ns, payload]; with
+ *           --eligible N every publication has Options.eligible = the first N subscribers'
+ *           session IDs (the others must get nothing)
  *   conns   opens --sessions sessions (HELLO/WELCOME), --concurrency at once, keeps them idle
  *   rooms   --rooms rooms of --members members of moonbar's room service (the bench app
  *           scripts/bench/rooms_app: kind "bench", action ping(n)): every member is a session
@@ -321,6 +323,7 @@ struct conn {
      * subscription (0: none, its events are ignored), the ply of the next move event expected,
      * the move call waiting for its RESULT, a request counter */
     uint64_t sub_id, move_id, move_t, req;
+    uint64_t session; /* from WELCOME */
     int next_ply;
     bool move_pending;
 };
@@ -332,6 +335,7 @@ struct opts {
     const char *realm;
     enum scenario scenario;
     int callers, depth, payload, subscribers, window, backlog, sessions, concurrency, sources, rooms, members;
+    int eligible; /* pubsub: Options.eligible lists the first N subscribers (0: no list) */
     int games;
     bool stagger;
     bool depth_set, window_set;
@@ -616,6 +620,31 @@ static void send_publish(struct conn *c)
 
 static bool running(void) { return G.phase == P_WARMUP || G.phase == P_MEASURE; }
 
+/* Subscribers that get each publication: all, or the --eligible first ones. */
+static uint64_t receivers(void)
+{
+    return (uint64_t)(G.o.eligible ? G.o.eligible : G.o.subscribers);
+}
+
+/* --eligible: the publication's Options name the first N subscribers (conns 1..N), known once
+ * every session joined. */
+static void pub_mid_eligible(void)
+{
+    size_t n = 64 + strlen(G.o.topic) + (size_t)G.o.eligible * 21, l;
+    char *mid = malloc(n);
+    if (!mid)
+        die("out of memory");
+    l = (size_t)snprintf(mid, n, ",{\"acknowledge\":true,\"eligible\":[");
+    for (int i = 1; i <= G.o.eligible; i++) {
+        l += u64_to_dec(mid + l, G.conns[i].session);
+        mid[l++] = i < G.o.eligible ? ',' : ']';
+    }
+    l += (size_t)snprintf(mid + l, n - l, "},\"%s\",[", G.o.topic);
+    free(G.pub_mid);
+    G.pub_mid = mid;
+    G.pub_mid_len = l;
+}
+
 /* The publisher keeps --window publications unacknowledged, and no more than --backlog
  * publications' worth of events undelivered (so that a generator slower than moonbar does not
  * grow moonbar's queues until it disconnects slow consumers). */
@@ -624,7 +653,7 @@ static void pump_publisher(void)
     if (!running() || G.o.scenario != S_PUBSUB)
         return;
     struct conn *c = &G.conns[0];
-    uint64_t S = (uint64_t)G.o.subscribers;
+    uint64_t S = receivers();
     while (G.pub_unacked < G.o.window && (G.pubs_sent * S - G.events_rx) < (uint64_t)G.o.backlog * S)
         send_publish(c);
 }
@@ -1419,6 +1448,7 @@ static void on_message(struct conn *c, const char *p, size_t len, uint64_t now)
         return;
     }
     case WAMP_WELCOME:
+        field_u64(&m, 1, &c->session);
         if (c->state == C_JOINING)
             on_welcome(c, now);
         return;
@@ -1760,6 +1790,8 @@ static void start_phases(void)
     }
     uint64_t now = now_ns();
     G.phase = P_WARMUP;
+    if (G.o.scenario == S_PUBSUB && G.o.eligible)
+        pub_mid_eligible();
     for (int i = 0; i < G.nconns; i++) {
         struct conn *c = &G.conns[i];
         if (c->role == R_CALLER)
@@ -1793,7 +1825,7 @@ static void check_drained(void)
     if (G.phase != P_DRAIN)
         return;
     if (G.o.scenario == S_PUBSUB) {
-        if (G.pub_unacked <= 0 && G.events_rx >= G.pubs_sent * (uint64_t)G.o.subscribers)
+        if (G.pub_unacked <= 0 && G.events_rx >= G.pubs_sent * receivers())
             finish();
         return;
     }
@@ -1893,12 +1925,13 @@ static void report(void)
     }
     case S_PUBSUB: {
         double prate = (double)G.pubs_acked_window / secs, erate = (double)G.events_rx_window / secs;
-        uint64_t expected = G.pubs_sent * (uint64_t)G.o.subscribers, lost = 0, extra_ev = 0;
+        uint64_t expected = G.pubs_sent * receivers(), lost = 0, extra_ev = 0;
         for (int i = 0; i < G.nconns; i++) {
             const struct conn *c = &G.conns[i];
             if (c->role == R_SUB) {
-                lost += c->rx < G.pubs_sent ? G.pubs_sent - c->rx : 0;
-                extra_ev += c->rx > G.pubs_sent ? c->rx - G.pubs_sent : 0;
+                uint64_t want = !G.o.eligible || i <= G.o.eligible ? G.pubs_sent : 0;
+                lost += c->rx < want ? want - c->rx : 0;
+                extra_ev += c->rx > want ? c->rx - want : 0;
             }
         }
         if (extra_ev)
@@ -1908,10 +1941,10 @@ static void report(void)
                "p99 %.1f us, lost %" PRIu64 " of %" PRIu64 ", errors %" PRIu64 ", disconnects %" PRIu64 "\n",
                tr, G.o.subscribers, G.o.window, G.o.payload, prate, erate, p50, p99, lost, expected, G.errors,
                G.disconnects);
-        printf("RESULT scenario=pubsub transport=%s subscribers=%d window=%d payload=%d publications_per_s=%.0f "
+        printf("RESULT scenario=pubsub transport=%s subscribers=%d eligible=%d window=%d payload=%d publications_per_s=%.0f "
                "events_per_s=%.0f p50_us=%.1f p99_us=%.1f max_us=%.1f lost=%" PRIu64 " published=%" PRIu64
                " events=%" PRIu64 " errors=%" PRIu64 " disconnects=%" PRIu64 " bad=%" PRIu64 " secs=%.3f%s\n",
-               tr, G.o.subscribers, G.o.window, G.o.payload, prate, erate, p50, p99, (double)G.hist.max / 1e3, lost,
+               tr, G.o.subscribers, G.o.eligible, G.o.window, G.o.payload, prate, erate, p50, p99, (double)G.hist.max / 1e3, lost,
                G.pubs_sent, G.events_rx, G.errors, G.disconnects, G.bad, secs, extra);
         break;
     }
@@ -2057,6 +2090,7 @@ static void usage(FILE *out)
             "  --window W          pubsub: publications waiting for PUBLISHED (64);\n"
             "                      rooms: actions in flight in all (rooms x members x depth)\n"
             "  --backlog B         pubsub: publications whose events may be undelivered (4 x window)\n"
+            "  --eligible N        pubsub: Options.eligible = the first N subscribers (0: no list)\n"
             "  --sessions N        conns: sessions to open (10000)\n"
             "  --concurrency C     conns, rooms, chess: sessions joining at once (500)\n"
             "  --rooms R           rooms: rooms of the bench kind (1000)\n"
@@ -2098,7 +2132,7 @@ static void parse_args(int argc, char **argv)
         { "duration", 1, 0, 'D' }, { "warmup", 1, 0, 'W' }, { "drain", 1, 0, 'X' }, { "procedure", 1, 0, 'P' },
         { "topic", 1, 0, 'T' }, { "reload-file", 1, 0, 'f' }, { "reload-ms", 1, 0, 'm' },
         { "router-pid", 1, 0, 'R' }, { "rooms", 1, 0, 'o' }, { "members", 1, 0, 'M' },
-        { "games", 1, 0, 'g' }, { "stagger", 1, 0, 'G' },
+        { "games", 1, 0, 'g' }, { "stagger", 1, 0, 'G' }, { "eligible", 1, 0, 'e' },
         { "help", 0, 0, 'h' },
         { 0, 0, 0, 0 }
     };
@@ -2146,6 +2180,7 @@ static void parse_args(int argc, char **argv)
         case 'M': o->members = (int)num_arg("members", optarg, 1, 100); break;
         case 'g': o->games = (int)num_arg("games", optarg, 1, 100000); break;
         case 'G': o->stagger = num_arg("stagger", optarg, 0, 1) != 0; break;
+        case 'e': o->eligible = (int)num_arg("eligible", optarg, 0, 100000); break;
         case 'h': usage(stdout); exit(0);
         default: usage(stderr); exit(2);
         }
@@ -2231,7 +2266,11 @@ int main(int argc, char **argv)
     case S_RPC: G.nconns = 1 + o->callers; break;
     case S_LUA: G.nconns = o->callers; break;
     case S_RELOAD: G.nconns = o->callers + 1; break;
-    case S_PUBSUB: G.nconns = 1 + o->subscribers; break;
+    case S_PUBSUB:
+        G.nconns = 1 + o->subscribers;
+        if (o->eligible > o->subscribers)
+            die("--eligible %d: more than the %d subscribers", o->eligible, o->subscribers);
+        break;
     case S_CONNS: G.nconns = o->sessions; break;
     case S_ROOMS: G.nconns = o->rooms * o->members; break;
     case S_CHESS: G.nconns = 3 * o->games; break;

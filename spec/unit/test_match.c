@@ -1198,4 +1198,37 @@ TEST(scale_two_hundred_thousand_patterns_per_policy)
     free(buf);
 }
 
+static void one_found(void *value, enum mb_match_policy p, void *ctx)
+{
+    (void)p;
+    *(void **)ctx = value;
+}
+
+TEST(one_pattern_matches_like_the_matcher)
+{
+    /* mb_match_one against the matcher itself, on the spec's examples */
+    const char *uris[] = { "a.b.c", "a.c", "a.b.x.c", "a.b", "com.myapp.topic.emergency.11",
+                           "com.myapp.topic.emergency-low", "com.myapp.topic.emergency", "x..", "a" };
+    const struct { enum mb_match_policy p; const char *pat; } pats[] = {
+        { MB_MATCH_EXACT, "a.b.c" }, { MB_MATCH_PREFIX, "com.myapp.topic.emergency" }, { MB_MATCH_PREFIX, "a." },
+        { MB_MATCH_WILDCARD, "a..c" }, { MB_MATCH_WILDCARD, "..c" }, { MB_MATCH_WILDCARD, "a.." },
+        { MB_MATCH_WILDCARD, "a...c" }, { MB_MATCH_WILDCARD, "." }, { MB_MATCH_WILDCARD, "a.b" },
+    };
+    for (size_t j = 0; j < sizeof pats / sizeof pats[0]; j++) {
+        struct mb_matcher m;
+        mb_matcher_init(&m);
+        CHECK(mb_matcher_add(&m, pats[j].p, pats[j].pat, strlen(pats[j].pat), (void *)pats[j].pat) == 0);
+        for (size_t i = 0; i < sizeof uris / sizeof uris[0]; i++) {
+            void *found = NULL;
+            mb_matcher_each(&m, uris[i], strlen(uris[i]), one_found, &found);
+            bool one = mb_match_one(pats[j].p, pats[j].pat, strlen(pats[j].pat), uris[i], strlen(uris[i]));
+            if (one != (found != NULL))
+                printf("# %s %s vs %s: one %d, matcher %d\n", mb_match_policy_name(pats[j].p), pats[j].pat,
+                       uris[i], one, found != NULL);
+            CHECK(one == (found != NULL));
+        }
+        mb_matcher_free(&m);
+    }
+}
+
 UNIT_MAIN()

@@ -485,3 +485,32 @@ void *mb_matcher_best(const struct mb_matcher *m, const char *uri, size_t len, e
     }
     return NULL;
 }
+
+bool mb_match_one(enum mb_match_policy p, const char *pattern, size_t plen, const char *uri, size_t len)
+{
+    if (p == MB_MATCH_EXACT)
+        return plen == len && memcmp(pattern, uri, len) == 0;
+    if (p == MB_MATCH_PREFIX)
+        return plen <= len && memcmp(pattern, uri, plen) == 0;
+    /* wildcard: the same number of components, each equal or matched by an empty one (which
+     * matches exactly one non-empty component) */
+    size_t i = 0, j = 0;
+    for (;;) {
+        size_t pe = i, ue = j;
+        while (pe < plen && pattern[pe] != '.')
+            pe++;
+        while (ue < len && uri[ue] != '.')
+            ue++;
+        if (pe == i) {
+            if (ue == j)
+                return false;
+        } else if (pe - i != ue - j || memcmp(pattern + i, uri + j, pe - i) != 0) {
+            return false;
+        }
+        bool pend = pe >= plen, uend = ue >= len;
+        if (pend || uend)
+            return pend && uend;
+        i = pe + 1;
+        j = ue + 1;
+    }
+}

@@ -134,27 +134,41 @@ static int l_subscribe(lua_State *L)
     int match = opt_match(L, 3);
     const char *uri = check_uri(L, 1, match);
     luaL_checktype(L, 2, LUA_TFUNCTION);
-    if (mb_script_declare(sc, L, H_SUBSCRIBE, uri, match, NULL, false, 2) < 0)
+    bool get_retained = false;
+    if (lua_istable(L, 3)) {
+        int t = lua_getfield(L, 3, "get_retained");
+        if (t != LUA_TNIL && t != LUA_TBOOLEAN)
+            return luaL_error(L, "get_retained must be a boolean, got %s", luaL_typename(L, -1));
+        get_retained = lua_toboolean(L, -1);
+        lua_pop(L, 1);
+    }
+    /* a subscription's flag is get_retained (a registration's is disclose_caller) */
+    if (mb_script_declare(sc, L, H_SUBSCRIBE, uri, match, NULL, get_retained, 2) < 0)
         return luaL_error(L, "out of memory");
     return 0;
 }
 
-/* Checks opts[key] of a publish: absent, or a list of session IDs. */
-static void session_list(lua_State *L, int opts, const char *key)
+/* Checks opts[key] of a publish: absent, or a list of session IDs (ids) or of strings. */
+static void publish_list(lua_State *L, int opts, const char *key, bool ids)
 {
     int t = lua_getfield(L, opts, key);
     if (t != LUA_TNIL) {
         if (t != LUA_TTABLE)
-            luaL_error(L, "%s must be a list of session IDs, got %s", key, luaL_typename(L, -1));
+            luaL_error(L, "%s must be a list of %s, got %s", key, ids ? "session IDs" : "strings",
+                       luaL_typename(L, -1));
         for (lua_Integer i = 1, n = (lua_Integer)lua_rawlen(L, -1); i <= n; i++) {
             lua_rawgeti(L, -1, i);
-            if (!lua_isinteger(L, -1) || !mb_id_valid(lua_tointeger(L, -1)))
-                luaL_error(L, "%s[%d] must be a session ID", key, (int)i);
+            if (ids ? !lua_isinteger(L, -1) || !mb_id_valid(lua_tointeger(L, -1)) : lua_type(L, -1) != LUA_TSTRING)
+                luaL_error(L, "%s[%d] must be a %s", key, (int)i, ids ? "session ID" : "string");
             lua_pop(L, 1);
         }
     }
     lua_pop(L, 1);
 }
+
+static const char *const publish_lists[] = { "eligible", "exclude", "eligible_authid", "exclude_authid",
+                                             "eligible_authrole", "exclude_authrole" };
+static const char *const publish_flags[] = { "exclude_me", "retain", "disclose_me" };
 
 static int l_publish(lua_State *L)
 {
@@ -162,32 +176,38 @@ static int l_publish(lua_State *L)
     const char *uri = check_uri(L, 1, MB_MATCH_EXACT);
     if (mb_uri_reserved(uri, strlen(uri)))
         return luaL_error(L, "'%s' is in the reserved wamp. namespace", uri);
-    int exclude_me = -1;
-    if (!lua_isnoneornil(L, 4)) {
+    int flags[3] = { -1, -1, -1 };
+    bool has_opts = !lua_isnoneornil(L, 4);
+    if (has_opts) {
         luaL_checktype(L, 4, LUA_TTABLE);
-        lua_getfield(L, 4, "exclude_me");
-        if (lua_isboolean(L, -1))
-            exclude_me = lua_toboolean(L, -1);
-        lua_pop(L, 1);
-        session_list(L, 4, "eligible");
-        session_list(L, 4, "exclude");
+        for (int k = 0; k < 3; k++) {
+            int t = lua_getfield(L, 4, publish_flags[k]);
+            if (t == LUA_TBOOLEAN)
+                flags[k] = lua_toboolean(L, -1);
+            else if (t != LUA_TNIL)
+                return luaL_error(L, "%s must be a boolean, got %s", publish_flags[k], luaL_typename(L, -1));
+            lua_pop(L, 1);
+        }
+        for (int k = 0; k < 6; k++)
+            publish_list(L, 4, publish_lists[k], k < 2);
     }
     json_t *args, *kwargs;
     payloads(L, 2, &args, &kwargs); /* raises before anything else is allocated */
     json_t *opts = json_object();
-    if (exclude_me >= 0)
-        json_object_set_new(opts, "exclude_me", json_boolean(exclude_me));
-    if (!lua_isnoneornil(L, 4))
-        for (int k = 0; k < 2; k++) {
-            const char *key = k ? "exclude" : "eligible";
-            if (lua_getfield(L, 4, key) == LUA_TTABLE) {
+    for (int k = 0; k < 3; k++)
+        if (flags[k] >= 0)
+            json_object_set_new(opts, publish_flags[k], json_boolean(flags[k]));
+    if (has_opts)
+        for (int k = 0; k < 6; k++) {
+            if (lua_getfield(L, 4, publish_lists[k]) == LUA_TTABLE) {
                 json_t *list = json_array();
                 for (lua_Integer i = 1, n = (lua_Integer)lua_rawlen(L, -1); i <= n; i++) {
                     lua_rawgeti(L, -1, i);
-                    json_array_append_new(list, json_integer((json_int_t)lua_tointeger(L, -1)));
+                    json_array_append_new(list, k < 2 ? json_integer((json_int_t)lua_tointeger(L, -1))
+                                                      : json_string(lua_tostring(L, -1)));
                     lua_pop(L, 1);
                 }
-                json_object_set_new(opts, key, list);
+                json_object_set_new(opts, publish_lists[k], list);
             }
             lua_pop(L, 1);
         }

@@ -143,8 +143,8 @@ static void handler_open(struct mb_script *sc, struct handler *h)
     json_t *opts = json_pack("{ss}", "match", mb_match_policy_name(h->match));
     if (h->invoke)
         json_object_set_new(opts, "invoke", json_string(h->invoke));
-    if (h->disclose)
-        json_object_set_new(opts, "disclose_caller", json_true());
+    if (h->disclose) /* the handler's flag: disclose_caller for a registration, get_retained for a subscription */
+        json_object_set_new(opts, h->kind == H_REGISTER ? "disclose_caller" : "get_retained", json_true());
     mb_script_send(sc, json_pack("[iIos]", h->kind == H_REGISTER ? MB_REGISTER : MB_SUBSCRIBE, (json_int_t)req,
                                  opts, h->uri));
 }

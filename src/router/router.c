@@ -2,6 +2,7 @@
 #include "mb_router.h"
 #include "mb_broker.h"
 #include "mb_dealer.h"
+#include "mb_history.h"
 #include "mb_lua.h"
 #include "mb_session.h"
 #include "mb_store.h"
@@ -50,6 +51,9 @@ struct mb_realm *mb_realm_new(const char *name, enum mb_uri_rule rule)
 void mb_realm_free(struct mb_realm *realm)
 {
     mb_broker_free(&realm->broker);
+    if (realm->history)
+        mb_history_free(realm->history);
+    free(realm->history);
     mb_dealer_free(&realm->dealer);
     free(realm->name);
     free(realm);
@@ -92,6 +96,10 @@ static void on_tick(uv_timer_t *h)
     mb_dealer_expire(r, now);
     mb_rawsocket_sweep(r, now);
     mb_ws_sweep(r, now);
+    struct mb_realm *realm;
+    for (size_t it = 0; (realm = mb_map_next(&r->realms, &it));)
+        if (realm->history)
+            mb_history_flush(realm, r, false); /* dirty history rings, at most once a second */
     /* Buffers freed by idle connections sit between live sessions on the heap, where malloc
      * cannot give them back by itself: after a burst (thousands of joins), hand the free pages
      * back to the system, at most every 200 ms. */
@@ -188,6 +196,15 @@ int mb_router_init(struct mb_router *r, uv_loop_t *loop, struct mb_config *cfg)
                 mb_realm_free(realm);
             return -1;
         }
+        realm->broker.max_retained = cfg->max_retained_topics;
+        if (cfg->realms[i].nhistory) {
+            if (!(realm->history = calloc(1, sizeof *realm->history)) ||
+                mb_history_init(realm->history, &cfg->realms[i]) < 0) {
+                mb_error(&r->log, "realm %s: out of memory for its event history", realm->name);
+                return -1;
+            }
+            mb_history_load(realm, r);
+        }
         mb_info(&r->log, "realm %s (uri check %s)", realm->name,
                 realm->uri_rule == MB_URI_STRICT ? "strict" : "loose");
     }
@@ -224,9 +241,12 @@ void mb_router_free(struct mb_router *r)
         mb_ws_destroy(r);
     mb_rawsocket_free(r);
     mb_lua_free(r);
+    struct mb_realm *realm;
+    for (size_t it = 0; (realm = mb_map_next(&r->realms, &it));)
+        if (realm->history && r->store)
+            mb_history_flush(realm, r, true); /* queued: the close below commits it */
     mb_store_close(r->store); /* after the scripts: commits what they queued */
     r->store = NULL;
-    struct mb_realm *realm;
     for (size_t it = 0; (realm = mb_map_next(&r->realms, &it));)
         mb_realm_free(realm);
     mb_map_free(&r->realms);
