@@ -426,16 +426,26 @@ static json_t *router_roles(void)
     static const struct { const char *role, *feature; } table[] = {
         { "broker", "pattern_based_subscription" },
         { "broker", "publisher_exclusion" },
+        { "broker", "publisher_identification" },
+        { "broker", "subscriber_blackwhite_listing" },
+        { "broker", "event_retention" },
+        { "broker", "event_history" },
+        { "broker", "payload_passthru_mode" },
         { "broker", "session_meta_api" },
         { "broker", "subscription_meta_api" },
         { "broker", "subscription_revocation" },
         { "dealer", "pattern_based_registration" },
         { "dealer", "shared_registration" },
+        { "dealer", "progressive_call_results" },
+        { "dealer", "progressive_call_invocations" },
+        { "dealer", "call_canceling" },
+        { "dealer", "call_timeout" },
+        { "dealer", "caller_identification" },
+        { "dealer", "payload_passthru_mode" },
         { "dealer", "session_meta_api" },
         { "dealer", "registration_meta_api" },
         { "dealer", "registration_revocation" },
         { "dealer", "testament_meta_api" },
-        { "dealer", "call_timeout" },
     };
     json_t *roles = json_object();
     for (size_t i = 0; roles && i < sizeof table / sizeof table[0]; i++) {

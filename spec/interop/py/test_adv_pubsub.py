@@ -159,7 +159,6 @@ DISCLOSE_POLICY = """
 """
 
 
-@pytest.mark.xfail(strict=False, reason="needs Lua disclose")
 def test_authorizer_forces_disclosure(router_factory):
     r = ap.identity_router(router_factory, DISCLOSE_POLICY)
     t = ap.topic("forced")
@@ -170,7 +169,6 @@ def test_authorizer_forces_disclosure(router_factory):
     assert ev[3] == {"publisher": pub.id, "publisher_authid": "pub", "publisher_authrole": "writer"}
 
 
-@pytest.mark.xfail(strict=False, reason="needs Lua disclose")
 def test_authorizer_refuses_disclosure(router_factory):
     r = ap.identity_router(router_factory, DISCLOSE_POLICY)
     t = ap.topic("refused")
