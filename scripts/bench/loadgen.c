@@ -10,6 +10,8 @@
  *   reload  lua, while --reload-file is rewritten every --reload-ms (a new "-- version N")
  *   pubsub  --subscribers connections subscribe bench.topic; one publisher (acknowledge: true)
  *           keeps --window publications in flight; args = [send_time_ns, payload]; with
+ *           --progress N rpc: each call asks receive_progress and the callee streams N results
+ *                        (N-1 progressive YIELDs, then the final one); counts results/s
  *           --eligible N every publication has Options.eligible = the first N subscribers'
  *           session IDs (the others must get nothing)
  *   conns   opens --sessions sessions (HELLO/WELCOME), --concurrency at once, keeps them idle
@@ -336,6 +338,7 @@ struct opts {
     enum scenario scenario;
     int callers, depth, payload, subscribers, window, backlog, sessions, concurrency, sources, rooms, members;
     int eligible; /* pubsub: Options.eligible lists the first N subscribers (0: no list) */
+    int progress; /* rpc: results per call, N-1 of them progressive (0: plain calls) */
     int games;
     bool stagger;
     bool depth_set, window_set;
@@ -385,6 +388,7 @@ static struct {
     struct hist hist;
     uint64_t t_measure0, t_measure1, t_setup0;
     uint64_t completed, completed_window, errors, call_errors, bad, disconnects, calls_sent;
+    uint64_t progress_results, progress_window; /* --progress: progressive RESULTs (all, measured) */
     uint64_t pubs_sent, pubs_acked, pubs_acked_window, events_rx, events_rx_window;
     int pub_unacked;
     int opened, joined;
@@ -1336,6 +1340,12 @@ static void on_message(struct conn *c, const char *p, size_t len, uint64_t now)
                 G.bad++; /* not a call in flight */
                 break;
             }
+            if (G.o.progress && m.n >= 3 && memmem(m.s[2], (size_t)(m.e[2] - m.s[2]), "\"progress\":true", 15)) {
+                G.progress_results++;
+                if (G.phase == P_MEASURE)
+                    G.progress_window++;
+                return; /* the call goes on */
+            }
             if (m.n < 4 || (size_t)(m.e[3] - m.s[3]) != G.result_args_len)
                 G.bad++; /* the echo must come back whole */
             c->outstanding--;
@@ -1359,6 +1369,11 @@ static void on_message(struct conn *c, const char *p, size_t len, uint64_t now)
             if (hl > 28)
                 break;
             memcpy(head + 4, m.s[1], hl - 4);
+            for (int k = 1; k < G.o.progress && m.n >= 5; k++) { /* --progress: N-1 progressive results first */
+                struct piece pc[4] = { { head, hl }, { ",{\"progress\":true},", 19 },
+                                       { m.s[4], (size_t)(m.e[4] - m.s[4]) }, { "]", 1 } };
+                send_pieces(c, pc, 4, G.o.ws ? 1 : 0);
+            }
             if (m.n >= 5) {
                 memcpy(head + hl, ",{},", 4);
                 struct piece pc[3] = { { head, hl + 4 }, { m.s[4], (size_t)(m.e[4] - m.s[4]) }, { "]", 1 } };
@@ -1715,7 +1730,7 @@ static void begin_measure(void)
 {
     G.phase = P_MEASURE;
     memset(&G.hist, 0, sizeof G.hist);
-    G.completed_window = G.pubs_acked_window = G.events_rx_window = 0;
+    G.completed_window = G.pubs_acked_window = G.events_rx_window = G.progress_window = 0;
     G.t_measure0 = now_ns();
     G.gen_cpu0 = self_cpu_s();
     G.machine0 = machine_busy_s();
@@ -1903,6 +1918,16 @@ static void report(void)
         if (G.o.scenario == S_RPC && invocations < G.completed)
             fprintf(stderr, "loadgen: count mismatch: %" PRIu64 " results but %" PRIu64 " invocations\n", G.completed,
                     invocations);
+        if (G.o.progress) {
+            double results = (double)(G.completed_window + G.progress_window) / secs;
+            printf("progressive results: %d per call, %.0f results/s (%" PRIu64 " progressive)\n", G.o.progress,
+                   results, G.progress_results);
+            snprintf(extra + strlen(extra), sizeof extra - strlen(extra), " progress=%d results_per_s=%.0f",
+                     G.o.progress, results);
+            if (G.progress_results != G.completed * (uint64_t)(G.o.progress - 1) && !unanswered)
+                fprintf(stderr, "loadgen: count mismatch: %" PRIu64 " progressive results for %" PRIu64 " calls\n",
+                        G.progress_results, G.completed);
+        }
         printf("%s %s %dx%d payload %d B: %.0f calls/s, p50 %.1f us, p99 %.1f us, max %.1f us, errors %" PRIu64
                ", disconnects %" PRIu64 ", unanswered %" PRIu64 ", bad %" PRIu64,
                scenario_names[G.o.scenario], tr, G.o.callers, G.o.depth, G.o.payload, rate, p50, p99, mx, G.errors,
@@ -2091,6 +2116,7 @@ static void usage(FILE *out)
             "                      rooms: actions in flight in all (rooms x members x depth)\n"
             "  --backlog B         pubsub: publications whose events may be undelivered (4 x window)\n"
             "  --eligible N        pubsub: Options.eligible = the first N subscribers (0: no list)\n"
+            "  --progress N        rpc: N results per call, N-1 of them progressive (receive_progress)\n"
             "  --sessions N        conns: sessions to open (10000)\n"
             "  --concurrency C     conns, rooms, chess: sessions joining at once (500)\n"
             "  --rooms R           rooms: rooms of the bench kind (1000)\n"
@@ -2132,7 +2158,7 @@ static void parse_args(int argc, char **argv)
         { "duration", 1, 0, 'D' }, { "warmup", 1, 0, 'W' }, { "drain", 1, 0, 'X' }, { "procedure", 1, 0, 'P' },
         { "topic", 1, 0, 'T' }, { "reload-file", 1, 0, 'f' }, { "reload-ms", 1, 0, 'm' },
         { "router-pid", 1, 0, 'R' }, { "rooms", 1, 0, 'o' }, { "members", 1, 0, 'M' },
-        { "games", 1, 0, 'g' }, { "stagger", 1, 0, 'G' }, { "eligible", 1, 0, 'e' },
+        { "games", 1, 0, 'g' }, { "stagger", 1, 0, 'G' }, { "eligible", 1, 0, 'e' }, { "progress", 1, 0, 'q' },
         { "help", 0, 0, 'h' },
         { 0, 0, 0, 0 }
     };
@@ -2181,6 +2207,7 @@ static void parse_args(int argc, char **argv)
         case 'g': o->games = (int)num_arg("games", optarg, 1, 100000); break;
         case 'G': o->stagger = num_arg("stagger", optarg, 0, 1) != 0; break;
         case 'e': o->eligible = (int)num_arg("eligible", optarg, 0, 100000); break;
+        case 'q': o->progress = (int)num_arg("progress", optarg, 0, 1000000); break;
         case 'h': usage(stdout); exit(0);
         default: usage(stderr); exit(2);
         }
@@ -2224,15 +2251,17 @@ static void build_messages(void)
         die("out of memory");
     memset(payload, 'x', (size_t)o->payload);
     payload[o->payload] = '\0';
-    size_t n = strlen(o->realm) + 128;
+    size_t n = strlen(o->realm) + 256;
+    const char *pr = o->progress ? "{\"features\":{\"progressive_call_results\":true}}" : "{}";
     G.hello = malloc(n);
     G.hello_len = (size_t)snprintf(G.hello, n,
-                                   "[1,\"%s\",{\"roles\":{\"caller\":{},\"callee\":{},\"publisher\":{},"
+                                   "[1,\"%s\",{\"roles\":{\"caller\":%s,\"callee\":%s,\"publisher\":{},"
                                    "\"subscriber\":{}}}]",
-                                   o->realm);
-    n = strlen(o->procedure) + (size_t)o->payload + 32;
+                                   o->realm, pr, pr);
+    n = strlen(o->procedure) + (size_t)o->payload + 64;
     G.call_tail = malloc(n);
-    G.call_tail_len = (size_t)snprintf(G.call_tail, n, ",{},\"%s\",[\"%s\"]]", o->procedure, payload);
+    G.call_tail_len = (size_t)snprintf(G.call_tail, n, ",{%s},\"%s\",[\"%s\"]]",
+                                       o->progress ? "\"receive_progress\":true" : "", o->procedure, payload);
     G.result_args_len = (size_t)o->payload + 4;
     n = strlen(o->topic) + 64;
     G.pub_mid = malloc(n);

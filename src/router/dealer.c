@@ -395,8 +395,7 @@ void mb_dealer_call(struct mb_session *s, const struct mb_msg *m)
         return;
     }
     const char *proc = policy == MB_MATCH_EXACT ? NULL : "procedure";
-    if (!any && (!reg->disclose_caller || s->authz_disclose == MB_DISCLOSE_REFUSE) &&
-        s->authz_disclose != MB_DISCLOSE_FORCE) {
+    if (!any && !reg->disclose_caller && s->authz_disclose != MB_DISCLOSE_FORCE) {
         send_invocation(callee, inv, NULL, proc, m); /* the plain call: no Details to build */
         return;
     }
@@ -411,10 +410,10 @@ void mb_dealer_call(struct mb_session *s, const struct mb_msg *m)
     if (json_is_true(json_object_get(o, "receive_progress")) && (s->features & MB_F_CALLER_PROGRESSIVE_RESULTS) &&
         (callee->features & MB_F_CALLEE_PROGRESSIVE_RESULTS))
         inv->flags |= MB_INV_PROGRESS;
-    /* the authorizer's word wins: disclose = false keeps the caller anonymous even to a callee
-     * that registered with disclose_caller */
-    bool disclose = s->authz_disclose == MB_DISCLOSE_FORCE ||
-                    (s->authz_disclose == MB_DISCLOSE_ASK && (reg->disclose_caller || disclose_me));
+    /* the authorizer's disclose = false refuses the caller's disclose_me (answered above), not
+     * a registration's disclose_caller: that is the callee's need (the room service keys seats
+     * by it), granted when it registered */
+    bool disclose = reg->disclose_caller || disclose_me || s->authz_disclose == MB_DISCLOSE_FORCE;
     if (!disclose && !ppt && !progress && !(inv->flags & MB_INV_PROGRESS)) {
         send_invocation(callee, inv, NULL, proc, m);
         return;

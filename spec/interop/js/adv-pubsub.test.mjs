@@ -1,4 +1,4 @@
-// autobahn-js 22.11.1 against moonbar: the Advanced Profile's pub/sub (docs/_adv_pubsub.md):
+// autobahn-js 22.11.1 against moonbar: the Advanced Profile's pub/sub (docs/behaviour.md "Advanced Profile"):
 // black/whitelisting by session and authrole combined with exclude_me, publisher
 // identification (disclose_me), event retention (retain / get_retained) and event history
 // (wamp.subscription.get_events).

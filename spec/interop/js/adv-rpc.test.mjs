@@ -1,4 +1,4 @@
-// Advanced Profile RPC with autobahn-js 22.11.1 (docs/_adv_rpc.md): progressive call results
+// Advanced Profile RPC with autobahn-js 22.11.1 (docs/behaviour.md "Advanced Profile"): progressive call results
 // (caller receive_progress, callee details.progress), disclose_me, call timeouts, canceling.
 // autobahn-js callees do not announce call_canceling: a CANCEL to them is skip.
 

@@ -1,4 +1,4 @@
-"""Advanced Profile pub/sub (docs/_adv_pubsub.md): subscriber black/whitelisting by session,
+"""Advanced Profile pub/sub (docs/behaviour.md "Advanced Profile"): subscriber black/whitelisting by session,
 authid and authrole, all combined with exclude_me; publisher identification (asked, forced
 and refused by the authorizer); payload pass-through options; bad option types. Raw peers
 with identities from a ticket authenticator, and autobahn-python receivers."""

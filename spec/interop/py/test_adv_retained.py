@@ -1,4 +1,4 @@
-"""Event retention (docs/_adv_pubsub.md, "Event retention"): PUBLISH.Options.retain keeps the
+"""Event retention (docs/behaviour.md "Event retention"): PUBLISH.Options.retain keeps the
 topic's last retained event; SUBSCRIBE.Options.get_retained delivers it right after
 SUBSCRIBED with Details.retained, only to a subscriber that would have received it; pattern
 subscriptions get every matching retained topic; the bound limits.max_retained_topics."""

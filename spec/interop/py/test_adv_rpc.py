@@ -1,4 +1,4 @@
-"""Advanced Profile RPC with autobahn-python (Twisted) peers (docs/_adv_rpc.md): progressive
+"""Advanced Profile RPC with autobahn-python (Twisted) peers (docs/behaviour.md "Advanced Profile"): progressive
 call results (also across a shared registration, and with a timeout that restarts at each
 result), call canceling as autobahn does it (no mode: killnowait), exactly one answer, late
 answers dropped, INTERRUPT when the caller leaves or the call times out, caller disclosure."""

@@ -1,4 +1,4 @@
-"""Advanced Profile RPC, dealer side, with hand-made peers (docs/_adv_rpc.md): what real
+"""Advanced Profile RPC, dealer side, with hand-made peers (docs/behaviour.md "Advanced Profile"): what real
 clients cannot send or would hide: announcements (or their absence), the request-ID rules of
 progressive call invocations, every CANCEL mode message by message, payload pass-through
 Details, bad cancel modes, and that each call gets exactly one final answer."""

@@ -1,4 +1,4 @@
-"""Event history (docs/_adv_pubsub.md, "Event history"): realms[].history rules, the meta
+"""Event history (docs/behaviour.md "Event history"): realms[].history rules, the meta
 procedure wamp.subscription.get_events (record schema, limit, order, cursors, pattern
 subscriptions, filtering by the caller's authid/authrole, publications with session lists not
 stored, no history → wamp.error.history_unavailable), the ring bound, and persistence in the
