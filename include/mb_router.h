@@ -182,6 +182,9 @@ uint64_t mb_router_now_ms(const struct mb_router *r);
 void mb_router_busy_poll(struct mb_router *r);
 /* Wall-clock ms since the epoch (meta API timestamps). */
 uint64_t mb_router_wall_ms(void);
+/* ms since the epoch as an ISO 8601 UTC string with milliseconds ("2026-12-02T01:20:00.123Z"),
+ * a new reference: the meta API's and event history's timestamps. */
+json_t *mb_router_iso_time(uint64_t ms);
 /* A fresh ID in [1, 2^53] not present in map (NULL: any). */
 uint64_t mb_router_new_id(struct mb_router *r, const struct mb_map *taken);
 

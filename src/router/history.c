@@ -431,23 +431,12 @@ static bool covers(const struct mb_history_ring *g, const struct mb_subscription
     return concrete >= g->uri_len && memcmp(sub->uri, g->uri, g->uri_len) == 0;
 }
 
-static json_t *iso_time(uint64_t ms)
-{
-    char buf[40];
-    time_t sec = (time_t)(ms / 1000);
-    struct tm tm;
-    gmtime_r(&sec, &tm);
-    size_t n = strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(buf + n, sizeof buf - n, ".%03uZ", (unsigned)(ms % 1000));
-    return json_string(buf);
-}
-
 static json_t *event_record(const struct mb_kept_event *e, const struct mb_subscription *sub)
 {
     json_t *details = e->details ? json_copy(e->details) : json_object();
     if (details && sub->match != MB_MATCH_EXACT)
         json_object_set_new(details, "topic", json_stringn(e->topic, e->topic_len));
-    json_t *o = json_pack("{sosIsIss%so}", "timestamp", iso_time(e->timestamp), "subscription", (json_int_t)sub->id,
+    json_t *o = json_pack("{sosIsIss%so}", "timestamp", mb_router_iso_time(e->timestamp), "subscription", (json_int_t)sub->id,
                           "publication", (json_int_t)e->publication, "topic", e->topic, e->topic_len, "details",
                           details ? details : json_object());
     json_t *payload = o ? kept_payload(e) : NULL;

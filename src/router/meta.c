@@ -19,20 +19,9 @@ static void publish(struct mb_realm *realm, struct mb_router *r, const char *top
     json_decref(args);
 }
 
-static json_t *iso_time(uint64_t ms)
-{
-    char buf[40];
-    time_t sec = (time_t)(ms / 1000);
-    struct tm tm;
-    gmtime_r(&sec, &tm);
-    size_t n = strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(buf + n, sizeof buf - n, ".%03uZ", (unsigned)(ms % 1000));
-    return json_string(buf);
-}
-
 static json_t *subscription_details(const struct mb_subscription *sub)
 {
-    return json_pack("{sIsossss}", "id", (json_int_t)sub->id, "created", iso_time(sub->created), "uri", sub->uri,
+    return json_pack("{sIsossss}", "id", (json_int_t)sub->id, "created", mb_router_iso_time(sub->created), "uri", sub->uri,
                      "match", mb_match_policy_name(sub->match));
 }
 
@@ -44,7 +33,7 @@ static const char *invoke_name(const struct mb_registration *reg)
 
 static json_t *registration_details(const struct mb_registration *reg)
 {
-    return json_pack("{sIsossssss}", "id", (json_int_t)reg->id, "created", iso_time(reg->created), "uri", reg->uri,
+    return json_pack("{sIsossssss}", "id", (json_int_t)reg->id, "created", mb_router_iso_time(reg->created), "uri", reg->uri,
                      "match", mb_match_policy_name(reg->match), "invoke", invoke_name(reg));
 }
 

@@ -16,6 +16,17 @@
 
 #define TICK_MS 100
 
+json_t *mb_router_iso_time(uint64_t ms)
+{
+    char buf[40];
+    time_t sec = (time_t)(ms / 1000);
+    struct tm tm;
+    gmtime_r(&sec, &tm);
+    size_t n = strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(buf + n, sizeof buf - n, ".%03uZ", (unsigned)(ms % 1000));
+    return json_string(buf);
+}
+
 uint64_t mb_router_wall_ms(void)
 {
     struct timespec ts;

@@ -46,14 +46,13 @@ const char *mb_serialize(struct mb_router *r, json_t *msg, size_t *len)
     return mb_buf_data(b);
 }
 
-const char *mb_encode_passthrough(struct mb_router *r, int type, uint64_t id1, uint64_t id2, const char *key,
-                                  const char *value, size_t value_len, const struct mb_msg *m, size_t *len)
+/* "[type,id1[,id2]," into the scratch buffer, reset first: the head of a pass-through message. */
+static int put_head(struct mb_buf *b, int type, uint64_t id1, uint64_t id2)
 {
-    struct mb_buf *b = &r->scratch;
     mb_buf_reset(b);
     char *head = mb_buf_reserve(b, 4);
     if (!head)
-        return NULL;
+        return -1;
     head[0] = '[';
     head[1] = (char)('0' + type / 10);
     head[2] = (char)('0' + type % 10);
@@ -62,11 +61,19 @@ const char *mb_encode_passthrough(struct mb_router *r, int type, uint64_t id1, u
     int err = mb_json_put_u64(b, id1);
     if (id2)
         err |= mb_json_put(b, ",", 1) | mb_json_put_u64(b, id2);
+    return err | mb_json_put(b, ",", 1);
+}
+
+const char *mb_encode_passthrough(struct mb_router *r, int type, uint64_t id1, uint64_t id2, const char *key,
+                                  const char *value, size_t value_len, const struct mb_msg *m, size_t *len)
+{
+    struct mb_buf *b = &r->scratch;
+    int err = put_head(b, type, id1, id2);
     if (key)
-        err |= mb_json_put(b, ",{\"", 3) | mb_json_put(b, key, strlen(key)) | mb_json_put(b, "\":", 2) |
+        err |= mb_json_put(b, "{\"", 2) | mb_json_put(b, key, strlen(key)) | mb_json_put(b, "\":", 2) |
                mb_json_put_str(b, value, value_len) | mb_json_put(b, "}", 1);
     else
-        err |= mb_json_put(b, ",{}", 3);
+        err |= mb_json_put(b, "{}", 2);
     err |= mb_json_put(b, m->tail, m->tail_len) | mb_json_put(b, "]", 1);
     if (err)
         return NULL;
@@ -78,22 +85,8 @@ const char *mb_encode_passthrough_details(struct mb_router *r, int type, uint64_
                                           json_t *details, const struct mb_msg *m, size_t *len)
 {
     struct mb_buf *b = &r->scratch;
-    mb_buf_reset(b);
-    char *head = mb_buf_reserve(b, 4);
-    if (!head)
-        return NULL;
-    head[0] = '[';
-    head[1] = (char)('0' + type / 10);
-    head[2] = (char)('0' + type % 10);
-    head[3] = ',';
-    mb_buf_commit(b, 4);
-    int err = mb_json_put_u64(b, id1);
-    if (id2)
-        err |= mb_json_put(b, ",", 1) | mb_json_put_u64(b, id2);
-    err |= mb_json_put(b, ",", 1);
-    if (err || mb_json_dump(b, details) < 0)
-        return NULL;
-    if (mb_json_put(b, m->tail, m->tail_len) | mb_json_put(b, "]", 1))
+    if (put_head(b, type, id1, id2) || mb_json_dump(b, details) < 0 ||
+        (mb_json_put(b, m->tail, m->tail_len) | mb_json_put(b, "]", 1)))
         return NULL;
     *len = b->len;
     return mb_buf_data(b);
