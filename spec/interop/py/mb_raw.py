@@ -13,7 +13,7 @@ import socket
 import struct
 import time
 
-from mb_router import T
+from mb_router import T, T_quiet
 
 HOST = "127.0.0.1"
 
@@ -368,6 +368,23 @@ def is_meta_event(msg):
     receives them too)."""
     return (isinstance(msg, list) and len(msg) > 3 and msg[0] == EVENT and isinstance(msg[3], dict)
             and str(msg[3].get("topic", "")).startswith("wamp."))
+
+
+def quiet(conn, seconds=0.3):
+    """Every message but meta events that arrives within T_quiet(seconds) (a list, usually
+    expected to be empty)."""
+    got = []
+    deadline = time.monotonic() + T_quiet(seconds)
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return got
+        try:
+            msg = conn.recv_json(left / T(1))  # recv_json scales its timeout
+        except Timeout:
+            return got
+        if not is_meta_event(msg):
+            got.append(msg)
 
 
 def expect(conn, code, timeout=5):

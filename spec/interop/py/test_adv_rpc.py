@@ -177,8 +177,7 @@ def test_cancel_reaches_the_caller_as_canceled(router, transport):
             err = raw.expect(caller, raw.ERROR)   # autobahn answers the INTERRUPT with an ERROR
             assert err[:5] == [raw.ERROR, raw.CALL, 1, {}, "wamp.error.canceled"], err
             held.release("x", "late")
-            with pytest.raises(raw.Timeout):
-                caller.recv_json(0.5)
+            assert raw.quiet(caller, 0.5) == []
     finally:
         callee.close()
 

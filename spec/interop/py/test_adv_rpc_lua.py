@@ -148,8 +148,7 @@ def test_cancel_kill_of_a_lua_procedure_is_answered_by_the_lua_session(lua, clie
         err = raw.expect(caller, raw.ERROR)
         assert err[:5] == [raw.ERROR, raw.CALL, 1, {}, "wamp.error.canceled"], err
         tx.in_reactor(lambda: held[0].callback("late"))
-        with pytest.raises(raw.Timeout):
-            caller.recv_json(0.5)
+        assert raw.quiet(caller, 0.5) == []
 
 
 def test_progressive_call_to_a_lua_procedure_is_feature_not_supported(lua):

@@ -188,7 +188,7 @@ def test_history_written_by_the_timer_survives_a_kill(router_factory, tmp_path):
     r1 = make(router_factory, rules, store=store)
     pub = Peer(r1)
     pub.publish("com.h.k", ["early"])
-    time.sleep(T(2.5))
+    time.sleep(min(T(2.5), 7.5))  # past the once-a-second flush (and its write on the store's thread)
     r1.proc.kill()
     r1.wait(10)
     r1.checked = True

@@ -7,11 +7,8 @@ peer that did not (the spec forbids it).
 Spec: wamp-proto rfc/text/advanced/ap_rpc_registration_revocation.md and
 ap_pubsub_subscription_revocation.md; moonbar: docs/behaviour.md.
 """
-import time
-
 import mb_meta as mm
 import mb_raw as raw
-from mb_router import T
 
 REVOKING = {"publisher": {}, "caller": {},
             "subscriber": {"features": {"subscription_revocation": True}},
@@ -19,19 +16,8 @@ REVOKING = {"publisher": {}, "caller": {},
 
 
 def quiet_for(conn, seconds=0.2):
-    """Everything the router sent within `seconds` (meta events aside)."""
-    got = []
-    deadline = time.monotonic() + T(seconds)
-    while True:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            return got
-        try:
-            msg = conn.recv_json(left)
-        except raw.Timeout:
-            return got
-        if not raw.is_meta_event(msg):
-            got.append(msg)
+    """Everything the router sent within `seconds` (meta events aside; mb_raw.quiet)."""
+    return raw.quiet(conn, seconds)
 
 
 def test_a_subscriber_that_announced_revocation_hears_it_with_the_reason(router, clients):
