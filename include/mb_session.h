@@ -26,7 +26,7 @@ enum mb_peer_feature {
     MB_F_CALLER_PPT = 1u << 3,                     /* caller.payload_passthru_mode */
     MB_F_CALLEE_PROGRESSIVE_RESULTS = 1u << 4,     /* callee.progressive_call_results */
     MB_F_CALLEE_PROGRESSIVE_INVOCATIONS = 1u << 5, /* callee.progressive_call_invocations */
-    MB_F_CALLEE_CANCELING = 1u << 6,               /* callee.call_canceling (also s->interruptible) */
+    MB_F_CALLEE_CANCELING = 1u << 6,               /* callee.call_canceling: it gets INTERRUPT */
     MB_F_CALLEE_PPT = 1u << 7,                     /* callee.payload_passthru_mode */
     MB_F_PUBLISHER_PPT = 1u << 8,                  /* publisher.payload_passthru_mode */
     MB_F_SUBSCRIBER_PPT = 1u << 9,                 /* subscriber.payload_passthru_mode */
@@ -57,7 +57,6 @@ struct mb_session {
     const char *authmethod;
     const char *authprovider;
     bool trusted;              /* in-router (Lua) session: not asked to the authorizer */
-    bool interruptible;        /* announced callee.features.call_canceling: gets INTERRUPT */
     unsigned features;         /* enum mb_peer_feature bits, from HELLO */
     enum mb_disclose authz_disclose; /* set by mb_session_authorized for the request it allowed */
     struct mb_realm *pending_realm; /* CHALLENGED: the realm asked for */
@@ -86,6 +85,12 @@ struct mb_session {
     struct mb_session *next_doomed;
     struct mb_session *prev, *next; /* router->all */
 };
+
+/* Whether s announced callee.features.call_canceling: it gets INTERRUPT, else canceling is skip. */
+static inline bool mb_session_cancelable(const struct mb_session *s)
+{
+    return (s->features & MB_F_CALLEE_CANCELING) != 0;
+}
 
 /* Called by transports. */
 struct mb_session *mb_session_new(struct mb_router *r, const struct mb_transport *tr, void *conn,
@@ -126,6 +131,13 @@ bool mb_session_send_passthrough_details(struct mb_session *s, int type, uint64_
  * (which takes a json_t): the caller then builds the message from decoded values. */
 bool mb_session_send_passthrough(struct mb_session *s, int type, uint64_t id1, uint64_t id2, const char *key,
                                  const char *value, size_t value_len, const struct mb_msg *m);
+
+/* Payload pass-through mode (shared by broker and dealer): its Options keys; whether a request
+ * uses it (Options.ppt_scheme a non-empty string, the spec); and a copy of the ppt_* keys of
+ * opts into details (made if NULL; returned, NULL when out of memory). */
+extern const char *const mb_ppt_keys[4];
+bool mb_uses_ppt(json_t *opts);
+json_t *mb_copy_ppt(json_t *details, json_t *opts);
 
 /* Request checks shared by broker and dealer. Options.match of a SUBSCRIBE/REGISTER, or -1
  * after an ERROR reply; the URI check of a topic/procedure (a pattern unless match is exact),

@@ -962,7 +962,6 @@ static void script_join(struct mb_script *sc, const char *authid)
      * not progressive invocations nor payload passthru mode: such calls get feature_not_supported */
     sc->s->features = MB_F_CALLER_PROGRESSIVE_RESULTS | MB_F_CALLER_CANCELING | MB_F_CALLEE_PROGRESSIVE_RESULTS |
                       MB_F_CALLEE_CANCELING;
-    sc->s->interruptible = true;
     mb_session_join(sc->s, sc->realm, authid, "trusted", "internal", "moonbar");
 }
 

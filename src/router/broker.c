@@ -287,10 +287,9 @@ static const char *publish_lists_bad(json_t *dict, const char **key)
         if (v && !json_is_boolean(v))
             return "must be a boolean";
     }
-    static const char *const ppt[] = { "ppt_scheme", "ppt_serializer", "ppt_cipher", "ppt_keyid" };
     for (int k = 0; k < 4; k++) {
-        json_t *v = json_object_get(dict, ppt[k]);
-        *key = ppt[k];
+        json_t *v = json_object_get(dict, mb_ppt_keys[k]);
+        *key = mb_ppt_keys[k];
         if (v && (!json_is_string(v) || (k == 0 && json_string_length(v) == 0)))
             return k == 0 ? "must be a non-empty string (the payload pass-through scheme)" : "must be a string";
     }
@@ -313,19 +312,14 @@ static bool advanced_options(json_t *dict)
  * when it adds none (the plain encoding). A new reference. */
 static json_t *publication_details(struct mb_session *s, json_t *dict, bool disclose)
 {
-    static const char *const ppt[] = { "ppt_scheme", "ppt_serializer", "ppt_cipher", "ppt_keyid" };
     json_t *d = NULL;
     if (disclose && (d = json_object())) {
         json_object_set_new(d, "publisher", json_integer((json_int_t)s->id));
         json_object_set_new(d, "publisher_authid", json_string(s->authid ? s->authid : ""));
         json_object_set_new(d, "publisher_authrole", json_string(s->authrole ? s->authrole : ""));
     }
-    if (json_object_get(dict, "ppt_scheme"))
-        for (int k = 0; k < 4; k++) {
-            json_t *v = json_object_get(dict, ppt[k]);
-            if (v && (d || (d = json_object())))
-                json_object_set(d, ppt[k], v);
-        }
+    if (mb_uses_ppt(dict)) /* checked as a non-empty string before */
+        d = mb_copy_ppt(d, dict);
     return d;
 }
 

@@ -173,29 +173,6 @@ static struct mb_session *pick_callee(struct mb_router *r, struct mb_registratio
     }
 }
 
-static const char *const ppt_keys[] = { "ppt_scheme", "ppt_serializer", "ppt_cipher", "ppt_keyid" };
-
-/* Payload pass-through mode is in use when Options.ppt_scheme is a non-empty string (spec). */
-static bool uses_ppt(json_t *opts)
-{
-    json_t *v = json_object_get(opts, "ppt_scheme");
-    return json_is_string(v) && json_string_length(v) > 0;
-}
-
-/* Copies the ppt_* options of opts into details (made if NULL); returns details. */
-static json_t *copy_ppt(json_t *details, json_t *opts)
-{
-    for (size_t i = 0; i < sizeof ppt_keys / sizeof ppt_keys[0]; i++) {
-        json_t *v = json_object_get(opts, ppt_keys[i]);
-        if (!v)
-            continue;
-        if (!details && !(details = json_object()))
-            return NULL;
-        json_object_set(details, ppt_keys[i], v);
-    }
-    return details;
-}
-
 static void untime(struct mb_router *r, struct mb_invocation *inv)
 {
     if (!inv->deadline)
@@ -329,7 +306,7 @@ void mb_dealer_call(struct mb_session *s, const struct mb_msg *m)
     }
     if (m->request > s->call_watermark)
         s->call_watermark = m->request;
-    bool ppt = any && uses_ppt(o);
+    bool ppt = any && mb_uses_ppt(o);
     if (ppt && !(s->features & MB_F_CALLER_PPT)) {
         mb_session_abort(s, MB_R_PROTOCOL_VIOLATION, "CALL %llu with Options.ppt_scheme, but the caller did not "
                          "announce caller.features.payload_passthru_mode", (unsigned long long)m->request);
@@ -430,7 +407,7 @@ void mb_dealer_call(struct mb_session *s, const struct mb_msg *m)
         json_object_set_new(details, "caller_authmethod", json_string(s->authmethod ? s->authmethod : ""));
     }
     if (details && ppt)
-        copy_ppt(details, o);
+        mb_copy_ppt(details, o);
     if (!details) {
         finish(inv);
         mb_session_error(s, MB_CALL, m->request, MB_R_INVALID_ARGUMENT, "router out of memory");
@@ -456,7 +433,7 @@ void mb_dealer_expire(struct mb_router *r, uint64_t now_ms)
             continue;
         mb_session_error(inv->caller, MB_CALL, inv->caller_request, MB_R_TIMEOUT,
                          "the call timed out: no answer from the callee within its timeout of %u ms", inv->timeout);
-        if (inv->callee->interruptible) /* else skip: its late answer is dropped */
+        if (mb_session_cancelable(inv->callee)) /* else skip: its late answer is dropped */
             interrupt(inv, "killnowait", MB_R_TIMEOUT);
         finish(inv);
     }
@@ -480,7 +457,7 @@ void mb_dealer_yield(struct mb_session *s, const struct mb_msg *m)
     json_t *o = m->dict;
     bool any = json_object_size(o) > 0;
     bool progress = any && json_is_true(json_object_get(o, "progress"));
-    bool ppt = any && uses_ppt(o);
+    bool ppt = any && mb_uses_ppt(o);
     if (ppt && !(s->features & MB_F_CALLEE_PPT)) {
         mb_session_abort(s, MB_R_PROTOCOL_VIOLATION, "YIELD %llu with Options.ppt_scheme, but the callee did not "
                          "announce callee.features.payload_passthru_mode", (unsigned long long)m->request);
@@ -514,7 +491,7 @@ void mb_dealer_yield(struct mb_session *s, const struct mb_msg *m)
     if (progress || ppt) {
         details = progress ? json_pack("{sb}", "progress", 1) : NULL;
         if (ppt)
-            details = copy_ppt(details, o);
+            details = mb_copy_ppt(details, o);
     }
     send_result(caller, inv->caller_request, details, m);
     json_decref(details);
@@ -526,7 +503,7 @@ void mb_dealer_yield(struct mb_session *s, const struct mb_msg *m)
 
 void mb_dealer_error(struct mb_session *s, const struct mb_msg *m)
 {
-    if (uses_ppt(m->dict) && !(s->features & MB_F_CALLEE_PPT)) {
+    if (mb_uses_ppt(m->dict) && !(s->features & MB_F_CALLEE_PPT)) {
         mb_session_abort(s, MB_R_PROTOCOL_VIOLATION, "ERROR %llu with Details.ppt_scheme, but the callee did not "
                          "announce callee.features.payload_passthru_mode", (unsigned long long)m->request);
         return;
@@ -566,7 +543,7 @@ void mb_dealer_cancel(struct mb_session *s, const struct mb_msg *m)
                  (unsigned long long)m->request);
         return;
     }
-    if (!inv->callee->interruptible)
+    if (!mb_session_cancelable(inv->callee))
         name = "skip"; /* a callee without call_canceling gets no INTERRUPT (spec) */
     mb_debug(&s->router->log, "session %llu: call %llu canceled (%s)", (unsigned long long)s->id,
              (unsigned long long)m->request, name);
@@ -598,7 +575,7 @@ void mb_dealer_remove_session(struct mb_session *s)
     struct mb_invocation *inv;
     /* as a caller: its callees stop working for it (spec: INTERRUPT, mode killnowait) */
     for (size_t it = 0; (inv = mb_map_next(&s->calls, &it));) {
-        if (inv->callee != s && inv->callee->interruptible)
+        if (inv->callee != s && mb_session_cancelable(inv->callee))
             interrupt(inv, "killnowait", MB_R_CANCELED);
         finish(inv);
     }

@@ -122,6 +122,27 @@ bool mb_session_send_passthrough(struct mb_session *s, int type, uint64_t id1, u
 
 #define URI_ARG(m) (int)((m)->uri_len > 200 ? 200 : (m)->uri_len), (m)->uri
 
+const char *const mb_ppt_keys[4] = { "ppt_scheme", "ppt_serializer", "ppt_cipher", "ppt_keyid" };
+
+bool mb_uses_ppt(json_t *opts)
+{
+    json_t *v = json_object_get(opts, "ppt_scheme");
+    return json_is_string(v) && json_string_length(v) > 0;
+}
+
+json_t *mb_copy_ppt(json_t *details, json_t *opts)
+{
+    for (size_t i = 0; i < 4; i++) {
+        json_t *v = json_object_get(opts, mb_ppt_keys[i]);
+        if (!v)
+            continue;
+        if (!details && !(details = json_object()))
+            return NULL;
+        json_object_set(details, mb_ppt_keys[i], v);
+    }
+    return details;
+}
+
 /* Reads Options.match; replies with an ERROR and returns -1 if it is not a policy. */
 int mb_options_match(struct mb_session *s, const struct mb_msg *m)
 {
@@ -555,7 +576,6 @@ static void on_hello(struct mb_session *s, const struct mb_msg *m)
     json_t *authid = json_object_get(m->dict, "authid");
     const char *id = json_is_string(authid) ? json_string_value(authid) : NULL;
     s->features = peer_features(m->dict);
-    s->interruptible = (s->features & MB_F_CALLEE_CANCELING) != 0;
     if (!mb_lua_has_authenticator(realm)) {
         mb_session_join(s, realm, id, "anonymous", "anonymous", "static");
         return;
