@@ -29,9 +29,41 @@ struct mb_realm_config {
     size_t nhistory;
 };
 
+/* One endpoint (listeners[i], or the older websocket / rawsocket keys, which become
+ * listeners[0] and [1]). */
+enum mb_listener_kind { MB_LISTEN_WEBSOCKET, MB_LISTEN_RAWSOCKET };
+
+struct mb_tls_config {
+    char *cert; /* PEM certificate (chain) file; NULL: no TLS on this listener */
+    char *key;  /* PEM private key file */
+    char *ca;   /* PEM CA file: when set, clients must present a certificate it signed */
+};
+
+struct mb_listener_config {
+    enum mb_listener_kind kind;
+    char *host;        /* TCP: address to bind ("127.0.0.1", "::") ... */
+    int port;          /* ... and port (0: any free port, logged) */
+    char *unix_path;   /* or a Unix domain socket path (then host is NULL) */
+    unsigned unix_mode; /* its file mode (default 0660) */
+    char *path;        /* websocket: the WAMP endpoint's URL path ("/ws") */
+    char *web_root;    /* websocket: static files served beside it, or NULL */
+    bool compression;  /* websocket: offer permessage-deflate (off by default) */
+    struct mb_tls_config tls;
+    char **realms;     /* realms a session may join through this listener; NULL/0: every realm */
+    size_t nrealms;
+    size_t max_message_size; /* this listener's limit (default: limits.max_message_size) */
+    size_t max_connections;  /* open connections at once (0: no limit) */
+    double handshake_timeout; /* seconds to finish TLS, the HTTP head or the RawSocket handshake */
+};
+
 struct mb_config {
     int log_level;
 
+    /* Every endpoint to listen on, in config order (the websocket and rawsocket keys first). */
+    struct mb_listener_config *listeners;
+    size_t nlisteners;
+
+    /* The older single-endpoint keys (kept working: they are copied into listeners). */
     bool ws_enabled;
     char *ws_host;
     int ws_port;

@@ -67,11 +67,13 @@ struct mb_msg {
     json_t *args;          /* array or NULL */
     json_t *kwargs;        /* object or NULL */
 
-    /* Set by mb_msg_scan only: the bytes as received. */
+    /* Set by mb_msg_scan / mb_msg_scan_bin only: the bytes as received, in serializer ser. */
+    int ser;               /* enum mb_ser (mb_codec.h): 0 JSON */
     const char *dict_raw;  /* Details/Options; the receiver turns it into dict */
     size_t dict_len;
     const char *tail;      /* ",Arguments[,ArgumentsKw]" exactly as received ("" if none), */
     size_t tail_len;       /* copied as is into the INVOCATION, RESULT or EVENT */
+    unsigned tail_n;       /* values in tail: 0, 1 (Arguments) or 2 (and ArgumentsKw) */
     const char *args_raw, *kwargs_raw;
     size_t args_len, kwargs_len;
     bool owns_payload;     /* args/kwargs were decoded from args_raw/kwargs_raw (mb_msg_payload) */

@@ -250,6 +250,7 @@ int mb_msg_scan(const char *data, size_t len, struct mb_msg *m)
     if (p >= end || *p != ']' || mb_json_ws(p + 1, end) != end)
         return 0;
     m->tail_len = (size_t)(q - m->tail);
+    m->tail_n = m->kwargs_raw ? 2 : m->args_raw ? 1 : 0;
     return 1;
 }
 

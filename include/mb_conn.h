@@ -1,0 +1,105 @@
+/* mb_conn: byte-stream connections and the listeners that accept them, shared by the
+ * WebSocket and RawSocket transports: TCP or Unix domain sockets, each with or without TLS
+ * (OpenSSL, memory BIOs: the protocol above only ever sees plaintext).
+ *
+ * Output is batched: a protocol appends to the connection's queue (mb_conn_reserve/commit or
+ * mb_conn_write) and the queue is written once per loop turn at the router's safe point
+ * (mb_conn_flush_all), one uv_try_write, then at most one uv_write in flight from a second
+ * buffer while the queue keeps growing (TLS: the queue is encrypted in records of up to 16 KiB
+ * at flush time). Reads go into one read buffer shared by every connection; a protocol keeps
+ * only its partial frames. Nothing here calls back into a protocol synchronously from
+ * mb_conn_* calls: on_close always comes from a libuv callback. */
+#ifndef MB_CONN_H
+#define MB_CONN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "mb_buf.h"
+#include "mb_config.h"
+
+struct mb_router;
+struct mb_conn;
+struct mb_listener;
+
+/* The protocol on a connection (RawSocket, HTTP/WebSocket). */
+struct mb_conn_handler {
+    /* Plaintext from the peer (valid during the call only). */
+    void (*on_data)(struct mb_conn *c, const char *data, size_t len);
+    /* The queue went from over mb_conn's high mark to empty: flow control may resume. May be NULL. */
+    void (*on_drain)(struct mb_conn *c);
+    /* The connection is gone (closed by either side, or an I/O or TLS error): the protocol frees
+     * its state; c itself is freed right after. Called exactly once, from a libuv callback. */
+    void (*on_close)(struct mb_conn *c);
+};
+
+struct mb_conn {
+    struct mb_listener *l;
+    const struct mb_conn_handler *h; /* set by the listener's on_accept */
+    void *user;                      /* the protocol's state */
+    char peer[64];                   /* "127.0.0.1:51234", or "unix:/path" */
+    uint64_t opened;                 /* ms (router clock) */
+    uint64_t last_rx;                /* ms: when the peer last sent a byte */
+    /* the rest is mb_conn's own */
+    union { uv_handle_t handle; uv_stream_t stream; uv_tcp_t tcp; uv_pipe_t pipe; } io;
+    struct mb_buf out, inflight;
+    uv_write_t wreq;
+    void *ssl;             /* SSL *, or NULL */
+    int state;             /* internal */
+    bool writing, reading, want_reading, dirty, close_after_flush, handshake_done;
+    uint64_t closing_since;
+    struct mb_conn *prev, *next;  /* net->conns */
+    struct mb_conn *next_dirty;
+};
+
+/* A listening endpoint of the config. */
+struct mb_listener {
+    struct mb_router *r;
+    const struct mb_listener_config *cfg;
+    char name[160];  /* "websocket 127.0.0.1:8080 (tls)" or "rawsocket unix:/run/moonbar.sock" */
+    /* Called for every accepted connection once it is ready (TLS handshake done): the protocol
+     * sets c->h and c->user, or calls mb_conn_close. */
+    void (*on_accept)(struct mb_listener *l, struct mb_conn *c);
+    void *user;      /* the transport's state for this listener */
+    union { uv_handle_t handle; uv_stream_t stream; uv_tcp_t tcp; uv_pipe_t pipe; } io;
+    void *ssl_ctx;   /* SSL_CTX *, or NULL */
+    size_t nconns;   /* open connections (for cfg->max_connections) */
+    int bound_port;  /* TCP: the port actually bound (cfg->port 0 picks one) */
+    bool listening;
+    struct mb_listener *next; /* net->listeners */
+};
+
+/* Opens the listener of cfg (TLS context first: a bad certificate or key file is an error
+ * naming the file and OpenSSL's reason; a Unix path in use by a live server is an error, a
+ * stale socket file is replaced). 0, or -1 after logging why. */
+int mb_listener_start(struct mb_router *r, struct mb_listener *l, const struct mb_listener_config *cfg,
+                      void (*on_accept)(struct mb_listener *, struct mb_conn *), void *user);
+/* Stops accepting (a Unix socket file is removed). Live connections stay. Idempotent. */
+void mb_listener_stop(struct mb_listener *l);
+
+/* Appends to the output queue (flushed at the safe point). */
+char *mb_conn_reserve(struct mb_conn *c, size_t n);
+void mb_conn_commit(struct mb_conn *c, size_t n);
+int mb_conn_write(struct mb_conn *c, const void *p, size_t n);
+/* Bytes queued and not yet taken by the socket (including what is in flight). */
+size_t mb_conn_queued(const struct mb_conn *c);
+/* Flow control: stops or resumes reading from the peer. */
+void mb_conn_set_reading(struct mb_conn *c, bool on);
+/* Closes: with flush, after the queue is written (TLS: and a close_notify), cut after 2 s if
+ * the peer does not read; without, at once. on_close follows from a libuv callback. */
+void mb_conn_close(struct mb_conn *c, bool flush);
+bool mb_conn_tls(const struct mb_conn *c);
+/* The TLS channel binding of RFC 5929 tls-unique / RFC 9266 tls-exporter (for [M10]); 0 or -1. */
+int mb_conn_channel_binding(struct mb_conn *c, const char *type, unsigned char *out, size_t *len);
+
+/* Router hooks: the safe point writes every dirty queue; the tick cuts late handshakes
+ * (cfg->handshake_timeout) and closing connections whose peer does not read; at the end of
+ * shutdown every connection is closed at once; mb_net_free after uv_run returned. */
+void mb_net_flush_all(struct mb_router *r);
+void mb_net_sweep(struct mb_router *r, uint64_t now_ms);
+void mb_net_close_all(struct mb_router *r);
+void mb_net_free(struct mb_router *r);
+
+#endif
