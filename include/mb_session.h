@@ -48,6 +48,10 @@ struct mb_session {
     const struct mb_transport *tr;
     void *conn;
     char peer[64]; /* "127.0.0.1:51234" */
+    int ser;       /* enum mb_ser (mb_codec.h): the serializer the transport negotiated, set
+                      before the first message (0: JSON) */
+    const struct mb_listener_config *listener; /* the endpoint it came through (realm access,
+                                                  limits), or NULL for in-router sessions */
 
     enum mb_session_state state;
     uint64_t id; /* 0 until joined */
