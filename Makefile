@@ -57,11 +57,11 @@ build/bench/%: scripts/bench/%.c scripts/bench/bench_common.h $(OBJ)
 	@echo "  BENCH $@"
 	@$(CC) $(CFLAGS) -o $@ $< $(OBJ) $(LDLIBS)
 
-# The load generator is a WAMP client: libuv only, none of moonbar's objects.
+# The load generator is a WAMP client: libuv and OpenSSL (--tls), none of moonbar's objects.
 build/bench/loadgen: scripts/bench/loadgen.c
 	@mkdir -p build/bench
 	@echo "  BENCH $@"
-	@$(CC) $(CFLAGS) -o $@ $< -luv
+	@$(CC) $(CFLAGS) -o $@ $< -luv -lssl -lcrypto
 
 bench: deps
 	$(MAKE) build/moonbar build/bench/route build/bench/lua build/bench/loadgen
