@@ -43,7 +43,7 @@ static inline int arg(const unsigned char **p, const unsigned char *end, unsigne
     return MB_E_OK;
 }
 
-static inline int next(const char **pp, const char *e, struct mb_tok *t)
+static inline __attribute__((always_inline)) int next(const char **pp, const char *e, struct mb_tok *t)
 {
     const unsigned char *p = (const unsigned char *)*pp, *end = (const unsigned char *)e;
     bool tagged = false;

@@ -618,13 +618,10 @@ static bool scan_value(mb_next_fn next, const char **p, const char *end, enum mb
     return true;
 }
 
-int mb_msg_scan_bin(enum mb_ser s, const char *data, size_t len, struct mb_msg *m)
+static int scan_bin(enum mb_ser s, const char *data, size_t len, struct mb_msg *m)
 {
     const char *p = data, *end = data + len;
     struct mb_tok t;
-    *m = (struct mb_msg){ 0 };
-    if (!is_bin(s))
-        return 0;
     mb_next_fn next = next_of(s);
     /* [type, request, ...]: an indefinite outer array takes the slow path */
     if (next(&p, end, &t) != MB_E_OK || t.kind != MB_T_ARRAY || t.indef)
@@ -664,4 +661,13 @@ int mb_msg_scan_bin(enum mb_ser s, const char *data, size_t len, struct mb_msg *
     m->tail_n = (unsigned)(n - fixed);
     m->ser = s;
     return 1;
+}
+
+int mb_msg_scan_bin(enum mb_ser s, const char *data, size_t len, struct mb_msg *m)
+{
+    *m = (struct mb_msg){ 0 };
+    if (is_bin(s) && scan_bin(s, data, len, m))
+        return 1;
+    *m = (struct mb_msg){ 0 }; /* nothing half-filled for the slow path */
+    return 0;
 }

@@ -144,7 +144,7 @@ static inline const char *mb_skip_value(const char *p, const char *end, mb_next_
 {
     struct mb_skip_frame st[MB_CODEC_MAX_DEPTH];
     int depth = 0, e;
-    struct mb_tok t;
+    struct mb_tok t = { 0 };
     for (;;) {
         const char *start = p;
         if ((e = next(&p, end, &t)) != MB_E_OK)

@@ -31,7 +31,7 @@ static inline double be_float(const unsigned char *p)
 }
 
 /* The reader, inline so that the skipper below gets its own copy. */
-static inline int next(const char **pp, const char *e, struct mb_tok *t)
+static inline __attribute__((always_inline)) int next(const char **pp, const char *e, struct mb_tok *t)
 {
     const unsigned char *p = (const unsigned char *)*pp, *end = (const unsigned char *)e;
     if (p >= end)
