@@ -11,6 +11,7 @@
 #include <uv.h>
 
 #include "mb_buf.h"
+#include "mb_codec.h"
 #include "mb_config.h"
 #include "mb_id.h"
 #include "mb_log.h"
@@ -118,6 +119,7 @@ struct mb_history;
 struct mb_dict_slot {
     json_t *dict; /* immutable once cached */
     size_t len;
+    int ser;      /* the serializer of key */
     char key[MB_DICT_KEY_MAX];
 };
 
@@ -145,6 +147,8 @@ struct mb_router {
     struct mb_invocation *timed; /* calls with a timeout, checked by the tick */
 
     struct mb_buf scratch; /* serialization buffer, reused for every message */
+    struct mb_buf enc[MB_SER_COUNT]; /* outbound messages, one buffer per serializer: a fan-out
+                                        encodes each EVENT once per serializer in use */
     size_t released_buffers; /* idle connections' buffers freed since the last heap trim */
     uint64_t last_trim;      /* ms */
     struct mb_dict_slot dicts[MB_DICT_CACHE];

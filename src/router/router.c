@@ -263,6 +263,8 @@ void mb_router_free(struct mb_router *r)
     mb_map_free(&r->realms);
     mb_map_free(&r->sessions);
     mb_buf_free(&r->scratch);
+    for (int i = 0; i < MB_SER_COUNT; i++)
+        mb_buf_free(&r->enc[i]);
     for (size_t i = 0; i < MB_DICT_CACHE; i++)
         json_decref(r->dicts[i].dict);
 }
