@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+static int legacy_listeners(struct mb_config *cfg);
+
 int mb_config_defaults(struct mb_config *cfg, const char *default_web_root)
 {
     memset(cfg, 0, sizeof *cfg);
@@ -45,6 +47,74 @@ int mb_config_defaults(struct mb_config *cfg, const char *default_web_root)
     cfg->store_max_size_mb = 1024;
     if (!cfg->store_path || !cfg->ws_host || !cfg->ws_path || !cfg->raw_host || !cfg->realms || !cfg->realms[0].name)
         return -1;
+    return legacy_listeners(cfg);
+}
+
+static void free_listener(struct mb_listener_config *lc)
+{
+    free(lc->host);
+    free(lc->unix_path);
+    free(lc->path);
+    free(lc->web_root);
+    free(lc->tls.cert);
+    free(lc->tls.key);
+    free(lc->tls.ca);
+    for (size_t i = 0; i < lc->nrealms; i++)
+        free(lc->realms[i]);
+    free(lc->realms);
+}
+
+static void free_listeners(struct mb_config *cfg)
+{
+    for (size_t i = 0; i < cfg->nlisteners; i++)
+        free_listener(&cfg->listeners[i]);
+    free(cfg->listeners);
+    cfg->listeners = NULL;
+    cfg->nlisteners = 0;
+}
+
+static char *dup_or_null(const char *s)
+{
+    return s ? strdup(s) : NULL;
+}
+
+/* Appends a listener with the defaults of one (cfg's limits); NULL when out of memory. */
+static struct mb_listener_config *add_listener(struct mb_config *cfg, enum mb_listener_kind kind)
+{
+    struct mb_listener_config *nl = realloc(cfg->listeners, (cfg->nlisteners + 1) * sizeof *nl);
+    if (!nl)
+        return NULL;
+    cfg->listeners = nl;
+    struct mb_listener_config *lc = &nl[cfg->nlisteners++];
+    memset(lc, 0, sizeof *lc);
+    lc->kind = kind;
+    lc->unix_mode = 0660;
+    lc->max_message_size = cfg->max_message_size;
+    return lc;
+}
+
+/* The older websocket / rawsocket keys become the first listeners. -1 when out of memory. */
+static int legacy_listeners(struct mb_config *cfg)
+{
+    struct mb_listener_config *lc;
+    if (cfg->ws_enabled) {
+        if (!(lc = add_listener(cfg, MB_LISTEN_WEBSOCKET)))
+            return -1;
+        lc->host = dup_or_null(cfg->ws_host);
+        lc->port = cfg->ws_port;
+        lc->path = dup_or_null(cfg->ws_path);
+        lc->web_root = dup_or_null(cfg->web_root);
+        if (!lc->host || !lc->path || (cfg->web_root && !lc->web_root))
+            return -1;
+    }
+    if (cfg->raw_enabled) {
+        if (!(lc = add_listener(cfg, MB_LISTEN_RAWSOCKET)))
+            return -1;
+        lc->host = dup_or_null(cfg->raw_host);
+        lc->port = cfg->raw_port;
+        if (!lc->host)
+            return -1;
+    }
     return 0;
 }
 
@@ -67,6 +137,7 @@ void mb_config_free(struct mb_config *cfg)
     free(cfg->web_root);
     free(cfg->raw_host);
     free(cfg->store_path);
+    free_listeners(cfg);
     for (size_t i = 0; i < cfg->nrealms; i++)
         free_realm(&cfg->realms[i]);
     free(cfg->realms);
@@ -557,8 +628,11 @@ static int load_table(struct ld *ld, struct mb_config *cfg)
             return -1;
     }
     resolve_path(ld, &cfg->store_path); /* the default too: data/ beside the config file */
-    if (!cfg->ws_enabled && !cfg->raw_enabled)
-        return fail(ld, NULL, NULL, "enables neither websocket nor rawsocket: nothing to listen on");
+    free_listeners(cfg);
+    if (legacy_listeners(cfg) < 0)
+        return fail(ld, NULL, NULL, "out of memory");
+    if (cfg->nlisteners == 0)
+        return fail(ld, NULL, NULL, "has no listener: nothing to listen on");
     return 0;
 }
 

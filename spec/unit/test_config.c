@@ -518,7 +518,7 @@ TEST(file_returning_a_number_is_rejected)
 
 TEST(disabling_both_listeners_is_rejected)
 {
-    FAILS_WITH("return { websocket = false }\n", "neither websocket nor rawsocket");
+    FAILS_WITH("return { websocket = false }\n", "no listener");
     FAILS_WITH("return { websocket = false, rawsocket = false }\n", "nothing to listen on");
 }
 
