@@ -242,7 +242,10 @@ int mb_router_init(struct mb_router *r, uv_loop_t *loop, struct mb_config *cfg)
         return -1;
     if (mb_lua_start(r) < 0)
         return -1;
-    if (cfg->ws_enabled && mb_ws_start(r) < 0)
+    bool ws = false;
+    for (size_t i = 0; i < cfg->nlisteners; i++)
+        ws = ws || cfg->listeners[i].kind == MB_LISTEN_WEBSOCKET;
+    if (ws && mb_ws_start(r) < 0)
         return -1;
     if (mb_rawsocket_start(r) < 0)
         return -1;
