@@ -458,7 +458,7 @@ static void peer_name(struct mb_conn *c)
     }
     struct sockaddr_storage ss;
     int len = sizeof ss;
-    char ip[64] = "?";
+    char ip[48] = "?"; /* INET6_ADDRSTRLEN */
     int port = 0;
     if (uv_tcp_getpeername(&c->io.tcp, (struct sockaddr *)&ss, &len) == 0)
         mb_sockaddr_name(&ss, ip, sizeof ip, &port);
