@@ -244,3 +244,20 @@ def test_client_certificate_required_when_ca_is_set(router_factory, pki):
         raw.subscribe(conn, "com.test.after_refusals")
     r.wait_for_log(r"TLS handshake with 127\.0\.0\.1:\d+ failed: .*certificate")
     r.check()
+
+
+def test_shutdown_with_tls_connections_open_is_clean(router_factory, pki):
+    """SIGTERM while a joined TLS session, a TLS connection without a RawSocket handshake and a
+    half-done TLS handshake are open: exit 0, nothing leaked (the valgrind and ASan runs)."""
+    r, port = start(router_factory, pki)
+    joined = tls_conn(pki, port)
+    raw.join(joined)
+    bare = tls_conn(pki, port, handshake=None)
+    half = socket.create_connection(("127.0.0.1", port))
+    half.sendall(_hello_from_bio()[:20])
+    try:
+        r.check()
+    finally:
+        for c in (joined, bare):
+            c.close()
+        half.close()
