@@ -134,13 +134,14 @@ int mb_tail_to_json(const struct mb_msg *m, struct mb_buf *b);
  * more than one key (disclosure, progress, ppt_*), still without decoding the payload. */
 const char *mb_encode_passthrough_details(struct mb_router *r, int ser, int type, uint64_t id1, uint64_t id2,
                                           json_t *details, const struct mb_msg *m, size_t *len);
-bool mb_session_send_passthrough_details(struct mb_session *s, int type, uint64_t id1, uint64_t id2,
+int mb_session_send_passthrough_details(struct mb_session *s, int type, uint64_t id1, uint64_t id2,
                                          json_t *details, const struct mb_msg *m);
 
-/* Sends to s the pass-through encoding of the scanned message m (mb_encode_passthrough) and
- * returns true; false, sending nothing, when m was not scanned or s is an in-process session
- * (which takes a json_t): the caller then builds the message from decoded values. */
-bool mb_session_send_passthrough(struct mb_session *s, int type, uint64_t id1, uint64_t id2, const char *key,
+/* Sends to s the pass-through encoding of the scanned message m (mb_encode_passthrough) in
+ * s's serializer and returns 1; 0, sending nothing, when m was not scanned or s is an
+ * in-process session (which takes a json_t): the caller then builds the message from decoded
+ * values; -1 (logged) when the payload cannot be encoded for s (a NaN to a JSON session). */
+int mb_session_send_passthrough(struct mb_session *s, int type, uint64_t id1, uint64_t id2, const char *key,
                                  const char *value, size_t value_len, const struct mb_msg *m);
 
 /* Payload pass-through mode (shared by broker and dealer): its Options keys; whether a request

@@ -180,34 +180,35 @@ int mb_tail_to_json(const struct mb_msg *m, struct mb_buf *b)
     return err;
 }
 
-bool mb_session_send_passthrough_details(struct mb_session *s, int type, uint64_t id1, uint64_t id2,
+static int sent_or_logged(struct mb_session *s, int type, const char *data, size_t len)
+{
+    if (data) {
+        mb_session_send_bytes(s, data, len);
+        return 1;
+    }
+    mb_warn(&s->router->log, "session %llu: %s not sent: its payload cannot be encoded in %s (out of memory, or "
+            "a NaN or infinity for JSON)", (unsigned long long)s->id, mb_msg_name(type), mb_ser_name(s->ser));
+    return -1;
+}
+
+int mb_session_send_passthrough_details(struct mb_session *s, int type, uint64_t id1, uint64_t id2,
                                          json_t *details, const struct mb_msg *m)
 {
     if (!m->tail || s->tr->send_json)
-        return false;
+        return 0;
     size_t len;
     const char *data = mb_encode_passthrough_details(s->router, s->ser, type, id1, id2, details, m, &len);
-    if (data)
-        mb_session_send_bytes(s, data, len);
-    else
-        mb_error(&s->router->log, "session %llu: a %s message could not be built (a value %s cannot carry?)",
-                 (unsigned long long)s->id, mb_msg_name(type), mb_ser_name(s->ser));
-    return true;
+    return sent_or_logged(s, type, data, len);
 }
 
-bool mb_session_send_passthrough(struct mb_session *s, int type, uint64_t id1, uint64_t id2, const char *key,
+int mb_session_send_passthrough(struct mb_session *s, int type, uint64_t id1, uint64_t id2, const char *key,
                                  const char *value, size_t value_len, const struct mb_msg *m)
 {
     if (!m->tail || s->tr->send_json)
-        return false;
+        return 0;
     size_t len;
     const char *data = mb_encode_passthrough(s->router, s->ser, type, id1, id2, key, value, value_len, m, &len);
-    if (data)
-        mb_session_send_bytes(s, data, len);
-    else
-        mb_error(&s->router->log, "session %llu: a %s message could not be built (a value %s cannot carry?)",
-                 (unsigned long long)s->id, mb_msg_name(type), mb_ser_name(s->ser));
-    return true;
+    return sent_or_logged(s, type, data, len);
 }
 
 #define URI_ARG(m) (int)((m)->uri_len > 200 ? 200 : (m)->uri_len), (m)->uri
