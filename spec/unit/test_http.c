@@ -68,7 +68,7 @@ TEST(http_malformed_heads_are_400)
         "GET / HTTP/2.0\r\n\r\n", "GET / http/1.1\r\n\r\n", "GET relative HTTP/1.1\r\n\r\n",
         "GET / HTTP/1.1\r\nNo colon here\r\n\r\n", "GET / HTTP/1.1\r\nName : v\r\n\r\n",
         "GET / HTTP/1.1\r\nA: b\r\n folded\r\n\r\n", "GET / HTTP/1.1\r\n: v\r\n\r\n",
-        "GET / HTTP/1.1\r\nA: b\x01" "c\r\n\r\n", "GET /a\x7f HTTP/1.1\r\n\r\n", "\x16\x03\x01\x02",
+        "GET / HTTP/1.1\r\nA: b\001c\r\n\r\n", "GET /a\x7f HTTP/1.1\r\n\r\n", "\x16\x03\x01\x02",
         "GET http://host HTTP/1.1\r\n\r\n",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
