@@ -22,6 +22,7 @@
 struct mb_session;
 struct mb_ws;
 struct mb_rawsocket;
+struct mb_net;
 struct mb_lua;
 struct mb_store;
 
@@ -151,6 +152,7 @@ struct mb_router {
 
     struct mb_ws *ws;
     struct mb_rawsocket *raw;
+    struct mb_net *net;     /* listeners and connections (mb_conn.h) */
     struct mb_lua *lua;
     struct mb_store *store; /* moonbar.store: opened before the scripts start, closed after they stop */
 

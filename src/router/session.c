@@ -506,10 +506,11 @@ void mb_session_join(struct mb_session *s, struct mb_realm *realm, const char *a
 
 json_t *mb_session_details(const struct mb_session *s)
 {
-    return json_pack("{sIsssssssss{ssss}}", "session", (json_int_t)s->id, "authid", s->authid ? s->authid : "",
+    const struct mb_listener_config *lc = s->listener;
+    return json_pack("{sIsssssssss{sssssbsb}}", "session", (json_int_t)s->id, "authid", s->authid ? s->authid : "",
                      "authrole", s->authrole ? s->authrole : "", "authmethod", s->authmethod ? s->authmethod : "",
                      "authprovider", s->authprovider ? s->authprovider : "", "transport", "type", s->tr->name,
-                     "peer", s->peer);
+                     "peer", s->peer, "tls", lc && lc->tls.cert, "unix", lc && lc->unix_path);
 }
 
 static bool offers_method(json_t *details, const char *method)
@@ -572,6 +573,15 @@ static void on_hello(struct mb_session *s, const struct mb_msg *m)
         mb_session_abort(s, MB_R_NO_SUCH_REALM, "no realm named '%.*s' on this router",
                          (int)(m->uri_len > 200 ? 200 : m->uri_len), m->uri);
         return;
+    }
+    if (s->listener && s->listener->nrealms) { /* listeners[i].realms: the realms served there */
+        bool allowed = false;
+        for (size_t i = 0; i < s->listener->nrealms && !allowed; i++)
+            allowed = strcmp(s->listener->realms[i], realm->name) == 0;
+        if (!allowed) {
+            mb_session_abort(s, MB_R_NO_SUCH_REALM, "realm '%s' is not served on this listener", realm->name);
+            return;
+        }
     }
     json_t *authid = json_object_get(m->dict, "authid");
     const char *id = json_is_string(authid) ? json_string_value(authid) : NULL;
