@@ -55,6 +55,8 @@ size_t mb_ws_put_head(unsigned char *dst, int opcode, bool rsv1, uint64_t len);
 bool mb_ws_key_valid(struct mb_http_str key);
 /* Sec-WebSocket-Accept of key: base64(SHA-1(key + GUID)), 28 characters + NUL. 0, or -1. */
 int mb_ws_accept(struct mb_http_str key, char out[29]);
+/* Frees what mb_ws_accept keeps between calls (its digest). */
+void mb_ws_accept_cleanup(void);
 
 /* The subprotocols moonbar speaks, indexed by enum mb_ser: "wamp.2.json", "wamp.2.msgpack",
  * "wamp.2.cbor". */

@@ -275,6 +275,9 @@ TEST(ws_accept_of_the_rfc_example_key)
     REQUIRE(mb_ws_accept(key, out) == 0);
     /* RFC 6455 §1.3 (the value in some write-ups, "...zzxo+xOOo4A=", is not it) */
     CHECK_EQ_STR(out, "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
+    REQUIRE(mb_ws_accept(key, out) == 0); /* the kept digest context, again */
+    CHECK_EQ_STR(out, "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
+    mb_ws_accept_cleanup();
     CHECK(!mb_ws_key_valid((struct mb_http_str){ "dGhlIHNhbXBsZSBub25jZQ=", 23 }));
     CHECK(!mb_ws_key_valid((struct mb_http_str){ "dGhlIHNhbXBsZSBub25jZQ=x", 24 }));
     CHECK(!mb_ws_key_valid((struct mb_http_str){ "dGhlIHNhbXBs!SBub25jZQ==", 24 }));

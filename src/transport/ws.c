@@ -1104,6 +1104,7 @@ void mb_ws_free(struct mb_router *r)
     mb_buf_free(&ws->scratch);
     mb_buf_free(&ws->inflated);
     mb_buf_free(&ws->deflated);
+    mb_ws_accept_cleanup();
     free(ws);
     r->ws = NULL;
 }

@@ -142,18 +142,32 @@ bool mb_ws_key_valid(struct mb_http_str key)
     return true;
 }
 
+/* SHA-1 and one digest context, fetched once: an upgrade allocates nothing */
+static EVP_MD *sha1_md;
+static EVP_MD_CTX *sha1_ctx;
+
 int mb_ws_accept(struct mb_http_str key, char out[29])
 {
     static const char guid[] = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned mdlen = 0;
-    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-    int ok = ctx && EVP_DigestInit_ex(ctx, EVP_sha1(), NULL) && EVP_DigestUpdate(ctx, key.p, key.n) &&
-             EVP_DigestUpdate(ctx, guid, sizeof guid - 1) && EVP_DigestFinal_ex(ctx, md, &mdlen);
-    EVP_MD_CTX_free(ctx);
+    if (!sha1_md && !(sha1_md = EVP_MD_fetch(NULL, "SHA1", NULL)))
+        return -1;
+    if (!sha1_ctx && !(sha1_ctx = EVP_MD_CTX_new()))
+        return -1;
+    int ok = EVP_DigestInit_ex(sha1_ctx, sha1_md, NULL) && EVP_DigestUpdate(sha1_ctx, key.p, key.n) &&
+             EVP_DigestUpdate(sha1_ctx, guid, sizeof guid - 1) && EVP_DigestFinal_ex(sha1_ctx, md, &mdlen);
     if (!ok || mdlen != 20)
         return -1;
     return EVP_EncodeBlock((unsigned char *)out, md, 20) == 28 ? 0 : -1;
+}
+
+void mb_ws_accept_cleanup(void)
+{
+    EVP_MD_CTX_free(sha1_ctx);
+    EVP_MD_free(sha1_md);
+    sha1_ctx = NULL;
+    sha1_md = NULL;
 }
 
 const char *const mb_ws_subprotocols[3] = { "wamp.2.json", "wamp.2.msgpack", "wamp.2.cbor" };
