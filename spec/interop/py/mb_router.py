@@ -310,6 +310,23 @@ class Router:
         self.rawsocket_port = found.get("rawsocket")
         return self
 
+    def listeners(self, n, timeout=10):
+        """The first `n` "listening KIND on ADDRESS" lines of the log, waited for: a list of
+        (kind, address, port or None), address "127.0.0.1:PORT" or "unix:/path"."""
+        rx = re.compile(r"listening (websocket|rawsocket) on (\S+)")
+        deadline = time.monotonic() + T(timeout)
+        while True:
+            found = rx.findall(self.log)
+            if len(found) >= n:
+                out = []
+                for kind, addr in found[:n]:
+                    port = None if addr.startswith("unix:") else int(addr.rsplit(":", 1)[1])
+                    out.append((kind, addr, port))
+                return out
+            if time.monotonic() > deadline or not self.alive():
+                raise RouterError("%d listening lines expected; log:\n%s" % (n, self.log))
+            time.sleep(0.05)
+
     @property
     def url(self):
         return "ws://127.0.0.1:%d/ws" % self.ws_port

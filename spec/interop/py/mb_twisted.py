@@ -291,14 +291,16 @@ class Client:
 
 
 def connect(router, transport="websocket", realm="realm1", serializers="json", authid=None,
-            authmethods=None, ticket=None, features=None, _timeout=5):
+            authmethods=None, ticket=None, features=None, endpoint=None, _timeout=5):
     """Connect an autobahn Twisted client to `router` and join `realm`.
 
     transport: "websocket" or "rawsocket". serializers: "json" (JSON only) or
     None (autobahn's default offer, WebSocket only). authmethods: offered in HELLO
     (e.g. ["ticket"]); ticket: the answer to a ticket CHALLENGE. Raises JoinFailed
     on ABORT. features: role feature announcements to change, e.g.
-    {"subscriber": {"subscription_revocation": False}}.
+    {"subscriber": {"subscription_revocation": False}}. endpoint: a function of the reactor
+    returning the Twisted client endpoint to use (a Unix socket, TLS) instead of TCP to the
+    transport's port.
     """
     client = Client(authid=authid, authmethods=authmethods, ticket=ticket)
     client.features = features
@@ -318,7 +320,8 @@ def connect(router, transport="websocket", realm="realm1", serializers="json", a
         else:
             raise ValueError(transport)
         client.factory = factory
-        d = TCP4ClientEndpoint(reactor, "127.0.0.1", port, timeout=T(5)).connect(factory)
+        ep = endpoint(reactor) if endpoint else TCP4ClientEndpoint(reactor, "127.0.0.1", port, timeout=T(5))
+        d = ep.connect(factory)
 
         def connected(proto):
             client.protocol = proto
