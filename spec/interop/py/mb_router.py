@@ -282,6 +282,9 @@ class Router:
             want.add("websocket")
         if self.config.get("rawsocket"):
             want.add("rawsocket")
+        for lc in self.config.get("listeners") or []:  # TCP listeners of the listeners key
+            if "unix" not in lc:
+                want.add(lc["type"])
         deadline = time.monotonic() + T(timeout)
         found = {}
         with self._cond:
@@ -290,7 +293,7 @@ class Router:
                 while i < len(self._lines):
                     m = _LISTEN.search(self._lines[i])
                     if m:
-                        found[m.group(1)] = int(m.group(2))
+                        found.setdefault(m.group(1), int(m.group(2)))  # the first of a kind
                     i += 1
                 if want <= set(found):
                     break
