@@ -25,12 +25,8 @@
 #include <sys/stat.h>
 #include <zlib.h>
 
-/* The serializers a WebSocket client can pick (bit 1 << enum mb_ser). MessagePack and CBOR
- * join when the session layer decodes and encodes them (mb_codec, branch m9-codec): until
- * then a session that picked them would be read as JSON. */
-#ifndef WS_SPOKEN
-#define WS_SPOKEN (1u << 0)
-#endif
+/* The serializers a WebSocket client can pick (bit 1 << enum mb_ser): all three. */
+#define WS_SPOKEN ((1u << MB_SER_JSON) | (1u << MB_SER_MSGPACK) | (1u << MB_SER_CBOR))
 
 #define FILE_CHUNK (64 * 1024)
 #define FILE_QUEUE_MAX (512 * 1024) /* read the next chunk of a file once the queue is below */
