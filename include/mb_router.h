@@ -153,6 +153,7 @@ struct mb_router {
     size_t released_buffers; /* idle connections' buffers freed since the last heap trim */
     uint64_t last_trim;      /* ms */
     struct mb_dict_slot dicts[MB_DICT_CACHE];
+    json_t *welcome_roles;   /* WELCOME.Details.roles, built at the first join */
 
     struct mb_ws *ws;
     struct mb_rawsocket *raw;

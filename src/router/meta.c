@@ -37,14 +37,34 @@ static json_t *registration_details(const struct mb_registration *reg)
                      "match", mb_match_policy_name(reg->match), "invoke", invoke_name(reg));
 }
 
+static void note_subscriber(void *value, enum mb_match_policy p, void *ctx)
+{
+    (void)p;
+    const struct mb_subscription *sub = value;
+    if (sub->subscribers.len)
+        *(bool *)ctx = true;
+}
+
+/* Whether anybody subscribes to topic: a join or leave nobody listens to builds no event (the
+ * session details cost more than the rest of a join's bookkeeping). */
+static bool listened(struct mb_realm *realm, const char *topic)
+{
+    bool any = false;
+    if (realm)
+        mb_matcher_each(&realm->broker.match, topic, strlen(topic), note_subscriber, &any);
+    return any;
+}
+
 void mb_meta_on_join(struct mb_session *s)
 {
-    publish(s->realm, s->router, "wamp.session.on_join", json_pack("[o]", mb_session_details(s)));
+    if (listened(s->realm, "wamp.session.on_join"))
+        publish(s->realm, s->router, "wamp.session.on_join", json_pack("[o]", mb_session_details(s)));
 }
 
 void mb_meta_on_leave(struct mb_realm *realm, const struct mb_session *s)
 {
-    publish(realm, s->router, "wamp.session.on_leave",
+    if (listened(realm, "wamp.session.on_leave"))
+        publish(realm, s->router, "wamp.session.on_leave",
             json_pack("[Iss]", (json_int_t)s->id, s->authid ? s->authid : "", s->authrole ? s->authrole : ""));
 }
 

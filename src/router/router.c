@@ -78,6 +78,7 @@ static void on_safe_point(uv_check_t *h)
     mb_lua_run_pending(r);
     mb_session_reap(r);
     mb_net_flush_all(r);
+    fflush(stderr); /* the log lines of this turn (stderr is fully buffered: main.c) */
 }
 
 static void on_spin(uv_idle_t *h)
@@ -271,4 +272,5 @@ void mb_router_free(struct mb_router *r)
         mb_buf_free(&r->enc[i]);
     for (size_t i = 0; i < MB_DICT_CACHE; i++)
         json_decref(r->dicts[i].dict);
+    json_decref(r->welcome_roles);
 }

@@ -590,7 +590,9 @@ void mb_session_join(struct mb_session *s, struct mb_realm *realm, const char *a
     s->next_request = 1;
     realm->nsessions++;
     s->state = MB_S_JOINED;
-    json_t *roles = router_roles();
+    if (!r->welcome_roles) /* built once: the same for every session */
+        r->welcome_roles = router_roles();
+    json_t *roles = json_incref(r->welcome_roles);
     mb_session_send(s, json_pack("[iI{ssssssssssso}]", MB_WELCOME, (json_int_t)s->id,
                                  "realm", realm->name, "authid", s->authid, "authrole", s->authrole,
                                  "authmethod", s->authmethod, "authprovider", s->authprovider, "roles", roles));
