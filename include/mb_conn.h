@@ -52,6 +52,8 @@ struct mb_conn {
     struct mb_buf enc;     /* TLS: ciphertext not yet handed to the socket */
     uv_write_t wreq;
     void *ssl;             /* SSL *, or NULL */
+    const char *tls_in;    /* ciphertext being read (its BIO reads from here, no copy) */
+    size_t tls_in_len;
     int state;             /* internal */
     bool writing, reading, want_reading, dirty, close_after_flush, handshake_done;
     bool tls_failed;       /* a fatal TLS error: no close_notify */
@@ -90,6 +92,7 @@ struct mb_net {
     struct mb_conn *conns;
     struct mb_conn *dirty;
     char *rbuf; /* MB_CONN_READ_CHUNK bytes */
+    void *bio_method; /* BIO_METHOD * of TLS connections' BIO (conn.c), made at the first one */
 };
 #define MB_CONN_READ_CHUNK 65536
 
