@@ -93,6 +93,7 @@ struct mb_net {
     struct mb_conn *dirty;
     char *rbuf; /* MB_CONN_READ_CHUNK bytes */
     void *bio_method; /* BIO_METHOD * of TLS connections' BIO (conn.c), made at the first one */
+    char *tls_plain;  /* MB_CONN_READ_CHUNK bytes: TLS plaintext (the ciphertext is in rbuf) */
 };
 #define MB_CONN_READ_CHUNK 65536
 

@@ -162,6 +162,7 @@ struct mb_router {
     struct mb_store *store; /* moonbar.store: opened before the scripts start, closed after they stop */
 
     uv_check_t safe_point;
+    uv_prepare_t log_flush; /* writes the buffered log lines before the loop sleeps */
     uv_idle_t spin;       /* limits.busy_poll_us: polls without sleeping while active */
     bool spinning;
     uint64_t last_io_ns;

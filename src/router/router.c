@@ -78,7 +78,14 @@ static void on_safe_point(uv_check_t *h)
     mb_lua_run_pending(r);
     mb_session_reap(r);
     mb_net_flush_all(r);
-    fflush(stderr); /* the log lines of this turn (stderr is fully buffered: main.c) */
+}
+
+/* Right before the loop waits for I/O: the log lines of this turn go out (stderr is fully
+ * buffered, main.c), whichever phase wrote them (I/O, timers, close callbacks). */
+static void on_before_poll(uv_prepare_t *h)
+{
+    (void)h;
+    fflush(stderr);
 }
 
 static void on_spin(uv_idle_t *h)
@@ -136,6 +143,7 @@ static void finish_stop(struct mb_router *r)
     uv_close((uv_handle_t *)&r->grace, NULL);
     uv_close((uv_handle_t *)&r->tick, NULL);
     uv_close((uv_handle_t *)&r->safe_point, NULL);
+    uv_close((uv_handle_t *)&r->log_flush, NULL);
     uv_close((uv_handle_t *)&r->spin, NULL);
     uv_close((uv_handle_t *)&r->sigint, NULL);
     uv_close((uv_handle_t *)&r->sigterm, NULL);
@@ -225,6 +233,8 @@ int mb_router_init(struct mb_router *r, uv_loop_t *loop, struct mb_config *cfg)
     r->spin.data = r;
     r->safe_point.data = r;
     uv_check_start(&r->safe_point, on_safe_point);
+    uv_prepare_init(loop, &r->log_flush);
+    uv_prepare_start(&r->log_flush, on_before_poll);
     uv_timer_init(loop, &r->tick);
     r->tick.data = r;
     uv_timer_start(&r->tick, on_tick, TICK_MS, TICK_MS);

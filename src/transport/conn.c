@@ -449,9 +449,14 @@ static void tls_input_now(struct mb_conn *c, const char *data, size_t n)
     }
     while (c->state == C_OPEN) {
         ERR_clear_error();
-        int k = SSL_read(c->ssl, r->net->rbuf, MB_CONN_READ_CHUNK);
+        /* not into rbuf: the ciphertext still being read is there */
+        if (!r->net->tls_plain && !(r->net->tls_plain = malloc(MB_CONN_READ_CHUNK))) {
+            close_now(c);
+            return;
+        }
+        int k = SSL_read(c->ssl, r->net->tls_plain, MB_CONN_READ_CHUNK);
         if (k > 0) {
-            deliver(c, r->net->rbuf, (size_t)k);
+            deliver(c, r->net->tls_plain, (size_t)k);
             continue;
         }
         int e = SSL_get_error(c->ssl, k);
@@ -909,6 +914,7 @@ void mb_net_free(struct mb_router *r)
             l->on_free(l);
     }
     BIO_meth_free(net->bio_method);
+    free(net->tls_plain);
     free(net->rbuf);
     free(net);
     r->net = NULL;
