@@ -171,19 +171,22 @@ def make_workdir(path):
 
 # "listening websocket on 127.0.0.1:PORT path /ws ...", "listening rawsocket on unix:/path",
 # either with " (tls" further on for a TLS listener
-_LISTEN = re.compile(r"listening (websocket|rawsocket) on (?:unix:(\S+)|(\d+\.\d+\.\d+\.\d+|\[[0-9a-fA-F:.]+\]):(\d+))(.*)")
+_LISTEN = re.compile(r"listening (websocket|rawsocket) on (?:unix:(.+?)(?=\s+\(tls|\s+path /|\s*$)|(\d+\.\d+\.\d+\.\d+|\[[0-9a-fA-F:.]+\]):(\d+))(.*)")
 
 
 class Listener:
     """One listener as the router logged it: kind ("websocket" or "rawsocket"), host and port
-    (TCP) or unix (the socket's path), tls (bool)."""
+    (TCP) or unix (the socket's path), tls (bool), client_certs (TLS that requires client
+    certificates)."""
 
-    def __init__(self, kind, host=None, port=None, unix=None, tls=False):
+    def __init__(self, kind, host=None, port=None, unix=None, tls=False, client_certs=False):
         self.kind, self.host, self.port, self.unix, self.tls = kind, host, port, unix, tls
+        self.client_certs = client_certs
 
     def __repr__(self):
         where = "unix:%s" % self.unix if self.unix else "%s:%s" % (self.host, self.port)
-        return "<%s %s%s>" % (self.kind, where, " tls" if self.tls else "")
+        return "<%s %s%s%s>" % (self.kind, where, " tls" if self.tls else "",
+                                 " client-certs" if self.client_certs else "")
 
 
 def parse_listen_line(line):
@@ -193,9 +196,10 @@ def parse_listen_line(line):
         return None
     kind, unix, host, port, rest = m.groups()
     tls = "(tls" in rest
+    certs = tls and "client cert" in rest
     if unix:
-        return Listener(kind, unix=unix, tls=tls)
-    return Listener(kind, host=host.strip("[]"), port=int(port), tls=tls)
+        return Listener(kind, unix=unix, tls=tls, client_certs=certs)
+    return Listener(kind, host=host.strip("[]"), port=int(port), tls=tls, client_certs=certs)
 
 
 def expected_listeners(config):
