@@ -171,7 +171,9 @@ def make_workdir(path):
 
 # "listening websocket on 127.0.0.1:PORT path /ws ...", "listening rawsocket on unix:/path",
 # either with " (tls" further on for a TLS listener
-_LISTEN = re.compile(r"listening (websocket|rawsocket) on (?:unix:(.+?)(?=\s+\(tls|\s+path /|\s*$)|(\d+\.\d+\.\d+\.\d+|\[[0-9a-fA-F:.]+\]):(\d+))(.*)")
+_LISTEN = re.compile(r"listening (websocket|rawsocket) on "
+                     r"(?:unix:(.+?)(?=\s+\(tls|\s+path /|\s*$)"
+                     r"|(\d+\.\d+\.\d+\.\d+|\[[0-9a-fA-F:.]+\]):(\d+))(.*)")
 
 
 class Listener:
