@@ -1,6 +1,6 @@
 # moonbar — build, run and test. `make run` and `make test` install what is missing first.
 CC      ?= cc
-PKGS    := libwebsockets libuv jansson lua5.4 sqlite3
+PKGS    := libwebsockets libuv jansson lua5.4 sqlite3 openssl
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \
            -Iinclude $(shell pkg-config --cflags $(PKGS) 2>/dev/null) \
@@ -57,11 +57,11 @@ build/bench/%: scripts/bench/%.c scripts/bench/bench_common.h $(OBJ)
 	@echo "  BENCH $@"
 	@$(CC) $(CFLAGS) -o $@ $< $(OBJ) $(LDLIBS)
 
-# The load generator is a WAMP client: libuv only, none of moonbar's objects.
+# The load generator is a WAMP client: libuv and OpenSSL (--tls), none of moonbar's objects.
 build/bench/loadgen: scripts/bench/loadgen.c
 	@mkdir -p build/bench
 	@echo "  BENCH $@"
-	@$(CC) $(CFLAGS) -o $@ $< -luv
+	@$(CC) $(CFLAGS) -o $@ $< -luv -lssl -lcrypto
 
 bench: deps
 	$(MAKE) build/moonbar build/bench/route build/bench/lua build/bench/loadgen

@@ -28,11 +28,15 @@ struct mb_listener;
 struct mb_conn_handler {
     /* Plaintext from the peer (valid during the call only). */
     void (*on_data)(struct mb_conn *c, const char *data, size_t len);
-    /* The queue went from over mb_conn's high mark to empty: flow control may resume. May be NULL. */
+    /* A write to the socket completed: the queue shrank (mb_conn_queued tells how much is
+     * left), so flow control may resume. May be NULL. */
     void (*on_drain)(struct mb_conn *c);
     /* The connection is gone (closed by either side, or an I/O or TLS error): the protocol frees
      * its state; c itself is freed right after. Called exactly once, from a libuv callback. */
     void (*on_close)(struct mb_conn *c);
+    /* Router tick (mb_net_sweep), for an open connection past its handshake: liveness pings and
+     * the like. May be NULL. */
+    void (*on_sweep)(struct mb_conn *c, uint64_t now_ms);
 };
 
 struct mb_conn {
@@ -45,11 +49,15 @@ struct mb_conn {
     /* the rest is mb_conn's own */
     union { uv_handle_t handle; uv_stream_t stream; uv_tcp_t tcp; uv_pipe_t pipe; } io;
     struct mb_buf out, inflight;
+    struct mb_buf enc;     /* TLS: ciphertext not yet handed to the socket */
     uv_write_t wreq;
     void *ssl;             /* SSL *, or NULL */
     int state;             /* internal */
     bool writing, reading, want_reading, dirty, close_after_flush, handshake_done;
+    bool tls_failed;       /* a fatal TLS error: no close_notify */
+    bool tls_shutdown_sent;
     uint64_t closing_since;
+    uint64_t last_tx;      /* ms: when the queue was last written out (idle buffers are freed) */
     struct mb_conn *prev, *next;  /* net->conns */
     struct mb_conn *next_dirty;
 };
@@ -68,8 +76,22 @@ struct mb_listener {
     size_t nconns;   /* open connections (for cfg->max_connections) */
     int bound_port;  /* TCP: the port actually bound (cfg->port 0 picks one) */
     bool listening;
+    bool unix_bound;  /* the socket file was created by this listener: removed at stop */
+    /* Called by mb_net_free once every connection is gone: the transport frees l (may be NULL). */
+    void (*on_free)(struct mb_listener *l);
     struct mb_listener *next; /* net->listeners */
 };
+
+/* The router's network state (r->net): every listener and connection, the connections with
+ * output queued this loop turn, and the read buffer they all share. */
+struct mb_net {
+    struct mb_router *r;
+    struct mb_listener *listeners;
+    struct mb_conn *conns;
+    struct mb_conn *dirty;
+    char *rbuf; /* MB_CONN_READ_CHUNK bytes */
+};
+#define MB_CONN_READ_CHUNK 65536
 
 /* Opens the listener of cfg (TLS context first: a bad certificate or key file is an error
  * naming the file and OpenSSL's reason; a Unix path in use by a live server is an error, a
@@ -78,6 +100,12 @@ int mb_listener_start(struct mb_router *r, struct mb_listener *l, const struct m
                       void (*on_accept)(struct mb_listener *, struct mb_conn *), void *user);
 /* Stops accepting (a Unix socket file is removed). Live connections stay. Idempotent. */
 void mb_listener_stop(struct mb_listener *l);
+
+/* The protocol's own opening handshake is done (RawSocket handshake, HTTP upgrade): the
+ * listener's handshake_timeout no longer applies to c. Before this call mb_net_sweep closes c
+ * once it is older than the deadline (cfg->handshake_timeout; 0: 10 s, or
+ * limits.ping_interval + ping_timeout when that is shorter). */
+void mb_conn_ready(struct mb_conn *c);
 
 /* Appends to the output queue (flushed at the safe point). */
 char *mb_conn_reserve(struct mb_conn *c, size_t n);
@@ -97,6 +125,10 @@ int mb_conn_channel_binding(struct mb_conn *c, const char *type, unsigned char *
 /* Router hooks: the safe point writes every dirty queue; the tick cuts late handshakes
  * (cfg->handshake_timeout) and closing connections whose peer does not read; at the end of
  * shutdown every connection is closed at once; mb_net_free after uv_run returned. */
+/* Creates r->net (before any listener starts). 0, or -1 when out of memory. */
+int mb_net_init(struct mb_router *r);
+/* Stops every listener (start of the shutdown). */
+void mb_net_stop_listening(struct mb_router *r);
 void mb_net_flush_all(struct mb_router *r);
 void mb_net_sweep(struct mb_router *r, uint64_t now_ms);
 void mb_net_close_all(struct mb_router *r);

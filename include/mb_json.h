@@ -30,6 +30,15 @@ const char *mb_json_skip_plain_string(const char *p, const char *end);
  * jansson's compact output). 0, or -1 when out of memory. */
 int mb_json_put_u64(struct mb_buf *b, uint64_t v);
 int mb_json_put_str(struct mb_buf *b, const char *s, size_t n);
+/* The inside of such a string: s's bytes escaped as mb_json_put_str does, no quotes (a string
+ * written in pieces, e.g. CBOR's indefinite-length chunks). 0, or -1. */
+int mb_json_put_chars(struct mb_buf *b, const char *s, size_t n);
+/* v in decimal, '-' first when negative (INT64_MIN too). 0, or -1. */
+int mb_json_put_i64(struct mb_buf *b, int64_t v);
+/* v as jansson writes a real: "%.17g", with ".0" added when it would read as an integer and
+ * the exponent without '+' or leading zeros. 0, or -1 (out of memory, or NaN/±Inf: JSON has
+ * no such number). */
+int mb_json_put_real(struct mb_buf *b, double v);
 /* Appends v encoded exactly as jansson's json_dumps(v, JSON_COMPACT) would (key order kept,
  * reals with 17 significant digits), without its printf per integer. 0, or -1 (out of
  * memory, or a value jansson cannot encode either). */

@@ -11,6 +11,7 @@
 #include <uv.h>
 
 #include "mb_buf.h"
+#include "mb_codec.h"
 #include "mb_config.h"
 #include "mb_id.h"
 #include "mb_log.h"
@@ -22,6 +23,7 @@
 struct mb_session;
 struct mb_ws;
 struct mb_rawsocket;
+struct mb_net;
 struct mb_lua;
 struct mb_store;
 
@@ -118,6 +120,7 @@ struct mb_history;
 struct mb_dict_slot {
     json_t *dict; /* immutable once cached */
     size_t len;
+    int ser;      /* the serializer of key */
     char key[MB_DICT_KEY_MAX];
 };
 
@@ -145,12 +148,15 @@ struct mb_router {
     struct mb_invocation *timed; /* calls with a timeout, checked by the tick */
 
     struct mb_buf scratch; /* serialization buffer, reused for every message */
+    struct mb_buf enc[MB_SER_COUNT]; /* outbound messages, one buffer per serializer: a fan-out
+                                        encodes each EVENT once per serializer in use */
     size_t released_buffers; /* idle connections' buffers freed since the last heap trim */
     uint64_t last_trim;      /* ms */
     struct mb_dict_slot dicts[MB_DICT_CACHE];
 
     struct mb_ws *ws;
     struct mb_rawsocket *raw;
+    struct mb_net *net;     /* listeners and connections (mb_conn.h) */
     struct mb_lua *lua;
     struct mb_store *store; /* moonbar.store: opened before the scripts start, closed after they stop */
 

@@ -114,26 +114,34 @@ void mb_session_send_bytes(struct mb_session *s, const char *data, size_t len);
 void mb_session_error(struct mb_session *s, int req_type, uint64_t request, enum mb_reason reason,
                       const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 
-/* Serializes msg into the router's scratch buffer; returns its bytes (valid until the next
- * call) or NULL. */
-const char *mb_serialize(struct mb_router *r, json_t *msg, size_t *len);
-/* The pass-through encoding: "[type,id1[,id2],{}<payload>]" (or {"key":"value"} as the
- * Details) where <payload> is the scanned message m's Arguments/ArgumentsKw bytes, copied as
- * received. Into the scratch buffer, like mb_serialize; NULL when out of memory. */
-const char *mb_encode_passthrough(struct mb_router *r, int type, uint64_t id1, uint64_t id2, const char *key,
-                                  const char *value, size_t value_len, const struct mb_msg *m, size_t *len);
+/* Serializes msg in serializer ser (enum mb_ser) into the router's buffer for ser; returns its
+ * bytes (valid until the next encoding in ser) or NULL. */
+const char *mb_serialize(struct mb_router *r, int ser, json_t *msg, size_t *len);
+/* The pass-through encoding in serializer ser: [type, id1[, id2], {}, <payload>] (or
+ * {"key": "value"} as the Details) where <payload> is the scanned message m's Arguments/
+ * ArgumentsKw: their bytes as received when m came in ser, else converted once from m's
+ * serializer (mb_codec_transcode), never through jansson between the binary ones. Into the
+ * buffer of ser, like mb_serialize; NULL when out of memory or when a value cannot be carried
+ * by ser (a NaN to JSON). */
+const char *mb_encode_passthrough(struct mb_router *r, int ser, int type, uint64_t id1, uint64_t id2,
+                                  const char *key, const char *value, size_t value_len, const struct mb_msg *m,
+                                  size_t *len);
+/* Appends m's payload as a JSON tail ",<args>[,<kwargs>]" (converted if m is not JSON): how
+ * retained and history events keep it. 0, or -1. */
+int mb_tail_to_json(const struct mb_msg *m, struct mb_buf *b);
 
 /* Same, with any Details object (serialized as is; borrowed): for messages whose Details carry
  * more than one key (disclosure, progress, ppt_*), still without decoding the payload. */
-const char *mb_encode_passthrough_details(struct mb_router *r, int type, uint64_t id1, uint64_t id2,
+const char *mb_encode_passthrough_details(struct mb_router *r, int ser, int type, uint64_t id1, uint64_t id2,
                                           json_t *details, const struct mb_msg *m, size_t *len);
-bool mb_session_send_passthrough_details(struct mb_session *s, int type, uint64_t id1, uint64_t id2,
+int mb_session_send_passthrough_details(struct mb_session *s, int type, uint64_t id1, uint64_t id2,
                                          json_t *details, const struct mb_msg *m);
 
-/* Sends to s the pass-through encoding of the scanned message m (mb_encode_passthrough) and
- * returns true; false, sending nothing, when m was not scanned or s is an in-process session
- * (which takes a json_t): the caller then builds the message from decoded values. */
-bool mb_session_send_passthrough(struct mb_session *s, int type, uint64_t id1, uint64_t id2, const char *key,
+/* Sends to s the pass-through encoding of the scanned message m (mb_encode_passthrough) in
+ * s's serializer and returns 1; 0, sending nothing, when m was not scanned or s is an
+ * in-process session (which takes a json_t): the caller then builds the message from decoded
+ * values; -1 (logged) when the payload cannot be encoded for s (a NaN to a JSON session). */
+int mb_session_send_passthrough(struct mb_session *s, int type, uint64_t id1, uint64_t id2, const char *key,
                                  const char *value, size_t value_len, const struct mb_msg *m);
 
 /* Payload pass-through mode (shared by broker and dealer): its Options keys; whether a request

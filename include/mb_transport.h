@@ -1,6 +1,6 @@
 /* Transports: WebSocket (libwebsockets on the router's uv loop, behind moonbar's own
- * listening socket) and RawSocket (plain libuv TCP). Each owns its connections and their
- * outbound queues, and talks to sessions through struct mb_transport (mb_router.h). */
+ * listening socket) and RawSocket (on mb_conn: TCP or Unix, with or without TLS). Each talks
+ * to sessions through struct mb_transport (mb_router.h). */
 #ifndef MB_TRANSPORT_H
 #define MB_TRANSPORT_H
 
@@ -15,15 +15,10 @@ void mb_ws_destroy(struct mb_router *r);
 /* Router tick: drops connections whose request head is late. */
 void mb_ws_sweep(struct mb_router *r, uint64_t now_ms);
 
+/* One mb_listener (mb_conn.h) per rawsocket listener of cfg->listeners; their connections,
+ * flushes, sweeps and teardown are mb_net's (the listeners are freed by mb_net_free). 0, or -1
+ * with a logged reason. */
 int mb_rawsocket_start(struct mb_router *r);
-void mb_rawsocket_stop_listening(struct mb_router *r);
-/* Closes every remaining RawSocket connection at once (end of the shutdown grace). */
-void mb_rawsocket_close_all(struct mb_router *r);
-void mb_rawsocket_free(struct mb_router *r);
-/* Safe point: writes every connection that has output queued this loop turn. */
-void mb_rawsocket_flush(struct mb_router *r);
-/* Router tick: cuts closing connections whose peer does not read. */
-void mb_rawsocket_sweep(struct mb_router *r, uint64_t now_ms);
 
 /* Helpers shared by the transports. */
 /* Binds and listens a uv_tcp_t on host:port; logs "listening NAME on HOST:PORT...". */

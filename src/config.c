@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+static int legacy_listeners(struct mb_config *cfg);
+
 int mb_config_defaults(struct mb_config *cfg, const char *default_web_root)
 {
     memset(cfg, 0, sizeof *cfg);
@@ -45,6 +47,74 @@ int mb_config_defaults(struct mb_config *cfg, const char *default_web_root)
     cfg->store_max_size_mb = 1024;
     if (!cfg->store_path || !cfg->ws_host || !cfg->ws_path || !cfg->raw_host || !cfg->realms || !cfg->realms[0].name)
         return -1;
+    return legacy_listeners(cfg);
+}
+
+static void free_listener(struct mb_listener_config *lc)
+{
+    free(lc->host);
+    free(lc->unix_path);
+    free(lc->path);
+    free(lc->web_root);
+    free(lc->tls.cert);
+    free(lc->tls.key);
+    free(lc->tls.ca);
+    for (size_t i = 0; i < lc->nrealms; i++)
+        free(lc->realms[i]);
+    free(lc->realms);
+}
+
+static void free_listeners(struct mb_config *cfg)
+{
+    for (size_t i = 0; i < cfg->nlisteners; i++)
+        free_listener(&cfg->listeners[i]);
+    free(cfg->listeners);
+    cfg->listeners = NULL;
+    cfg->nlisteners = 0;
+}
+
+static char *dup_or_null(const char *s)
+{
+    return s ? strdup(s) : NULL;
+}
+
+/* Appends a listener with the defaults of one (cfg's limits); NULL when out of memory. */
+static struct mb_listener_config *add_listener(struct mb_config *cfg, enum mb_listener_kind kind)
+{
+    struct mb_listener_config *nl = realloc(cfg->listeners, (cfg->nlisteners + 1) * sizeof *nl);
+    if (!nl)
+        return NULL;
+    cfg->listeners = nl;
+    struct mb_listener_config *lc = &nl[cfg->nlisteners++];
+    memset(lc, 0, sizeof *lc);
+    lc->kind = kind;
+    lc->unix_mode = 0660;
+    lc->max_message_size = cfg->max_message_size;
+    return lc;
+}
+
+/* The older websocket / rawsocket keys become the first listeners. -1 when out of memory. */
+static int legacy_listeners(struct mb_config *cfg)
+{
+    struct mb_listener_config *lc;
+    if (cfg->ws_enabled) {
+        if (!(lc = add_listener(cfg, MB_LISTEN_WEBSOCKET)))
+            return -1;
+        lc->host = dup_or_null(cfg->ws_host);
+        lc->port = cfg->ws_port;
+        lc->path = dup_or_null(cfg->ws_path);
+        lc->web_root = dup_or_null(cfg->web_root);
+        if (!lc->host || !lc->path || (cfg->web_root && !lc->web_root))
+            return -1;
+    }
+    if (cfg->raw_enabled) {
+        if (!(lc = add_listener(cfg, MB_LISTEN_RAWSOCKET)))
+            return -1;
+        lc->host = dup_or_null(cfg->raw_host);
+        lc->port = cfg->raw_port;
+        if (!lc->host)
+            return -1;
+    }
     return 0;
 }
 
@@ -67,6 +137,7 @@ void mb_config_free(struct mb_config *cfg)
     free(cfg->web_root);
     free(cfg->raw_host);
     free(cfg->store_path);
+    free_listeners(cfg);
     for (size_t i = 0; i < cfg->nrealms; i++)
         free_realm(&cfg->realms[i]);
     free(cfg->realms);
@@ -425,9 +496,237 @@ static int load_realms(struct ld *ld, struct mb_config *cfg)
     return rc;
 }
 
+/* A boolean key: absent leaves *out. */
+static int get_bool(struct ld *ld, const char *section, const char *key, bool *out)
+{
+    lua_State *L = ld->L;
+    int t = lua_getfield(L, -1, key);
+    int rc = 0;
+    if (t == LUA_TBOOLEAN)
+        *out = lua_toboolean(L, -1);
+    else if (t != LUA_TNIL)
+        rc = fail(ld, section, key, "must be true or false, got %s", lua_typename(L, t));
+    lua_pop(L, 1);
+    return rc;
+}
+
+/* listeners[i].mode: a string of octal digits ("0660") or an integer, at most 0777. */
+static int get_mode(struct ld *ld, const char *section, unsigned *out)
+{
+    lua_State *L = ld->L;
+    int t = lua_getfield(L, -1, "mode");
+    int rc = 0;
+    if (t == LUA_TSTRING) {
+        const char *v = lua_tostring(L, -1);
+        char *end = NULL;
+        unsigned long m = *v ? strtoul(v, &end, 8) : 0;
+        if (!*v || *end || strspn(v, "01234567") != strlen(v) || m > 0777)
+            rc = fail(ld, section, "mode", "must be octal digits like \"0660\", got \"%s\"", v);
+        else
+            *out = (unsigned)m;
+    } else if (t == LUA_TNUMBER) {
+        lua_Integer m = lua_tointeger(L, -1);
+        if (!lua_isinteger(L, -1) || m < 0 || m > 0777)
+            rc = fail(ld, section, "mode", "must be a file mode from 0 to 511 (0777), got %g", lua_tonumber(L, -1));
+        else
+            *out = (unsigned)m;
+    } else if (t != LUA_TNIL) {
+        rc = fail(ld, section, "mode", "must be a string of octal digits like \"0660\", got %s", lua_typename(L, t));
+    }
+    lua_pop(L, 1);
+    return rc;
+}
+
+/* listeners[i].tls = { cert = PATH, key = PATH, ca = PATH }: cert and key together. */
+static int load_tls(struct ld *ld, const char *section, struct mb_listener_config *lc)
+{
+    static const char *const keys[] = { "cert", "key", "ca", NULL };
+    lua_State *L = ld->L;
+    int t = lua_getfield(L, -1, "tls");
+    int rc = 0;
+    char sub[64];
+    snprintf(sub, sizeof sub, "%s.tls", section);
+    if (t == LUA_TTABLE) {
+        rc = only_keys(ld, sub, keys);
+        if (rc == 0)
+            rc = get_string(ld, sub, "cert", &lc->tls.cert);
+        if (rc == 0)
+            rc = get_string(ld, sub, "key", &lc->tls.key);
+        if (rc == 0)
+            rc = get_string(ld, sub, "ca", &lc->tls.ca);
+        if (rc == 0 && !lc->tls.cert)
+            rc = fail(ld, sub, "cert", "is required (a PEM certificate file)");
+        if (rc == 0 && !lc->tls.key)
+            rc = fail(ld, sub, "key", "is required (a PEM private key file)");
+        resolve_path(ld, &lc->tls.cert);
+        resolve_path(ld, &lc->tls.key);
+        resolve_path(ld, &lc->tls.ca);
+    } else if (t != LUA_TNIL) {
+        rc = fail(ld, section, "tls", "must be a table like { cert = \"server.pem\", key = \"server.key\" }, got %s",
+                  lua_typename(L, t));
+    }
+    lua_pop(L, 1);
+    return rc;
+}
+
+/* listeners[i].realms: names of configured realms. */
+static int load_listener_realms(struct ld *ld, const char *section, struct mb_listener_config *lc)
+{
+    lua_State *L = ld->L;
+    int t = lua_getfield(L, -1, "realms");
+    int rc = 0;
+    if (t == LUA_TTABLE) {
+        size_t n = (size_t)luaL_len(L, -1);
+        if (n == 0)
+            rc = fail(ld, section, "realms", "must list at least one realm (leave it out for every realm)");
+        else if (!(lc->realms = calloc(n, sizeof *lc->realms)))
+            rc = fail(ld, section, "realms", "out of memory");
+        for (size_t i = 1; rc == 0 && i <= n; i++) {
+            if (lua_geti(L, -1, (lua_Integer)i) != LUA_TSTRING) {
+                rc = fail(ld, section, "realms", "must list realm names (strings)");
+            } else {
+                const char *name = lua_tostring(L, -1);
+                bool known = false;
+                for (size_t j = 0; j < ld->cfg->nrealms; j++)
+                    known = known || strcmp(ld->cfg->realms[j].name, name) == 0;
+                if (!known)
+                    rc = fail(ld, section, "realms", "names '%s', which is not a configured realm", name);
+                else if ((lc->realms[lc->nrealms] = strdup(name)))
+                    lc->nrealms++;
+            }
+            lua_pop(L, 1);
+        }
+    } else if (t != LUA_TNIL) {
+        rc = fail(ld, section, "realms", "must be a list of realm names, got %s", lua_typename(L, t));
+    }
+    lua_pop(L, 1);
+    return rc;
+}
+
+static int load_one_listener(struct ld *ld, const char *section, struct mb_config *cfg)
+{
+    static const char *const keys[] = { "type", "host", "port", "unix", "mode", "path", "web_root",
+                                        "compression", "tls", "realms", "max_message_size",
+                                        "max_connections", "handshake_timeout", NULL };
+    lua_State *L = ld->L;
+    if (only_keys(ld, section, keys) < 0)
+        return -1;
+    char *type = NULL;
+    if (get_string(ld, section, "type", &type) < 0)
+        return -1;
+    if (!type)
+        return fail(ld, section, "type", "is required: \"websocket\" or \"rawsocket\"");
+    bool ws = strcmp(type, "websocket") == 0;
+    if (!ws && strcmp(type, "rawsocket") != 0) {
+        fail(ld, section, "type", "must be \"websocket\" or \"rawsocket\", got \"%s\"", type);
+        free(type);
+        return -1;
+    }
+    free(type);
+    struct mb_listener_config *lc = add_listener(cfg, ws ? MB_LISTEN_WEBSOCKET : MB_LISTEN_RAWSOCKET);
+    if (!lc)
+        return fail(ld, section, NULL, "out of memory");
+    int rc = get_string(ld, section, "host", &lc->host);
+    bool has_port = lua_getfield(L, -1, "port") != LUA_TNIL;
+    lua_pop(L, 1);
+    double port = 0;
+    if (rc == 0)
+        rc = get_number(ld, section, "port", 0, 65535, true, &port);
+    lc->port = (int)port;
+    if (rc == 0)
+        rc = get_string(ld, section, "unix", &lc->unix_path);
+    bool has_mode = lua_getfield(L, -1, "mode") != LUA_TNIL;
+    lua_pop(L, 1);
+    if (rc == 0)
+        rc = get_mode(ld, section, &lc->unix_mode);
+    if (rc == 0 && lc->unix_path) {
+        if (lc->host || has_port)
+            rc = fail(ld, section, "unix", "cannot go with host or port: a listener is TCP or a Unix socket");
+        else if (!lc->unix_path[0])
+            rc = fail(ld, section, "unix", "must not be empty");
+        else if (strlen(lc->unix_path) >= 100)
+            rc = fail(ld, section, "unix", "is too long for a Unix socket path (at most 99 bytes)");
+        resolve_path(ld, &lc->unix_path);
+        if (rc == 0 && strlen(lc->unix_path) >= 108)
+            rc = fail(ld, section, "unix", "is too long for a Unix socket path once resolved: %s", lc->unix_path);
+    } else if (rc == 0) {
+        if (!has_port)
+            rc = fail(ld, section, "port", "is required (or unix = PATH)");
+        else if (has_mode)
+            rc = fail(ld, section, "mode", "is only for a Unix socket (unix = PATH)");
+        else if (!lc->host && !(lc->host = strdup("127.0.0.1")))
+            rc = fail(ld, section, NULL, "out of memory");
+    }
+    if (ws) {
+        if (rc == 0)
+            rc = get_string(ld, section, "path", &lc->path);
+        if (rc == 0 && !lc->path && !(lc->path = strdup("/ws")))
+            rc = fail(ld, section, NULL, "out of memory");
+        if (rc == 0 && lc->path[0] != '/')
+            rc = fail(ld, section, "path", "must start with '/'");
+        int t = lua_getfield(L, -1, "web_root");
+        if (rc == 0 && t != LUA_TNIL && t != LUA_TSTRING && !(t == LUA_TBOOLEAN && !lua_toboolean(L, -1)))
+            rc = fail(ld, section, "web_root", "must be a path or false, got %s", lua_typename(L, t));
+        lua_pop(L, 1);
+        if (rc == 0 && t == LUA_TSTRING) {
+            rc = get_string(ld, section, "web_root", &lc->web_root);
+            resolve_path(ld, &lc->web_root);
+        }
+        if (rc == 0)
+            rc = get_bool(ld, section, "compression", &lc->compression);
+    } else {
+        static const char *const ws_only[] = { "path", "web_root", "compression", NULL };
+        for (const char *const *k = ws_only; rc == 0 && *k; k++) {
+            if (lua_getfield(L, -1, *k) != LUA_TNIL)
+                rc = fail(ld, section, *k, "is only for a websocket listener");
+            lua_pop(L, 1);
+        }
+    }
+    if (rc == 0)
+        rc = load_tls(ld, section, lc);
+    if (rc == 0)
+        rc = load_listener_realms(ld, section, lc);
+    double mms = (double)lc->max_message_size, maxc = 0, hs = 0;
+    if (rc == 0)
+        rc = get_number(ld, section, "max_message_size", 64, 16 * 1024 * 1024, true, &mms);
+    if (rc == 0)
+        rc = get_number(ld, section, "max_connections", 0, 10000000, true, &maxc);
+    if (rc == 0)
+        rc = get_number(ld, section, "handshake_timeout", 0.1, 3600, false, &hs);
+    lc->max_message_size = (size_t)mms;
+    lc->max_connections = (size_t)maxc;
+    lc->handshake_timeout = hs;
+    return rc;
+}
+
+/* listeners = { { type = "rawsocket", host = ..., port = ... }, ... }, after the older keys'. */
+static int load_listeners(struct ld *ld, struct mb_config *cfg)
+{
+    lua_State *L = ld->L;
+    int t = lua_getfield(L, -1, "listeners");
+    int rc = 0;
+    if (t == LUA_TTABLE) {
+        size_t n = (size_t)luaL_len(L, -1);
+        for (size_t i = 1; rc == 0 && i <= n; i++) {
+            char section[32];
+            snprintf(section, sizeof section, "listeners[%zu]", i);
+            if (lua_geti(L, -1, (lua_Integer)i) != LUA_TTABLE)
+                rc = fail(ld, section, NULL, "must be a table like { type = \"rawsocket\", port = 8081 }");
+            else
+                rc = load_one_listener(ld, section, cfg);
+            lua_pop(L, 1);
+        }
+    } else if (t != LUA_TNIL) {
+        rc = fail(ld, NULL, "listeners", "must be a list of tables, got %s", lua_typename(L, t));
+    }
+    lua_pop(L, 1);
+    return rc;
+}
+
 static int load_table(struct ld *ld, struct mb_config *cfg)
 {
-    static const char *const top[] = { "log_level", "websocket", "rawsocket", "realms", "limits", "lua", "store", NULL };
+    static const char *const top[] = { "log_level", "websocket", "rawsocket", "listeners", "realms", "limits",
+                                       "lua", "store", NULL };
     static const char *const lua_keys[] = { "callback_timeout", "memory_limit", "watch", NULL };
     static const char *const ws_keys[] = { "host", "port", "path", "web_root", NULL };
     static const char *const raw_keys[] = { "host", "port", NULL };
@@ -451,6 +750,12 @@ static int load_table(struct ld *ld, struct mb_config *cfg)
         cfg->log_level = lv;
     }
 
+    /* with a listeners list, the default WebSocket endpoint is there only if asked for */
+    bool has_listeners = lua_getfield(L, -1, "listeners") != LUA_TNIL;
+    bool has_ws = lua_getfield(L, -2, "websocket") != LUA_TNIL;
+    lua_pop(L, 2);
+    if (has_listeners && !has_ws)
+        cfg->ws_enabled = false;
     if (load_listener(ld, "websocket", &cfg->ws_enabled, &cfg->ws_host, &cfg->ws_port, ws_keys) < 0)
         return -1;
     if (cfg->ws_enabled && lua_getfield(L, -1, "websocket") == LUA_TTABLE) {
@@ -557,8 +862,13 @@ static int load_table(struct ld *ld, struct mb_config *cfg)
             return -1;
     }
     resolve_path(ld, &cfg->store_path); /* the default too: data/ beside the config file */
-    if (!cfg->ws_enabled && !cfg->raw_enabled)
-        return fail(ld, NULL, NULL, "enables neither websocket nor rawsocket: nothing to listen on");
+    free_listeners(cfg);
+    if (legacy_listeners(cfg) < 0)
+        return fail(ld, NULL, NULL, "out of memory");
+    if (load_listeners(ld, cfg) < 0)
+        return -1;
+    if (cfg->nlisteners == 0)
+        return fail(ld, NULL, NULL, "has no listener: nothing to listen on");
     return 0;
 }
 

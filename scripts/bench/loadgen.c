@@ -1,8 +1,11 @@
 /* loadgen: moonbar's WAMP load generator (make bench, scripts/bench/run).
  *
- * Single-threaded on libuv. It speaks WAMP JSON over RawSocket (handshake 0x7F 0xF1 0 0, 4-byte
- * frame headers) or WebSocket (upgrade to /ws with Sec-WebSocket-Protocol wamp.2.json, masked
- * client frames with a zero mask key), and drives one scenario:
+ * Single-threaded on libuv. It speaks WAMP over RawSocket (handshake 0x7F 0xF0|serializer 0 0,
+ * 4-byte frame headers) or WebSocket (upgrade to /ws with Sec-WebSocket-Protocol wamp.2.<ser>,
+ * the 101 reply checked, masked client frames with a zero mask key: text frames for JSON, binary
+ * for the others), optionally over TLS (--tls: OpenSSL on memory BIOs over the libuv stream), in
+ * JSON, MessagePack or CBOR (--serializer; --mixed spreads pubsub's subscribers over the three),
+ * and drives one scenario:
  *
  *   rpc     one callee registers --procedure and YIELDs the INVOCATION's args back; --callers
  *           connections each keep --depth CALLs in flight (args: one string of --payload bytes)
@@ -32,13 +35,19 @@
  *           CALL written -> this move's event read on the mover's session. Every session must
  *           get every move event, in order.
  *
- * The hot path does no JSON library work and no per-message malloc: incoming frames are read
- * with a small scanner (message code, integer fields, slices of the elements), outgoing ones are
- * assembled from prebuilt pieces into a per-connection buffer that is written once per loop turn
- * (uv_try_write, then uv_write of the rest). Latencies go into a log-linear histogram.
+ * The hot path does no serializer library work and no per-message malloc: incoming frames are
+ * read with a small scanner per format (message code, integer fields, slices of the elements),
+ * outgoing ones are assembled from prebuilt pieces (templates with holes for the request IDs and
+ * timestamps, encoded in place) into a per-connection buffer that is written once per loop turn
+ * (uv_try_write, then uv_write of the rest). Latencies go into a log-linear histogram. rooms and
+ * chess speak JSON only.
  *
  * Output: one human line, and one line "RESULT key=value ..." for scripts. */
 #include <uv.h>
+
+#include <openssl/err.h>
+#include <openssl/sha.h>
+#include <openssl/ssl.h>
 
 #include <errno.h>
 #include <getopt.h>
@@ -50,7 +59,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/resource.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -240,16 +251,231 @@ static const char *skip_value(const char *p, const char *e)
     return p;
 }
 
+/* ---- MessagePack and CBOR: item heads, a scanner that skips items -------------------------- */
+
+enum ser { SER_JSON, SER_MSGPACK, SER_CBOR };
+#define N_SER 3
+static const char *const ser_names[N_SER] = { "json", "msgpack", "cbor" };
+static const char *const ser_protocols[N_SER] = { "wamp.2.json", "wamp.2.msgpack", "wamp.2.cbor" };
+
+enum item { I_UINT, I_STR, I_ARR, I_MAP };
+
+static size_t put_be(unsigned char *o, uint64_t v, int bytes)
+{
+    for (int i = 0; i < bytes; i++)
+        o[i] = (unsigned char)(v >> (8 * (bytes - 1 - i)));
+    return (size_t)bytes;
+}
+
+/* The head of an item of a binary format (for a uint, the whole item): the smallest encoding,
+ * as the reference libraries write them. Returns its length (at most 9). */
+static size_t bin_head(enum ser s, enum item k, uint64_t n, unsigned char *o)
+{
+    if (s == SER_CBOR) {
+        static const unsigned char major[] = { 0, 3, 4, 5 };
+        unsigned char mt = (unsigned char)(major[k] << 5);
+        if (n < 24) {
+            o[0] = (unsigned char)(mt | n);
+            return 1;
+        }
+        int b = n <= 0xff ? 1 : n <= 0xffff ? 2 : n <= 0xffffffffu ? 4 : 8;
+        o[0] = (unsigned char)(mt | (b == 1 ? 24 : b == 2 ? 25 : b == 4 ? 26 : 27));
+        return 1 + put_be(o + 1, n, b);
+    }
+    /* MessagePack: fix forms, then 8/16/32(/64)-bit lengths */
+    static const unsigned char fix[] = { 0x00, 0xa0, 0x90, 0x80 }, fixmax[] = { 128, 32, 16, 16 };
+    if (n < fixmax[k]) {
+        o[0] = (unsigned char)(fix[k] | n);
+        return 1;
+    }
+    int b = n <= 0xff ? 1 : n <= 0xffff ? 2 : n <= 0xffffffffu ? 4 : 8;
+    switch (k) {
+    case I_UINT: o[0] = b == 1 ? 0xcc : b == 2 ? 0xcd : b == 4 ? 0xce : 0xcf; break;
+    case I_STR: o[0] = b == 1 ? 0xd9 : b == 2 ? 0xda : 0xdb; break;
+    case I_ARR: b = b < 2 ? 2 : b; o[0] = b == 2 ? 0xdc : 0xdd; break;
+    case I_MAP: b = b < 2 ? 2 : b; o[0] = b == 2 ? 0xde : 0xdf; break;
+    }
+    if (b == 8 && k != I_UINT)
+        die("item too large");
+    return 1 + put_be(o + 1, n, b);
+}
+
+/* A uint in the connection's format (JSON: decimal). At most 20 bytes. */
+static size_t enc_uint(enum ser s, uint64_t v, char *out)
+{
+    return s == SER_JSON ? u64_to_dec(out, v) : bin_head(s, I_UINT, v, (unsigned char *)out);
+}
+
+static uint64_t get_be(const unsigned char *p, int bytes)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < bytes; i++)
+        v = (v << 8) | p[i];
+    return v;
+}
+
+/* CBOR: the argument of the item at p (its major type in *mt, *indef for length 31); returns
+ * the position after the head, or NULL. */
+static const unsigned char *cbor_head(const unsigned char *p, const unsigned char *e, int *mt, uint64_t *arg,
+                                      bool *indef)
+{
+    if (p >= e)
+        return NULL;
+    unsigned ai = *p & 31;
+    *mt = *p >> 5;
+    *indef = false;
+    p++;
+    if (ai < 24) {
+        *arg = ai;
+        return p;
+    }
+    if (ai == 31) {
+        *indef = true;
+        *arg = 0;
+        return p;
+    }
+    if (ai > 27)
+        return NULL;
+    int b = 1 << (ai - 24);
+    if (e - p < b)
+        return NULL;
+    *arg = get_be(p, b);
+    return p + b;
+}
+
+static const unsigned char *bin_skip(enum ser s, const unsigned char *p, const unsigned char *e, int depth);
+
+/* Skips n items (2n for a map) after p; returns the end, or NULL. */
+static const unsigned char *bin_skip_n(enum ser s, const unsigned char *p, const unsigned char *e, uint64_t n,
+                                       int depth)
+{
+    while (n-- && p)
+        p = bin_skip(s, p, e, depth);
+    return p;
+}
+
+static const unsigned char *bin_skip(enum ser s, const unsigned char *p, const unsigned char *e, int depth)
+{
+    if (p >= e || depth > 64)
+        return NULL;
+    if (s == SER_CBOR) {
+        int mt;
+        uint64_t arg;
+        bool indef;
+        const unsigned char *q = cbor_head(p, e, &mt, &arg, &indef);
+        if (!q)
+            return NULL;
+        if (indef) {
+            if (mt == 0 || mt == 1 || mt == 6 || mt == 7)
+                return NULL; /* a break outside an indefinite item, or malformed */
+            while (q && q < e && *q != 0xff)
+                q = mt == 5 ? bin_skip_n(s, q, e, 2, depth + 1) : bin_skip(s, q, e, depth + 1);
+            return q && q < e ? q + 1 : NULL;
+        }
+        switch (mt) {
+        case 0:
+        case 1:
+        case 7: return q; /* ints, simple values and floats: the argument was the value */
+        case 2:
+        case 3: return (uint64_t)(e - q) >= arg ? q + arg : NULL;
+        case 4: return bin_skip_n(s, q, e, arg, depth + 1);
+        case 5: return arg > ((uint64_t)1 << 62) ? NULL : bin_skip_n(s, q, e, 2 * arg, depth + 1);
+        default: return bin_skip(s, q, e, depth + 1); /* tag: the item it tags */
+        }
+    }
+    unsigned b = *p++;
+    uint64_t n = 0;
+    if (b <= 0x7f || b >= 0xe0 || b == 0xc0 || b == 0xc2 || b == 0xc3)
+        return p;
+    if (b <= 0x8f)
+        return bin_skip_n(s, p, e, 2 * (uint64_t)(b & 15), depth + 1);
+    if (b <= 0x9f)
+        return bin_skip_n(s, p, e, b & 15, depth + 1);
+    if (b <= 0xbf)
+        n = b & 31;
+    else {
+        static const signed char width[] = {
+            /* c0 */ 0, -1, 0, 0, /* c4 bin */ 1, 2, 4, /* c7 ext */ 1, 2, 4, /* ca floats */ -4, -8,
+            /* cc uints */ -1, -2, -4, -8, /* d0 ints */ -1, -2, -4, -8, /* d4 fixext */ -2, -3, -5, -9, -17,
+            /* d9 str */ 1, 2, 4, /* dc arrays */ 2, 4, /* de maps */ 2, 4
+        };
+        int w = width[b - 0xc0];
+        if (w < 0)
+            return b == 0xc1 || e - p < -w ? NULL : p - w; /* fixed size */
+        if (e - p < w)
+            return NULL;
+        n = get_be(p, w);
+        p += w;
+        if (b >= 0xdc)
+            return bin_skip_n(s, p, e, b >= 0xde ? 2 * n : n, depth + 1);
+        if (b >= 0xc7 && b <= 0xc9)
+            n++; /* the ext type byte */
+    }
+    return (uint64_t)(e - p) >= n ? p + n : NULL;
+}
+
+/* The position of the first element of the array at p, its element count in *n; NULL if p is
+ * not an array (CBOR: indefinite arrays get *n = UINT64_MAX, ended by 0xff). */
+static const unsigned char *bin_array(enum ser s, const unsigned char *p, const unsigned char *e, uint64_t *n)
+{
+    if (p >= e)
+        return NULL;
+    if (s == SER_CBOR) {
+        int mt;
+        bool indef;
+        const unsigned char *q = cbor_head(p, e, &mt, n, &indef);
+        if (!q || mt != 4)
+            return NULL;
+        if (indef)
+            *n = UINT64_MAX;
+        return q;
+    }
+    if (*p >= 0x90 && *p <= 0x9f) {
+        *n = *p & 15;
+        return p + 1;
+    }
+    int w = *p == 0xdc ? 2 : *p == 0xdd ? 4 : 0;
+    if (!w || e - p < 1 + w)
+        return NULL;
+    *n = get_be(p + 1, w);
+    return p + 1 + w;
+}
+
+/* A non-negative integer item at p; returns its end, or NULL. */
+static const unsigned char *bin_uint(enum ser s, const unsigned char *p, const unsigned char *e, uint64_t *v)
+{
+    if (p >= e)
+        return NULL;
+    if (s == SER_CBOR) {
+        int mt;
+        bool indef;
+        const unsigned char *q = cbor_head(p, e, &mt, v, &indef);
+        return q && mt == 0 && !indef ? q : NULL;
+    }
+    unsigned b = *p;
+    if (b <= 0x7f) {
+        *v = b;
+        return p + 1;
+    }
+    int w = b >= 0xcc && b <= 0xcf ? 1 << (b - 0xcc) : b >= 0xd0 && b <= 0xd3 ? 1 << (b - 0xd0) : 0;
+    if (!w || e - p < 1 + w || (b >= 0xd0 && (p[1] & 0x80)))
+        return NULL;
+    *v = get_be(p + 1, w);
+    return p + 1 + w;
+}
+
+/* ---- a message, split into slices of its elements, in any of the three formats -------------- */
+
 struct msg {
     int n;                   /* elements found */
+    enum ser ser;
     const char *s[6], *e[6]; /* element slices */
 };
 
 /* Splits a JSON array message into its first `max` top-level elements. Returns the count, or -1. */
-static int split(const char *p, size_t len, struct msg *m, int max)
+static int split_json(const char *p, size_t len, struct msg *m, int max)
 {
     const char *e = p + len;
-    m->n = 0;
     p = skip_ws(p, e);
     if (p >= e || *p != '[')
         return -1;
@@ -268,11 +494,37 @@ static int split(const char *p, size_t len, struct msg *m, int max)
     return m->n;
 }
 
+static int split(enum ser ser, const char *p, size_t len, struct msg *m, int max)
+{
+    m->n = 0;
+    m->ser = ser;
+    if (ser == SER_JSON)
+        return split_json(p, len, m, max);
+    const unsigned char *q = (const unsigned char *)p, *e = q + len;
+    uint64_t n;
+    if (!(q = bin_array(ser, q, e, &n)))
+        return -1;
+    while (m->n < max && (uint64_t)m->n < n && q < e && !(n == UINT64_MAX && *q == 0xff)) {
+        const unsigned char *end = bin_skip(ser, q, e, 0);
+        if (!end)
+            return -1;
+        m->s[m->n] = (const char *)q;
+        m->e[m->n] = (const char *)end;
+        m->n++;
+        q = end;
+    }
+    return m->n;
+}
+
 static bool field_u64(const struct msg *m, int i, uint64_t *out)
 {
     if (i >= m->n)
         return false;
     const char *p = m->s[i], *e = m->e[i];
+    if (m->ser != SER_JSON) {
+        const unsigned char *q = bin_uint(m->ser, (const unsigned char *)p, (const unsigned char *)e, out);
+        return q == (const unsigned char *)e;
+    }
     if (p >= e || *p < '0' || *p > '9')
         return false;
     uint64_t v = 0;
@@ -280,6 +532,162 @@ static bool field_u64(const struct msg *m, int i, uint64_t *out)
         v = v * 10 + (uint64_t)(*p++ - '0');
     *out = v;
     return p == e;
+}
+
+/* The first element of the array slice s..e as a uint (pubsub: args[0], the send time). */
+static bool array_first_u64(enum ser ser, const char *s, const char *e, uint64_t *out)
+{
+    if (ser == SER_JSON) {
+        const char *a = skip_ws(s + 1, e);
+        uint64_t t = 0;
+        if (s >= e || *s != '[' || a >= e || *a < '0' || *a > '9')
+            return false;
+        while (a < e && *a >= '0' && *a <= '9')
+            t = t * 10 + (uint64_t)(*a++ - '0');
+        *out = t;
+        return true;
+    }
+    uint64_t n;
+    const unsigned char *q = bin_array(ser, (const unsigned char *)s, (const unsigned char *)e, &n);
+    return q && n > 0 && bin_uint(ser, q, (const unsigned char *)e, out) != NULL;
+}
+
+/* A message for a log line: JSON as it is, the others in hex (the first bytes). */
+static const char *show(enum ser ser, const char *p, size_t len)
+{
+    static char out[640];
+    if (ser == SER_JSON) {
+        snprintf(out, sizeof out, "%.*s", (int)(len > 300 ? 300 : len), p);
+        return out;
+    }
+    size_t o = (size_t)snprintf(out, sizeof out, "(%s, %zu bytes)", ser_names[ser], len);
+    for (size_t i = 0; i < len && o + 4 < sizeof out; i++)
+        o += (size_t)snprintf(out + o, sizeof out - o, " %02x", (unsigned char)p[i]);
+    return out;
+}
+
+/* ---- building messages: one writer for the three formats, templates with holes ------------- */
+
+/* The writer tracks the open containers (JSON needs the separators and the closing brackets;
+ * the binary formats only the heads, written when a container is opened with its size). */
+struct wr {
+    enum ser ser;
+    struct buf b;
+    int depth;
+    struct { int total, count; bool map; } st[16];
+    int nholes;
+    size_t hole[4];
+};
+
+static void wr_before(struct wr *w)
+{
+    if (w->ser != SER_JSON || !w->depth)
+        return;
+    const int c = w->st[w->depth - 1].count;
+    if (c > 0)
+        buf_append(&w->b, w->st[w->depth - 1].map && (c & 1) ? ":" : ",", 1);
+}
+
+/* One item done: it may fill (and close) its containers. */
+static void wr_after(struct wr *w)
+{
+    while (w->depth) {
+        if (++w->st[w->depth - 1].count < w->st[w->depth - 1].total)
+            return;
+        w->depth--;
+        if (w->ser == SER_JSON)
+            buf_append(&w->b, w->st[w->depth].map ? "}" : "]", 1);
+    }
+}
+
+static void wr_open(struct wr *w, enum item k, int n)
+{
+    wr_before(w);
+    if (w->ser == SER_JSON) {
+        buf_append(&w->b, k == I_MAP ? "{" : "[", 1);
+    } else {
+        unsigned char h[9];
+        buf_append(&w->b, h, bin_head(w->ser, k, (uint64_t)n, h));
+    }
+    if (n == 0) {
+        if (w->ser == SER_JSON)
+            buf_append(&w->b, k == I_MAP ? "}" : "]", 1);
+        wr_after(w);
+        return;
+    }
+    if (w->depth == 16)
+        die("message nested too deep");
+    w->st[w->depth].total = k == I_MAP ? 2 * n : n;
+    w->st[w->depth].count = 0;
+    w->st[w->depth].map = k == I_MAP;
+    w->depth++;
+}
+
+static void wr_uint(struct wr *w, uint64_t v)
+{
+    char t[24];
+    wr_before(w);
+    buf_append(&w->b, t, enc_uint(w->ser, v, t));
+    wr_after(w);
+}
+
+static void wr_strn(struct wr *w, const char *s, size_t n)
+{
+    wr_before(w);
+    if (w->ser == SER_JSON) {
+        for (size_t i = 0; i < n; i++)
+            if (s[i] == '"' || s[i] == '\\' || (unsigned char)s[i] < 0x20)
+                die("string needs JSON escapes: %.*s", (int)n, s);
+        buf_append(&w->b, "\"", 1);
+        buf_append(&w->b, s, n);
+        buf_append(&w->b, "\"", 1);
+    } else {
+        unsigned char h[9];
+        buf_append(&w->b, h, bin_head(w->ser, I_STR, n, h));
+        buf_append(&w->b, s, n);
+    }
+    wr_after(w);
+}
+
+static void wr_str(struct wr *w, const char *s) { wr_strn(w, s, strlen(s)); }
+
+static void wr_true(struct wr *w)
+{
+    wr_before(w);
+    buf_append(&w->b, w->ser == SER_JSON ? "true" : w->ser == SER_MSGPACK ? "\xc3" : "\xf5",
+               w->ser == SER_JSON ? 4 : 1);
+    wr_after(w);
+}
+
+/* A hole: one item filled in at send time (a request ID, a timestamp, an args slice). It is
+ * written as a one-byte placeholder (the uint 0 in every format) whose position is kept. */
+static void wr_hole(struct wr *w)
+{
+    if (w->nholes == 4)
+        die("too many holes");
+    wr_before(w);
+    w->hole[w->nholes++] = w->b.len;
+    buf_append(&w->b, w->ser == SER_JSON ? "0" : "", 1);
+    wr_after(w);
+}
+
+/* A prebuilt message: its bytes, and where its holes are. */
+struct tmpl {
+    char *p;
+    size_t len;
+    int nholes;
+    size_t hole[4];
+};
+
+static struct wr wr_start(enum ser ser) { return (struct wr){ .ser = ser }; }
+
+static struct tmpl wr_done(struct wr *w)
+{
+    if (w->depth)
+        die("message left open");
+    struct tmpl t = { .p = w->b.p, .len = w->b.len, .nholes = w->nholes };
+    memcpy(t.hole, w->hole, sizeof t.hole);
+    return t;
 }
 
 /* ---- options, state ------------------------------------------------------------------------- */
@@ -328,6 +736,11 @@ struct conn {
     uint64_t session; /* from WELCOME */
     int next_ply;
     bool move_pending;
+    enum ser ser;      /* its serializer (--serializer, or one of the three with --mixed) */
+    SSL *ssl;          /* --tls: the TLS session, on memory BIOs (rbio: from the router, wbio: to it) */
+    BIO *rbio, *wbio;
+    struct buf tls_out; /* --tls: the encrypted bytes to write (out holds the plaintext) */
+    char ws_key[25];   /* WebSocket: the Sec-WebSocket-Key sent (base64 of 16 random bytes) */
 };
 
 struct opts {
@@ -347,6 +760,10 @@ struct opts {
     const char *reload_file;
     int reload_ms;
     int router_pid;
+    enum ser ser;     /* --serializer */
+    bool mixed;       /* pubsub: subscribers take json, msgpack, cbor in turn */
+    bool tls;
+    const char *dump; /* --dump FILE: the first messages sent, each as a 4-byte length + its bytes */
 };
 
 /* chess: one game (3 sessions: conns 3g, 3g+1, 3g+2) */
@@ -374,16 +791,25 @@ static struct {
     bool finished;
     struct conn *dirty;
     char shared_in[256 * 1024];
+    char shared_plain[256 * 1024]; /* --tls: what SSL_read decrypted */
+    SSL_CTX *ssl_ctx;
+    FILE *dump;
+    int dumped;
+    uint64_t rng;
 
-    char *hello;
-    size_t hello_len;
-    char *call_tail; /* ,{},"PROC",["xxx"]] */
-    size_t call_tail_len;
-    char *pub_head;  /* [16, */
-    char *pub_mid;   /* ,{"acknowledge":true},"bench.topic",[ */
-    char *pub_tail;  /* ,"xxx"]] */
-    size_t pub_mid_len, pub_tail_len;
-    size_t result_args_len; /* length of ["xxx"] */
+    /* the messages of each serializer, prebuilt (holes: H) */
+    struct {
+        struct tmpl hello;      /* [1, realm, {roles}] */
+        struct tmpl reg, sub;   /* [64, 1, {}, procedure], [32, 1, {}, topic] */
+        struct tmpl watch;      /* [32, 1, {}, "moonbar.script.on_reload"] */
+        struct tmpl call;       /* [48, H, {} or {receive_progress: true}, procedure, [payload]] */
+        struct tmpl yield;      /* [70, H, {}, H (the INVOCATION's args)] */
+        struct tmpl yield_prog; /* [70, H, {progress: true}, H] */
+        struct tmpl yield_none; /* [70, H, {}] */
+        struct tmpl publish;    /* [16, H, {acknowledge: true(, eligible: [...])}, topic, [H (now), payload]] */
+        struct tmpl goodbye;    /* [6, {}, "wamp.close.normal"] */
+        size_t result_args_len; /* length of [payload] */
+    } m[N_SER];
 
     struct hist hist;
     uint64_t t_measure0, t_measure1, t_setup0;
@@ -534,15 +960,85 @@ static void send_pieces(struct conn *c, const struct piece *pc, int n, int ws_op
     mark_dirty(c);
 }
 
+/* The frame opcode / RawSocket message type of a WAMP message on this connection. */
+static int msg_opcode(const struct conn *c)
+{
+    return G.o.ws ? (c->ser == SER_JSON ? 1 : 2) : 0;
+}
+
+/* --dump: the first 64 messages sent, each as a 4-byte big-endian length and its bytes. */
+static void dump_message(const struct piece *pc, int n)
+{
+    size_t len = 0;
+    for (int i = 0; i < n; i++)
+        len += pc[i].n;
+    unsigned char h[4];
+    put_be(h, len, 4);
+    fwrite(h, 1, 4, G.dump);
+    for (int i = 0; i < n; i++)
+        fwrite(pc[i].p, 1, pc[i].n, G.dump);
+    if (++G.dumped == 64) {
+        fclose(G.dump);
+        G.dump = NULL;
+    }
+}
+
+static void send_msg(struct conn *c, const struct piece *pc, int n)
+{
+    if (G.dump && c->state != C_CLOSED)
+        dump_message(pc, n);
+    send_pieces(c, pc, n, msg_opcode(c));
+}
+
+/* A template with its holes filled (fill[i]: the bytes of hole i). */
+static void send_tmpl(struct conn *c, const struct tmpl *t, const struct piece *fill)
+{
+    struct piece pc[9];
+    int n = 0;
+    size_t at = 0;
+    for (int i = 0; i < t->nholes; i++) {
+        pc[n++] = (struct piece){ t->p + at, t->hole[i] - at };
+        pc[n++] = fill[i];
+        at = t->hole[i] + 1;
+    }
+    pc[n++] = (struct piece){ t->p + at, t->len - at };
+    send_msg(c, pc, n);
+}
+
+/* rooms and chess: JSON text made with snprintf. */
 static void send_text(struct conn *c, const char *text, size_t len)
 {
     struct piece pc = { text, len };
-    send_pieces(c, &pc, 1, G.o.ws ? 1 : 0);
+    send_msg(c, &pc, 1);
 }
 
 static void conn_lost(struct conn *c, const char *why);
 
 static void flush(struct conn *c);
+
+/* --tls: what OpenSSL wrote to the network BIO goes to tls_out. */
+static void tls_pull(struct conn *c)
+{
+    size_t pending;
+    while ((pending = BIO_ctrl_pending(c->wbio)) > 0) {
+        char *d = buf_reserve(&c->tls_out, pending);
+        int n = BIO_read(c->wbio, d, (int)pending);
+        if (n <= 0)
+            break;
+        c->tls_out.len += (size_t)n;
+    }
+}
+
+static const char *tls_error(void)
+{
+    static char msg[256];
+    unsigned long e = ERR_get_error();
+    if (!e)
+        return "TLS error";
+    ERR_error_string_n(e, msg, sizeof msg);
+    ERR_clear_error();
+    return msg;
+}
 
 static void on_written(uv_write_t *req, int status)
 {
@@ -554,28 +1050,44 @@ static void on_written(uv_write_t *req, int status)
             conn_lost(c, uv_strerror(status));
         return;
     }
-    if (c->out.len)
+    if (c->out.len || c->tls_out.len)
         mark_dirty(c);
 }
 
 static void flush(struct conn *c)
 {
-    if (c->writing || c->state == C_CLOSED || c->state == C_CONNECTING || !c->out.len)
+    if (c->state == C_CLOSED || c->state == C_CONNECTING)
         return;
-    uv_buf_t b = uv_buf_init(c->out.p, (unsigned)c->out.len);
+    struct buf *wire = &c->out;
+    if (c->ssl) {
+        /* the plaintext goes through OpenSSL once the handshake is done (memory BIOs take it all) */
+        if (c->out.len && SSL_is_init_finished(c->ssl)) {
+            int n = SSL_write(c->ssl, c->out.p, (int)c->out.len);
+            if (n <= 0) {
+                conn_lost(c, tls_error());
+                return;
+            }
+            buf_consume(&c->out, (size_t)n);
+        }
+        tls_pull(c);
+        wire = &c->tls_out;
+    }
+    if (c->writing || !wire->len)
+        return;
+    uv_buf_t b = uv_buf_init(wire->p, (unsigned)wire->len);
     int n = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
     if (n > 0)
-        buf_consume(&c->out, (size_t)n);
+        buf_consume(wire, (size_t)n);
     else if (n < 0 && n != UV_EAGAIN) {
         conn_lost(c, uv_strerror(n));
         return;
     }
-    if (!c->out.len)
+    if (!wire->len)
         return;
     struct buf t = c->inflight; /* the rest goes from its own buffer; out keeps growing meanwhile */
-    c->inflight = c->out;
-    c->out = t;
-    c->out.len = 0;
+    c->inflight = *wire;
+    *wire = t;
+    wire->len = 0;
     b = uv_buf_init(c->inflight.p, (unsigned)c->inflight.len);
     c->wreq.data = c;
     int rc = uv_write(&c->wreq, (uv_stream_t *)&c->tcp, &b, 1, on_written);
@@ -598,27 +1110,29 @@ static void flush_all(void)
 
 /* ---- WAMP messages out ---------------------------------------------------------------------- */
 
+/* Request details that say a progressive result, and a reload event that says it was applied,
+ * as each serializer writes them. */
+static const struct piece progress_key[N_SER] = { { "\"progress\":true", 15 }, { "\xa8progress\xc3", 10 },
+                                                   { "\x68progress\xf5", 10 } };
+static const struct piece ok_key[N_SER] = { { "\"ok\":true", 9 }, { "\xa2ok\xc3", 4 }, { "\x62ok\xf5", 4 } };
+
 static void send_call(struct conn *c, int slot, uint64_t now)
 {
     uint64_t id = c->slot_id[slot] ? c->slot_id[slot] + (uint64_t)G.o.depth : (uint64_t)slot + 1;
     c->slot_id[slot] = id;
     c->slot_t[slot] = now;
     c->outstanding++;
-    char head[32] = "[48,";
-    size_t hl = 4 + u64_to_dec(head + 4, id);
-    struct piece pc[2] = { { head, hl }, { G.call_tail, G.call_tail_len } };
-    send_pieces(c, pc, 2, G.o.ws ? 1 : 0);
+    char head[24];
+    struct piece fill[1] = { { head, enc_uint(c->ser, id, head) } };
+    send_tmpl(c, &G.m[c->ser].call, fill);
     G.calls_sent++;
 }
 
 static void send_publish(struct conn *c)
 {
     char id[24], ts[24];
-    size_t il = u64_to_dec(id, ++G.pubs_sent);
-    size_t tl = u64_to_dec(ts, now_ns());
-    struct piece pc[5] = { { "[16,", 4 }, { id, il }, { G.pub_mid, G.pub_mid_len }, { ts, tl },
-                           { G.pub_tail, G.pub_tail_len } };
-    send_pieces(c, pc, 5, G.o.ws ? 1 : 0);
+    struct piece fill[2] = { { id, enc_uint(c->ser, ++G.pubs_sent, id) }, { ts, enc_uint(c->ser, now_ns(), ts) } };
+    send_tmpl(c, &G.m[c->ser].publish, fill);
     G.pub_unacked++;
 }
 
@@ -630,23 +1144,49 @@ static uint64_t receivers(void)
     return (uint64_t)(G.o.eligible ? G.o.eligible : G.o.subscribers);
 }
 
+/* [16, H, {acknowledge: true(, eligible: [the first N subscribers' sessions])}, topic, [H, payload]] */
+static struct tmpl build_publish(enum ser ser, const char *payload, bool eligible)
+{
+    struct wr w = wr_start(ser);
+    wr_open(&w, I_ARR, 5);
+    wr_uint(&w, WAMP_PUBLISH);
+    wr_hole(&w);
+    wr_open(&w, I_MAP, eligible ? 2 : 1);
+    wr_str(&w, "acknowledge");
+    wr_true(&w);
+    if (eligible) {
+        wr_str(&w, "eligible");
+        wr_open(&w, I_ARR, G.o.eligible);
+        for (int i = 1; i <= G.o.eligible; i++)
+            wr_uint(&w, G.conns[i].session);
+    }
+    wr_str(&w, G.o.topic);
+    wr_open(&w, I_ARR, 2);
+    wr_hole(&w);
+    wr_str(&w, payload);
+    return wr_done(&w);
+}
+
+static char *payload_string(void)
+{
+    char *payload = malloc((size_t)G.o.payload + 1);
+    if (!payload)
+        die("out of memory");
+    memset(payload, 'x', (size_t)G.o.payload);
+    payload[G.o.payload] = '\0';
+    return payload;
+}
+
 /* --eligible: the publication's Options name the first N subscribers (conns 1..N), known once
  * every session joined. */
 static void pub_mid_eligible(void)
 {
-    size_t n = 64 + strlen(G.o.topic) + (size_t)G.o.eligible * 21, l;
-    char *mid = malloc(n);
-    if (!mid)
-        die("out of memory");
-    l = (size_t)snprintf(mid, n, ",{\"acknowledge\":true,\"eligible\":[");
-    for (int i = 1; i <= G.o.eligible; i++) {
-        l += u64_to_dec(mid + l, G.conns[i].session);
-        mid[l++] = i < G.o.eligible ? ',' : ']';
+    char *payload = payload_string();
+    for (int s = 0; s < N_SER; s++) {
+        free(G.m[s].publish.p);
+        G.m[s].publish = build_publish((enum ser)s, payload, true);
     }
-    l += (size_t)snprintf(mid + l, n - l, "},\"%s\",[", G.o.topic);
-    free(G.pub_mid);
-    G.pub_mid = mid;
-    G.pub_mid_len = l;
+    free(payload);
 }
 
 /* The publisher keeps --window publications unacknowledged, and no more than --backlog
@@ -762,7 +1302,7 @@ static void send_action(struct conn *c, int slot, uint64_t now)
     const char *rid = G.room_ids[c->room];
     struct piece pc[6] = { { head, hl }, { ",{},\"moonbar.room.act\",[\"", 25 }, { rid, strlen(rid) },
                            { "\",\"ping\",", 9 }, { num, nl }, { "]]", 2 } };
-    send_pieces(c, pc, 6, G.o.ws ? 1 : 0);
+    send_msg(c, pc, 6);
     G.calls_sent++;
 }
 
@@ -1061,7 +1601,7 @@ static void chess_move(int g, uint64_t now)
     const char *rid = gm->room, *uci = CHESS_LINE[ply];
     struct piece pc[6] = { { head, hl }, { ",{},\"moonbar.room.act\",[\"", 25 }, { rid, strlen(rid) },
                            { "\",\"move\",\"", 10 }, { uci, strlen(uci) }, { "\"]]", 3 } };
-    send_pieces(c, pc, 6, G.o.ws ? 1 : 0);
+    send_msg(c, pc, 6);
     G.moves_sent++;
     G.calls_sent++;
 }
@@ -1252,23 +1792,18 @@ static void became_ready(struct conn *c, uint64_t now)
 
 static void on_welcome(struct conn *c, uint64_t now)
 {
-    char msg[512];
-    int n;
     switch (c->role) {
     case R_CALLEE:
         c->state = C_SETUP;
-        n = snprintf(msg, sizeof msg, "[%d,1,{},\"%s\"]", WAMP_REGISTER, G.o.procedure);
-        send_text(c, msg, (size_t)n);
+        send_tmpl(c, &G.m[c->ser].reg, NULL);
         break;
     case R_SUB:
         c->state = C_SETUP;
-        n = snprintf(msg, sizeof msg, "[%d,1,{},\"%s\"]", WAMP_SUBSCRIBE, G.o.topic);
-        send_text(c, msg, (size_t)n);
+        send_tmpl(c, &G.m[c->ser].sub, NULL);
         break;
     case R_WATCH:
         c->state = C_SETUP;
-        n = snprintf(msg, sizeof msg, "[%d,1,{},\"moonbar.script.on_reload\"]", WAMP_SUBSCRIBE);
-        send_text(c, msg, (size_t)n);
+        send_tmpl(c, &G.m[c->ser].watch, NULL);
         break;
     case R_MEMBER: /* the room's first member creates it; the others wait for its ID */
         c->state = C_SETUP;
@@ -1298,7 +1833,7 @@ static void on_welcome(struct conn *c, uint64_t now)
 static void send_hello(struct conn *c)
 {
     c->state = C_JOINING;
-    send_text(c, G.hello, G.hello_len);
+    send_tmpl(c, &G.m[c->ser].hello, NULL);
 }
 
 /* One WAMP message from the router. */
@@ -1316,10 +1851,10 @@ static void on_message(struct conn *c, const char *p, size_t len, uint64_t now)
     default: break;
     }
     uint64_t code, id;
-    if (split(p, len, &m, want) < 2 || !field_u64(&m, 0, &code)) {
+    if (split(c->ser, p, len, &m, want) < 2 || !field_u64(&m, 0, &code)) {
         G.bad++;
         if (G.bad < 5)
-            fprintf(stderr, "loadgen: unreadable message: %.*s\n", (int)(len > 200 ? 200 : len), p);
+            fprintf(stderr, "loadgen: unreadable message: %s\n", show(c->ser, p, len));
         return;
     }
     switch (code) {
@@ -1340,13 +1875,14 @@ static void on_message(struct conn *c, const char *p, size_t len, uint64_t now)
                 G.bad++; /* not a call in flight */
                 break;
             }
-            if (G.o.progress && m.n >= 3 && memmem(m.s[2], (size_t)(m.e[2] - m.s[2]), "\"progress\":true", 15)) {
+            if (G.o.progress && m.n >= 3 &&
+                memmem(m.s[2], (size_t)(m.e[2] - m.s[2]), progress_key[c->ser].p, progress_key[c->ser].n)) {
                 G.progress_results++;
                 if (G.phase == P_MEASURE)
                     G.progress_window++;
                 return; /* the call goes on */
             }
-            if (m.n < 4 || (size_t)(m.e[3] - m.s[3]) != G.result_args_len)
+            if (m.n < 4 || (size_t)(m.e[3] - m.s[3]) != G.m[c->ser].result_args_len)
                 G.bad++; /* the echo must come back whole */
             c->outstanding--;
             G.completed++;
@@ -1364,23 +1900,15 @@ static void on_message(struct conn *c, const char *p, size_t len, uint64_t now)
             break;
         c->rx++;
         {
-            char head[32] = "[70,";
-            size_t hl = 4 + (size_t)(m.e[1] - m.s[1]);
-            if (hl > 28)
-                break;
-            memcpy(head + 4, m.s[1], hl - 4);
-            for (int k = 1; k < G.o.progress && m.n >= 5; k++) { /* --progress: N-1 progressive results first */
-                struct piece pc[4] = { { head, hl }, { ",{\"progress\":true},", 19 },
-                                       { m.s[4], (size_t)(m.e[4] - m.s[4]) }, { "]", 1 } };
-                send_pieces(c, pc, 4, G.o.ws ? 1 : 0);
-            }
+            /* the request ID and the args go back as the bytes they came in */
+            struct piece fill[2] = { { m.s[1], (size_t)(m.e[1] - m.s[1]) }, { NULL, 0 } };
             if (m.n >= 5) {
-                memcpy(head + hl, ",{},", 4);
-                struct piece pc[3] = { { head, hl + 4 }, { m.s[4], (size_t)(m.e[4] - m.s[4]) }, { "]", 1 } };
-                send_pieces(c, pc, 3, G.o.ws ? 1 : 0);
+                fill[1] = (struct piece){ m.s[4], (size_t)(m.e[4] - m.s[4]) };
+                for (int k = 1; k < G.o.progress; k++) /* --progress: N-1 progressive results first */
+                    send_tmpl(c, &G.m[c->ser].yield_prog, fill);
+                send_tmpl(c, &G.m[c->ser].yield, fill);
             } else {
-                memcpy(head + hl, ",{}]", 4);
-                send_text(c, head, hl + 4);
+                send_tmpl(c, &G.m[c->ser].yield_none, fill);
             }
         }
         return;
@@ -1394,7 +1922,7 @@ static void on_message(struct conn *c, const char *p, size_t len, uint64_t now)
             return;
         }
         if (c->role == R_WATCH) {
-            if (memmem(p, len, "\"ok\":true", 9))
+            if (memmem(p, len, ok_key[c->ser].p, ok_key[c->ser].n))
                 G.reloads_ok++;
             else
                 G.reloads_failed++;
@@ -1406,11 +1934,8 @@ static void on_message(struct conn *c, const char *p, size_t len, uint64_t now)
         c->rx++;
         if (G.phase == P_MEASURE) {
             G.events_rx_window++;
-            const char *a = m.n >= 5 ? skip_ws(m.s[4] + 1, m.e[4]) : NULL;
             uint64_t t = 0;
-            while (a && a < m.e[4] && *a >= '0' && *a <= '9')
-                t = t * 10 + (uint64_t)(*a++ - '0');
-            if (t && t <= now)
+            if (m.n >= 5 && array_first_u64(c->ser, m.s[4], m.e[4], &t) && t && t <= now)
                 h_add(&G.hist, now - t);
             else
                 G.bad++;
@@ -1429,7 +1954,7 @@ static void on_message(struct conn *c, const char *p, size_t len, uint64_t now)
         field_u64(&m, 1, &type);
         G.errors++;
         if (G.errors <= 3)
-            fprintf(stderr, "loadgen: ERROR from the router: %.*s\n", (int)(len > 300 ? 300 : len), p);
+            fprintf(stderr, "loadgen: ERROR from the router: %s\n", show(c->ser, p, len));
         if (c->role == R_CALLER && type == WAMP_CALL) {
             if (field_u64(&m, 2, &id) && id) {
                 int slot = (int)((id - 1) % (uint64_t)G.o.depth);
@@ -1458,7 +1983,7 @@ static void on_message(struct conn *c, const char *p, size_t len, uint64_t now)
             }
             chess_stall(c);
         } else if (c->state == C_SETUP) {
-            die("setup failed: %.*s", (int)(len > 300 ? 300 : len), p);
+            die("setup failed: %s", show(c->ser, p, len));
         }
         return;
     }
@@ -1492,15 +2017,14 @@ static void on_message(struct conn *c, const char *p, size_t len, uint64_t now)
     case WAMP_GOODBYE:
         conn_lost(c, code == WAMP_ABORT ? "ABORT from the router" : "GOODBYE from the router");
         if (c->lost && G.lost_reports <= 5)
-            fprintf(stderr, "loadgen:   %.*s\n", (int)(len > 300 ? 300 : len), p);
+            fprintf(stderr, "loadgen:   %s\n", show(c->ser, p, len));
         return;
     default:
         break;
     }
     G.bad++;
     if (G.bad < 5)
-        fprintf(stderr, "loadgen: unexpected message for a %s: %.*s\n", role_names[c->role],
-                (int)(len > 200 ? 200 : len), p);
+        fprintf(stderr, "loadgen: unexpected message for a %s: %s\n", role_names[c->role], show(c->ser, p, len));
 }
 
 /* WebSocket frames from the router (unmasked). Returns the bytes used. */
@@ -1589,6 +2113,86 @@ static size_t raw_frames(struct conn *c, const char *p, size_t len, uint64_t now
     return off;
 }
 
+static void base64(const unsigned char *in, size_t n, char *out)
+{
+    static const char abc[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    size_t o = 0;
+    for (size_t i = 0; i < n; i += 3) {
+        uint32_t v = (uint32_t)in[i] << 16 | (i + 1 < n ? (uint32_t)in[i + 1] << 8 : 0) | (i + 2 < n ? in[i + 2] : 0);
+        out[o++] = abc[v >> 18];
+        out[o++] = abc[(v >> 12) & 63];
+        out[o++] = i + 1 < n ? abc[(v >> 6) & 63] : '=';
+        out[o++] = i + 2 < n ? abc[v & 63] : '=';
+    }
+    out[o] = '\0';
+}
+
+static uint64_t rng_next(void)
+{
+    uint64_t z = (G.rng += 0x9e3779b97f4a7c15u); /* splitmix64 */
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
+    return z ^ (z >> 31);
+}
+
+/* The value of header `name` (any case) in the HTTP head h..e, without the spaces around it. */
+static const char *http_header(const char *h, const char *e, const char *name, size_t *vlen)
+{
+    size_t nl = strlen(name);
+    for (const char *p = memchr(h, '\n', (size_t)(e - h)); p && p < e;) {
+        p++;
+        const char *eol = memchr(p, '\n', (size_t)(e - p));
+        if (!eol)
+            eol = e;
+        if ((size_t)(eol - p) > nl && strncasecmp(p, name, nl) == 0 && p[nl] == ':') {
+            const char *v = p + nl + 1, *ve = eol;
+            while (v < ve && (*v == ' ' || *v == '\t'))
+                v++;
+            while (ve > v && (ve[-1] == '\r' || ve[-1] == ' ' || ve[-1] == '\t'))
+                ve--;
+            *vlen = (size_t)(ve - v);
+            return v;
+        }
+        p = eol;
+    }
+    return NULL;
+}
+
+static bool header_is(const char *h, const char *e, const char *name, const char *want)
+{
+    size_t n;
+    const char *v = http_header(h, e, name, &n);
+    return v && n == strlen(want) && strncasecmp(v, want, n) == 0;
+}
+
+/* The 101 reply: the upgrade, Sec-WebSocket-Accept = base64(SHA-1(key + the RFC 6455 GUID)),
+ * and the subprotocol offered. Returns what is wrong, or NULL. */
+static const char *ws_check_reply(const struct conn *c, const char *h, const char *e)
+{
+    if (e - h < 12 || memcmp(h, "HTTP/1.1 101", 12) != 0)
+        return "not 101";
+    size_t n;
+    const char *v = http_header(h, e, "Connection", &n);
+    bool upgrade = false;
+    for (size_t i = 0; v && i + 7 <= n; i++) /* a token list: "Upgrade", "keep-alive, Upgrade" */
+        if (strncasecmp(v + i, "upgrade", 7) == 0)
+            upgrade = true;
+    if (!upgrade || !header_is(h, e, "Upgrade", "websocket"))
+        return "no Upgrade: websocket / Connection: Upgrade";
+    char in[64], accept[32];
+    unsigned char md[SHA_DIGEST_LENGTH];
+    int l = snprintf(in, sizeof in, "%s258EAFA5-E914-47DA-95CA-C5AB0DC85B11", c->ws_key);
+    SHA1((const unsigned char *)in, (size_t)l, md);
+    base64(md, sizeof md, accept);
+    v = http_header(h, e, "Sec-WebSocket-Accept", &n);
+    if (!v || n != strlen(accept) || memcmp(v, accept, n) != 0)
+        return "wrong Sec-WebSocket-Accept";
+    v = http_header(h, e, "Sec-WebSocket-Protocol", &n);
+    if (!v || n != strlen(ser_protocols[c->ser]) || memcmp(v, ser_protocols[c->ser], n) != 0)
+        return "not the subprotocol offered";
+    return NULL;
+}
+
 static size_t process(struct conn *c, const char *p, size_t len, uint64_t now)
 {
     size_t off = 0;
@@ -1597,8 +2201,9 @@ static size_t process(struct conn *c, const char *p, size_t len, uint64_t now)
             const char *end = memmem(p, len, "\r\n\r\n", 4);
             if (!end)
                 return 0;
-            if (len < 12 || memcmp(p, "HTTP/1.1 101", 12) != 0) {
-                fprintf(stderr, "loadgen: WebSocket upgrade refused: %.*s\n", (int)(end - p), p);
+            const char *why = ws_check_reply(c, p, end + 2);
+            if (why) {
+                fprintf(stderr, "loadgen: WebSocket upgrade refused (%s): %.*s\n", why, (int)(end - p), p);
                 conn_lost(c, "upgrade refused");
                 return len;
             }
@@ -1607,8 +2212,12 @@ static size_t process(struct conn *c, const char *p, size_t len, uint64_t now)
             if (len < 4)
                 return 0;
             const unsigned char *h = (const unsigned char *)p;
-            if (h[0] != 0x7f || (h[1] & 0x0f) != 1) {
-                fprintf(stderr, "loadgen: RawSocket handshake refused: %02x %02x %02x %02x\n", h[0], h[1], h[2], h[3]);
+            if (h[0] != 0x7f || (h[1] & 0x0f) != (unsigned)c->ser + 1) {
+                static const char *const errs[] = { "?", "serializer unsupported", "maximum message length unacceptable",
+                                                    "use of reserved bits", "maximum connection count reached" };
+                fprintf(stderr, "loadgen: RawSocket handshake (%s) refused: %02x %02x %02x %02x%s%s\n",
+                        ser_names[c->ser], h[0], h[1], h[2], h[3], h[0] == 0x7f && !(h[1] & 0x0f) ? ": " : "",
+                        h[0] == 0x7f && !(h[1] & 0x0f) ? errs[(h[1] >> 4) < 5 ? h[1] >> 4 : 0] : "");
                 conn_lost(c, "handshake refused");
                 return len;
             }
@@ -1628,6 +2237,52 @@ static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b)
 
 /* Data is parsed straight from the shared read buffer; only a trailing partial frame is copied
  * into the connection's own buffer (and the next read is appended to it). */
+static void on_plain(struct conn *c, const char *p, size_t n, uint64_t now)
+{
+    if (c->in.len) {
+        buf_append(&c->in, p, n);
+        size_t used = process(c, c->in.p, c->in.len, now);
+        buf_consume(&c->in, used);
+    } else {
+        size_t used = process(c, p, n, now);
+        if (used < n && c->state != C_CLOSED)
+            buf_append(&c->in, p + used, n - used);
+    }
+}
+
+/* --tls: the bytes read go into OpenSSL; what it decrypts is read as above. */
+static void on_tls(struct conn *c, const char *p, size_t n, uint64_t now)
+{
+    if (BIO_write(c->rbio, p, (int)n) != (int)n) {
+        conn_lost(c, "BIO_write failed");
+        return;
+    }
+    if (!SSL_is_init_finished(c->ssl)) {
+        int r = SSL_do_handshake(c->ssl);
+        if (r <= 0) {
+            int err = SSL_get_error(c->ssl, r);
+            if (err != SSL_ERROR_WANT_READ && err != SSL_ERROR_WANT_WRITE) {
+                conn_lost(c, tls_error());
+                return;
+            }
+        }
+    }
+    while (SSL_is_init_finished(c->ssl)) {
+        int r = SSL_read(c->ssl, G.shared_plain, (int)sizeof G.shared_plain);
+        if (r <= 0) {
+            int err = SSL_get_error(c->ssl, r);
+            if (err == SSL_ERROR_WANT_READ)
+                break;
+            conn_lost(c, err == SSL_ERROR_ZERO_RETURN ? "TLS closed by the router" : tls_error());
+            return;
+        }
+        on_plain(c, G.shared_plain, (size_t)r, now);
+        if (c->state == C_CLOSED)
+            return;
+    }
+    mark_dirty(c); /* the handshake's answers, or the plaintext waiting for the handshake */
+}
+
 static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b)
 {
     struct conn *c = st->data;
@@ -1637,16 +2292,10 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b)
         conn_lost(c, n == UV_EOF ? "closed by the router" : uv_strerror((int)n));
         return;
     }
-    uint64_t now = now_ns();
-    if (c->in.len) {
-        buf_append(&c->in, b->base, (size_t)n);
-        size_t used = process(c, c->in.p, c->in.len, now);
-        buf_consume(&c->in, used);
-    } else {
-        size_t used = process(c, b->base, (size_t)n, now);
-        if (used < (size_t)n && c->state != C_CLOSED)
-            buf_append(&c->in, b->base + used, (size_t)n - used);
-    }
+    if (c->ssl)
+        on_tls(c, b->base, (size_t)n, now_ns());
+    else
+        on_plain(c, b->base, (size_t)n, now_ns());
 }
 
 static void on_connect(uv_connect_t *req, int status)
@@ -1665,16 +2314,33 @@ static void on_connect(uv_connect_t *req, int status)
     c->state = C_HANDSHAKE;
     uv_tcp_nodelay(&c->tcp, 1);
     uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+    if (G.o.tls) {
+        /* the transport's handshake below waits in out (plaintext) until TLS is up */
+        if (!(c->ssl = SSL_new(G.ssl_ctx)) || !(c->rbio = BIO_new(BIO_s_mem())) || !(c->wbio = BIO_new(BIO_s_mem())))
+            die("SSL_new: %s", tls_error());
+        SSL_set_bio(c->ssl, c->rbio, c->wbio);
+        SSL_set_connect_state(c->ssl);
+        int r = SSL_do_handshake(c->ssl); /* the ClientHello, into wbio */
+        if (r <= 0 && SSL_get_error(c->ssl, r) != SSL_ERROR_WANT_READ)
+            die("TLS handshake: %s", tls_error());
+    }
     if (G.o.ws) {
+        /* what a browser sends: a fresh random key per connection, the version, the subprotocol */
+        unsigned char key[16];
+        uint64_t r0 = rng_next(), r1 = rng_next();
+        memcpy(key, &r0, 8);
+        memcpy(key + 8, &r1, 8);
+        base64(key, sizeof key, c->ws_key);
         char req_[512];
         int n = snprintf(req_, sizeof req_,
                          "GET /ws HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                         "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
-                         "Sec-WebSocket-Protocol: wamp.2.json\r\n\r\n",
-                         G.o.host, G.o.port);
+                         "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n"
+                         "Sec-WebSocket-Protocol: %s\r\n\r\n",
+                         G.o.host, G.o.port, c->ws_key, ser_protocols[c->ser]);
         buf_append(&c->out, req_, (size_t)n);
     } else {
-        static const char hs[4] = { 0x7f, (char)0xf1, 0, 0 }; /* JSON, up to 16 MiB */
+        /* 0xF0 | serializer (1 JSON, 2 MessagePack, 3 CBOR): messages up to 16 MiB */
+        const char hs[4] = { 0x7f, (char)(0xf0 | (c->ser + 1)), 0, 0 };
         buf_append(&c->out, hs, 4);
     }
     mark_dirty(c);
@@ -1884,18 +2550,24 @@ static void on_deadline(uv_timer_t *t)
 static void report(void)
 {
     double secs = (double)(G.t_measure1 - G.t_measure0) / 1e9;
-    char extra[256] = "";
+    char extra[320] = "";
     if (G.o.scenario == S_CONNS)
         secs = (double)(G.t_join1 - G.t_join0) / 1e9; /* CPU use of conns is the joins' */
+    size_t l = (size_t)snprintf(extra, sizeof extra, " serializer=%s tls=%d%s", ser_names[G.o.ser], G.o.tls,
+                                G.o.mixed ? " mixed=1" : "");
     if (secs > 0) {
-        size_t l = 0;
         if (G.o.router_pid > 0 && G.router_cpu0 >= 0)
-            l += (size_t)snprintf(extra, sizeof extra, " router_cpu=%.0f", 100 * (G.router_cpu1 - G.router_cpu0) / secs);
+            l += (size_t)snprintf(extra + l, sizeof extra - l, " router_cpu=%.0f",
+                                  100 * (G.router_cpu1 - G.router_cpu0) / secs);
         l += (size_t)snprintf(extra + l, sizeof extra - l, " gen_cpu=%.0f", 100 * (G.gen_cpu1 - G.gen_cpu0) / secs);
         if (G.machine0 >= 0)
             snprintf(extra + l, sizeof extra - l, " machine_cpu=%.0f", 100 * (G.machine1 - G.machine0) / secs);
     }
+    /* the transport (RESULT: raw or ws), and in the human lines with TLS and the serializer */
     const char *tr = G.o.ws ? "ws" : "raw";
+    char trh[64];
+    snprintf(trh, sizeof trh, "%s%s%s%s", tr, G.o.tls ? "+tls" : "", G.o.ser != SER_JSON || G.o.mixed ? " " : "",
+             G.o.mixed ? "mixed" : G.o.ser != SER_JSON ? ser_names[G.o.ser] : "");
     switch (G.o.scenario) {
     case S_RPC:
     case S_LUA:
@@ -1930,7 +2602,7 @@ static void report(void)
         }
         printf("%s %s %dx%d payload %d B: %.0f calls/s, p50 %.1f us, p99 %.1f us, max %.1f us, errors %" PRIu64
                ", disconnects %" PRIu64 ", unanswered %" PRIu64 ", bad %" PRIu64,
-               scenario_names[G.o.scenario], tr, G.o.callers, G.o.depth, G.o.payload, rate, p50, p99, mx, G.errors,
+               scenario_names[G.o.scenario], trh, G.o.callers, G.o.depth, G.o.payload, rate, p50, p99, mx, G.errors,
                G.disconnects, unanswered, G.bad);
         if (G.o.scenario == S_RELOAD)
             printf(", reloads written %" PRIu64 ", applied %" PRIu64 ", rejected %" PRIu64, G.reloads_written,
@@ -1964,7 +2636,7 @@ static void report(void)
         double p50 = h_quantile(&G.hist, 0.50) / 1e3, p99 = h_quantile(&G.hist, 0.99) / 1e3;
         printf("pubsub %s %d subscribers window %d payload %d B: %.0f publications/s, %.0f events/s, p50 %.1f us, "
                "p99 %.1f us, lost %" PRIu64 " of %" PRIu64 ", errors %" PRIu64 ", disconnects %" PRIu64 "\n",
-               tr, G.o.subscribers, G.o.window, G.o.payload, prate, erate, p50, p99, lost, expected, G.errors,
+               trh, G.o.subscribers, G.o.window, G.o.payload, prate, erate, p50, p99, lost, expected, G.errors,
                G.disconnects);
         printf("RESULT scenario=pubsub transport=%s subscribers=%d eligible=%d window=%d payload=%d publications_per_s=%.0f "
                "events_per_s=%.0f p50_us=%.1f p99_us=%.1f max_us=%.1f lost=%" PRIu64 " published=%" PRIu64
@@ -2061,7 +2733,7 @@ static void report(void)
         double per = (G.rss0 >= 0 && G.rss1 >= 0 && G.joined) ? (double)(G.rss1 - G.rss0) / G.joined : -1;
         printf("conns %s: %d of %d sessions joined in %.3f s (%.0f joins/s), router RSS %ld -> %ld KiB "
                "(%.2f KiB per session), disconnects %" PRIu64 "\n",
-               tr, G.joined, G.o.sessions, jsecs, jrate, G.rss0, G.rss1, per, G.disconnects);
+               trh, G.joined, G.o.sessions, jsecs, jrate, G.rss0, G.rss1, per, G.disconnects);
         printf("RESULT scenario=conns transport=%s sessions=%d joins_per_s=%.0f rss_per_session_kib=%.2f "
                "rss_before_kib=%ld rss_after_kib=%ld disconnects=%" PRIu64 " errors=%" PRIu64 "%s\n",
                tr, G.joined, jrate, per, G.rss0, G.rss1, G.disconnects, G.errors, extra);
@@ -2082,6 +2754,11 @@ static void finish(void)
     report();
     G.finished = true;
     int limit = G.o.scenario == S_CONNS ? G.opened : G.nconns;
+    /* the sessions leave as a client does: GOODBYE, written if the socket takes it at once */
+    for (int i = 0; i < limit; i++)
+        if (G.conns[i].state >= C_SETUP && G.conns[i].state != C_CLOSED) /* welcomed */
+            send_tmpl(&G.conns[i], &G.m[G.conns[i].ser].goodbye, NULL);
+    flush_all();
     for (int i = 0; i < limit; i++) {
         struct conn *c = &G.conns[i];
         if (c->state != C_CLOSED || !uv_is_closing((uv_handle_t *)&c->tcp)) {
@@ -2131,7 +2808,12 @@ static void usage(FILE *out)
             "  --topic URI         bench.topic\n"
             "  --reload-file PATH  reload: the Lua app file to rewrite\n"
             "  --reload-ms MS      reload: rewrite period (100)\n"
-            "  --router-pid PID    read the router's RSS (conns) and CPU use from /proc\n");
+            "  --router-pid PID    read the router's RSS (conns) and CPU use from /proc\n"
+            "  --serializer S      json | msgpack | cbor (json); rooms and chess: json only\n"
+            "  --mixed             pubsub: subscribers take json, msgpack, cbor in turn (the\n"
+            "                      publisher: --serializer)\n"
+            "  --tls               TLS 1.2+ (OpenSSL; the router's certificate is not verified)\n"
+            "  --dump FILE         write the first 64 messages sent to FILE (4-byte length + bytes)\n");
 }
 
 static double num_arg(const char *name, const char *v, double lo, double hi)
@@ -2159,6 +2841,7 @@ static void parse_args(int argc, char **argv)
         { "topic", 1, 0, 'T' }, { "reload-file", 1, 0, 'f' }, { "reload-ms", 1, 0, 'm' },
         { "router-pid", 1, 0, 'R' }, { "rooms", 1, 0, 'o' }, { "members", 1, 0, 'M' },
         { "games", 1, 0, 'g' }, { "stagger", 1, 0, 'G' }, { "eligible", 1, 0, 'e' }, { "progress", 1, 0, 'q' },
+        { "serializer", 1, 0, 'z' }, { "mixed", 0, 0, 'x' }, { "tls", 0, 0, 'L' }, { "dump", 1, 0, 'u' },
         { "help", 0, 0, 'h' },
         { 0, 0, 0, 0 }
     };
@@ -2208,6 +2891,18 @@ static void parse_args(int argc, char **argv)
         case 'G': o->stagger = num_arg("stagger", optarg, 0, 1) != 0; break;
         case 'e': o->eligible = (int)num_arg("eligible", optarg, 0, 100000); break;
         case 'q': o->progress = (int)num_arg("progress", optarg, 0, 1000000); break;
+        case 'z': {
+            int i = 0;
+            while (i < N_SER && strcmp(optarg, ser_names[i]) != 0)
+                i++;
+            if (i == N_SER)
+                die("--serializer: json, msgpack or cbor");
+            o->ser = (enum ser)i;
+            break;
+        }
+        case 'x': o->mixed = true; break;
+        case 'L': o->tls = true; break;
+        case 'u': o->dump = optarg; break;
         case 'h': usage(stdout); exit(0);
         default: usage(stderr); exit(2);
         }
@@ -2226,6 +2921,10 @@ static void parse_args(int argc, char **argv)
     }
     if (!o->backlog)
         o->backlog = 4 * o->window;
+    if ((o->scenario == S_ROOMS || o->scenario == S_CHESS) && (o->ser != SER_JSON || o->mixed))
+        die("--scenario %s speaks JSON only", scenario_names[o->scenario]);
+    if (o->mixed && o->scenario != S_PUBSUB)
+        die("--mixed is for --scenario pubsub");
     if (o->scenario == S_RELOAD && !o->reload_file)
         die("--scenario reload needs --reload-file");
     if (!o->sources)
@@ -2246,30 +2945,101 @@ static void raise_nofile(void)
 static void build_messages(void)
 {
     struct opts *o = &G.o;
-    char *payload = malloc((size_t)o->payload + 1);
-    if (!payload)
-        die("out of memory");
-    memset(payload, 'x', (size_t)o->payload);
-    payload[o->payload] = '\0';
-    size_t n = strlen(o->realm) + 256;
-    const char *pr = o->progress ? "{\"features\":{\"progressive_call_results\":true}}" : "{}";
-    G.hello = malloc(n);
-    G.hello_len = (size_t)snprintf(G.hello, n,
-                                   "[1,\"%s\",{\"roles\":{\"caller\":%s,\"callee\":%s,\"publisher\":{},"
-                                   "\"subscriber\":{}}}]",
-                                   o->realm, pr, pr);
-    n = strlen(o->procedure) + (size_t)o->payload + 64;
-    G.call_tail = malloc(n);
-    G.call_tail_len = (size_t)snprintf(G.call_tail, n, ",{%s},\"%s\",[\"%s\"]]",
-                                       o->progress ? "\"receive_progress\":true" : "", o->procedure, payload);
-    G.result_args_len = (size_t)o->payload + 4;
-    n = strlen(o->topic) + 64;
-    G.pub_mid = malloc(n);
-    G.pub_mid_len = (size_t)snprintf(G.pub_mid, n, ",{\"acknowledge\":true},\"%s\",[", o->topic);
-    n = (size_t)o->payload + 8;
-    G.pub_tail = malloc(n);
-    G.pub_tail_len = (size_t)snprintf(G.pub_tail, n, ",\"%s\"]]", payload);
+    char *payload = payload_string();
+    for (int i = 0; i < N_SER; i++) {
+        enum ser ser = (enum ser)i;
+        struct wr w = wr_start(ser);
+        /* [1, realm, {roles: {caller: F, callee: F, publisher: {}, subscriber: {}}}] */
+        wr_open(&w, I_ARR, 3);
+        wr_uint(&w, WAMP_HELLO);
+        wr_str(&w, o->realm);
+        wr_open(&w, I_MAP, 1);
+        wr_str(&w, "roles");
+        wr_open(&w, I_MAP, 4);
+        for (int r = 0; r < 2; r++) {
+            wr_str(&w, r ? "callee" : "caller");
+            if (o->progress) { /* {features: {progressive_call_results: true}} */
+                wr_open(&w, I_MAP, 1);
+                wr_str(&w, "features");
+                wr_open(&w, I_MAP, 1);
+                wr_str(&w, "progressive_call_results");
+                wr_true(&w);
+            } else {
+                wr_open(&w, I_MAP, 0);
+            }
+        }
+        wr_str(&w, "publisher");
+        wr_open(&w, I_MAP, 0);
+        wr_str(&w, "subscriber");
+        wr_open(&w, I_MAP, 0);
+        G.m[i].hello = wr_done(&w);
+
+        const char *const uris[3] = { o->procedure, o->topic, "moonbar.script.on_reload" };
+        struct tmpl *const t3[3] = { &G.m[i].reg, &G.m[i].sub, &G.m[i].watch };
+        for (int k = 0; k < 3; k++) {
+            w = wr_start(ser);
+            wr_open(&w, I_ARR, 4);
+            wr_uint(&w, k ? WAMP_SUBSCRIBE : WAMP_REGISTER);
+            wr_uint(&w, 1);
+            wr_open(&w, I_MAP, 0);
+            wr_str(&w, uris[k]);
+            *t3[k] = wr_done(&w);
+        }
+
+        w = wr_start(ser);
+        wr_open(&w, I_ARR, 5);
+        wr_uint(&w, WAMP_CALL);
+        wr_hole(&w);
+        wr_open(&w, I_MAP, o->progress ? 1 : 0);
+        if (o->progress) {
+            wr_str(&w, "receive_progress");
+            wr_true(&w);
+        }
+        wr_str(&w, o->procedure);
+        wr_open(&w, I_ARR, 1);
+        wr_str(&w, payload);
+        G.m[i].call = wr_done(&w);
+        w = wr_start(ser); /* the RESULT's args: [payload] */
+        wr_open(&w, I_ARR, 1);
+        wr_str(&w, payload);
+        G.m[i].result_args_len = w.b.len;
+        buf_free(&w.b);
+
+        for (int k = 0; k < 3; k++) {
+            w = wr_start(ser);
+            wr_open(&w, I_ARR, k == 2 ? 3 : 4);
+            wr_uint(&w, WAMP_YIELD);
+            wr_hole(&w);
+            wr_open(&w, I_MAP, k == 1 ? 1 : 0);
+            if (k == 1) {
+                wr_str(&w, "progress");
+                wr_true(&w);
+            }
+            if (k != 2)
+                wr_hole(&w);
+            *(k == 0 ? &G.m[i].yield : k == 1 ? &G.m[i].yield_prog : &G.m[i].yield_none) = wr_done(&w);
+        }
+
+        G.m[i].publish = build_publish(ser, payload, false);
+
+        w = wr_start(ser);
+        wr_open(&w, I_ARR, 3);
+        wr_uint(&w, WAMP_GOODBYE);
+        wr_open(&w, I_MAP, 0);
+        wr_str(&w, "wamp.close.normal");
+        G.m[i].goodbye = wr_done(&w);
+    }
     free(payload);
+}
+
+static void free_messages(void)
+{
+    for (int i = 0; i < N_SER; i++) {
+        struct tmpl *all[] = { &G.m[i].hello, &G.m[i].reg, &G.m[i].sub, &G.m[i].watch, &G.m[i].call, &G.m[i].yield,
+                               &G.m[i].yield_prog, &G.m[i].yield_none, &G.m[i].publish, &G.m[i].goodbye };
+        for (size_t k = 0; k < sizeof all / sizeof all[0]; k++)
+            free(all[k]->p);
+    }
 }
 
 int main(int argc, char **argv)
@@ -2277,6 +3047,18 @@ int main(int argc, char **argv)
     parse_args(argc, argv);
     raise_nofile();
     build_messages();
+    if (getrandom(&G.rng, sizeof G.rng, 0) != (ssize_t)sizeof G.rng)
+        G.rng = now_ns() ^ (uint64_t)getpid();
+    if (G.o.dump && !(G.dump = fopen(G.o.dump, "wb")))
+        die("cannot write %s: %s", G.o.dump, strerror(errno));
+    if (G.o.tls) {
+        if (!(G.ssl_ctx = SSL_CTX_new(TLS_client_method())))
+            die("SSL_CTX_new: %s", tls_error());
+        SSL_CTX_set_min_proto_version(G.ssl_ctx, TLS1_2_VERSION);
+        /* No certificate verification, on purpose: the bench talks to its own moonbar on
+         * loopback, whose certificate scripts/bench/run made for the run (self-signed). */
+        SSL_CTX_set_verify(G.ssl_ctx, SSL_VERIFY_NONE, NULL);
+    }
     G.loop = uv_default_loop();
     uv_prepare_init(G.loop, &G.prepare);
     uv_check_init(G.loop, &G.check);
@@ -2310,6 +3092,8 @@ int main(int argc, char **argv)
     for (int i = 0; i < G.nconns; i++) {
         struct conn *c = &G.conns[i];
         c->idx = i;
+        /* --mixed: the subscribers (conns 1..S) take json, msgpack, cbor in turn */
+        c->ser = o->mixed && i > 0 ? (enum ser)((i - 1) % N_SER) : o->ser;
         switch (o->scenario) {
         case S_RPC: c->role = i == 0 ? R_CALLEE : R_CALLER; break;
         case S_LUA: c->role = R_CALLER; break;
@@ -2380,7 +3164,14 @@ int main(int argc, char **argv)
         free(c->slot_t);
         free(c->slot_n);
         free(c->slot_got);
+        buf_free(&c->tls_out);
+        if (c->ssl)
+            SSL_free(c->ssl); /* and its BIOs */
     }
+    if (G.ssl_ctx)
+        SSL_CTX_free(G.ssl_ctx);
+    if (G.dump)
+        fclose(G.dump);
     if (G.room_ids)
         for (int r = 0; r < o->rooms; r++)
             free(G.room_ids[r]);
@@ -2392,9 +3183,6 @@ int main(int argc, char **argv)
     free(G.games);
     free(G.idle_q);
     free(G.conns);
-    free(G.hello);
-    free(G.call_tail);
-    free(G.pub_mid);
-    free(G.pub_tail);
+    free_messages();
     return status;
 }

@@ -518,7 +518,7 @@ TEST(file_returning_a_number_is_rejected)
 
 TEST(disabling_both_listeners_is_rejected)
 {
-    FAILS_WITH("return { websocket = false }\n", "neither websocket nor rawsocket");
+    FAILS_WITH("return { websocket = false }\n", "no listener");
     FAILS_WITH("return { websocket = false, rawsocket = false }\n", "nothing to listen on");
 }
 
@@ -650,6 +650,162 @@ TEST(failed_load_leaves_a_config_that_frees_cleanly)
                "realms[2].uri_check");
     FAILS_WITH("return { realms = { { name = \"a\" }, 5 } }\n", "realms[2]");
     FAILS_WITH("return { websocket = { path = \"/p\", web_root = \"w\" }, colour = 1 }\n", "colour");
+}
+
+/* ---- listeners ---- */
+
+TEST(defaults_have_one_websocket_listener_like_the_websocket_key)
+{
+    struct mb_config c;
+    REQUIRE(mb_config_defaults(&c, DEFAULT_WEB_ROOT) == 0);
+    REQUIRE(c.nlisteners == 1);
+    CHECK_EQ_INT(c.listeners[0].kind, MB_LISTEN_WEBSOCKET);
+    CHECK_EQ_STR(c.listeners[0].host, "127.0.0.1");
+    CHECK_EQ_INT(c.listeners[0].port, 8080);
+    CHECK_EQ_STR(c.listeners[0].path, "/ws");
+    CHECK_EQ_STR(c.listeners[0].web_root, DEFAULT_WEB_ROOT);
+    CHECK(c.listeners[0].unix_path == NULL && c.listeners[0].tls.cert == NULL);
+    CHECK_EQ_INT(c.listeners[0].max_message_size, 1048576);
+    mb_config_free(&c);
+}
+
+TEST(websocket_and_rawsocket_keys_come_first_then_the_listeners_in_order)
+{
+    struct fx f;
+    LOADS(&f, "return {\n"
+              "  websocket = { port = 9000 },\n"
+              "  rawsocket = { host = \"::1\", port = 9001 },\n"
+              "  realms = { { name = \"a\" }, { name = \"b\" } },\n"
+              "  limits = { max_message_size = 4096 },\n"
+              "  listeners = {\n"
+              "    { type = \"rawsocket\", unix = \"run/mb.sock\", mode = \"0600\", realms = { \"b\" },\n"
+              "      max_connections = 5, handshake_timeout = 2.5 },\n"
+              "    { type = \"websocket\", host = \"0.0.0.0\", port = 0, path = \"/wamp\", web_root = \"www\",\n"
+              "      compression = true, tls = { cert = \"c.pem\", key = \"/k.pem\", ca = \"ca.pem\" },\n"
+              "      max_message_size = 65536 },\n"
+              "    { type = \"rawsocket\", port = 7000, mode = nil },\n"
+              "  },\n"
+              "}\n");
+    REQUIRE(f.cfg.nlisteners == 5);
+    const struct mb_listener_config *l = f.cfg.listeners;
+    CHECK_EQ_INT(l[0].kind, MB_LISTEN_WEBSOCKET);
+    CHECK_EQ_INT(l[0].port, 9000);
+    CHECK_EQ_INT(l[0].max_message_size, 4096);
+    CHECK_EQ_INT(l[1].kind, MB_LISTEN_RAWSOCKET);
+    CHECK_EQ_STR(l[1].host, "::1");
+    CHECK_EQ_INT(l[1].port, 9001);
+    CHECK_EQ_INT(l[2].kind, MB_LISTEN_RAWSOCKET);
+    char want[256];
+    snprintf(want, sizeof want, "%s/run/mb.sock", f.dir);
+    CHECK_EQ_STR(l[2].unix_path, want);
+    CHECK(l[2].host == NULL);
+    CHECK_EQ_INT(l[2].unix_mode, 0600);
+    REQUIRE(l[2].nrealms == 1);
+    CHECK_EQ_STR(l[2].realms[0], "b");
+    CHECK_EQ_INT(l[2].max_connections, 5);
+    CHECK(l[2].handshake_timeout == 2.5);
+    CHECK_EQ_INT(l[2].max_message_size, 4096);
+    CHECK_EQ_INT(l[3].kind, MB_LISTEN_WEBSOCKET);
+    CHECK_EQ_STR(l[3].host, "0.0.0.0");
+    CHECK_EQ_STR(l[3].path, "/wamp");
+    snprintf(want, sizeof want, "%s/www", f.dir);
+    CHECK_EQ_STR(l[3].web_root, want);
+    CHECK(l[3].compression);
+    snprintf(want, sizeof want, "%s/c.pem", f.dir);
+    CHECK_EQ_STR(l[3].tls.cert, want);
+    CHECK_EQ_STR(l[3].tls.key, "/k.pem");
+    snprintf(want, sizeof want, "%s/ca.pem", f.dir);
+    CHECK_EQ_STR(l[3].tls.ca, want);
+    CHECK_EQ_INT(l[3].max_message_size, 65536);
+    CHECK(l[3].nrealms == 0);
+    CHECK_EQ_STR(l[4].host, "127.0.0.1");
+    CHECK_EQ_INT(l[4].port, 7000);
+    CHECK(l[4].handshake_timeout == 0 && l[4].max_connections == 0);
+    fx_done(&f);
+}
+
+TEST(a_listeners_list_without_the_websocket_key_has_no_default_websocket)
+{
+    struct fx f;
+    LOADS(&f, "return { listeners = { { type = \"rawsocket\", port = 0, mode = nil } } }\n");
+    REQUIRE(f.cfg.nlisteners == 1);
+    CHECK_EQ_INT(f.cfg.listeners[0].kind, MB_LISTEN_RAWSOCKET);
+    CHECK(!f.cfg.ws_enabled);
+    fx_done(&f);
+    LOADS(&f, "return { listeners = { { type = \"rawsocket\", unix = \"/tmp/x.sock\", mode = 384 } } }\n");
+    REQUIRE(f.cfg.nlisteners == 1);
+    CHECK_EQ_INT(f.cfg.listeners[0].unix_mode, 0600);
+    fx_done(&f);
+    FAILS_WITH("return { websocket = false, listeners = {} }\n", "no listener");
+}
+
+TEST(listener_keys_are_checked_with_their_path)
+{
+    FAILS_WITH("return { listeners = 5 }\n", "listeners", "must be a list");
+    FAILS_WITH("return { listeners = { 5 } }\n", "listeners[1]", "must be a table");
+    FAILS_WITH("return { listeners = { { port = 1 } } }\n", "listeners[1].type", "required");
+    FAILS_WITH("return { listeners = { { type = \"mqtt\", port = 1 } } }\n", "listeners[1].type",
+               "\"websocket\" or \"rawsocket\"");
+    FAILS_WITH("return { listeners = { { type = \"rawsocket\", port = 1, colour = 2 } } }\n",
+               "listeners[1].colour", "not a known setting");
+    FAILS_WITH("return { listeners = { { type = \"rawsocket\" } } }\n", "listeners[1].port", "required");
+    FAILS_WITH("return { listeners = { { type = \"rawsocket\", host = \"::\" } } }\n", "listeners[1].port");
+    FAILS_WITH("return { listeners = { { type = \"rawsocket\", port = 70000 } } }\n", "listeners[1].port", "between");
+    FAILS_WITH("return { listeners = { { type = \"rawsocket\", port = \"80\" } } }\n", "listeners[1].port",
+               "must be a number");
+    FAILS_WITH("return { listeners = { { type = \"rawsocket\", port = 1, unix = \"/s\" } } }\n",
+               "listeners[1].unix", "host or port");
+    FAILS_WITH("return { listeners = { { type = \"rawsocket\", host = \"h\", unix = \"/s\" } } }\n",
+               "listeners[1].unix", "host or port");
+    FAILS_WITH("return { listeners = { { type = \"rawsocket\", unix = 5 } } }\n", "listeners[1].unix", "string");
+    FAILS_WITH("return { listeners = { { type = \"rawsocket\", port = 1, mode = \"0600\" } } }\n",
+               "listeners[1].mode", "Unix");
+    FAILS_WITH("return { listeners = { { type = \"rawsocket\", unix = \"/s\", mode = \"0698\" } } }\n",
+               "listeners[1].mode", "octal");
+    FAILS_WITH("return { listeners = { { type = \"rawsocket\", unix = \"/s\", mode = \"1777\" } } }\n",
+               "listeners[1].mode", "octal");
+    FAILS_WITH("return { listeners = { { type = \"rawsocket\", unix = \"/s\", mode = 1000 } } }\n",
+               "listeners[1].mode");
+    FAILS_WITH("return { listeners = { { type = \"rawsocket\", unix = \"/s\", mode = true } } }\n",
+               "listeners[1].mode");
+    FAILS_WITH("return { listeners = { { type = \"rawsocket\", port = 1, path = \"/ws\" } } }\n",
+               "listeners[1].path", "only for a websocket");
+    FAILS_WITH("return { listeners = { { type = \"rawsocket\", port = 1, web_root = \"w\" } } }\n",
+               "listeners[1].web_root", "only for a websocket");
+    FAILS_WITH("return { listeners = { { type = \"rawsocket\", port = 1, compression = true } } }\n",
+               "listeners[1].compression", "only for a websocket");
+    FAILS_WITH("return { listeners = { { type = \"websocket\", port = 1, path = \"ws\" } } }\n",
+               "listeners[1].path", "'/'");
+    FAILS_WITH("return { listeners = { { type = \"websocket\", port = 1, web_root = 3 } } }\n",
+               "listeners[1].web_root", "path or false");
+    FAILS_WITH("return { listeners = { { type = \"websocket\", port = 1, compression = \"yes\" } } }\n",
+               "listeners[1].compression", "true or false");
+    FAILS_WITH("return { listeners = { { type = \"rawsocket\", port = 1, tls = \"c.pem\" } } }\n",
+               "listeners[1].tls", "must be a table");
+    FAILS_WITH("return { listeners = { { type = \"rawsocket\", port = 1, tls = { cert = \"c\" } } } }\n",
+               "listeners[1].tls.key", "required");
+    FAILS_WITH("return { listeners = { { type = \"rawsocket\", port = 1, tls = { key = \"k\" } } } }\n",
+               "listeners[1].tls.cert", "required");
+    FAILS_WITH("return { listeners = { { type = \"rawsocket\", port = 1, tls = { cert = \"c\", key = \"k\", crl = 1 } } } }\n",
+               "listeners[1].tls.crl", "not a known setting");
+    FAILS_WITH("return { listeners = { { type = \"rawsocket\", port = 1, realms = { \"nope\" } } } }\n",
+               "listeners[1].realms", "'nope'", "not a configured realm");
+    FAILS_WITH("return { listeners = { { type = \"rawsocket\", port = 1, realms = \"realm1\" } } }\n",
+               "listeners[1].realms", "list");
+    FAILS_WITH("return { listeners = { { type = \"rawsocket\", port = 1, realms = { 1 } } } }\n",
+               "listeners[1].realms", "names");
+    FAILS_WITH("return { listeners = { { type = \"rawsocket\", port = 1, realms = {} } } }\n",
+               "listeners[1].realms", "at least one");
+    FAILS_WITH("return { listeners = { { type = \"rawsocket\", port = 1, max_message_size = 10 } } }\n",
+               "listeners[1].max_message_size", "between");
+    FAILS_WITH("return { listeners = { { type = \"rawsocket\", port = 1, max_connections = -1 } } }\n",
+               "listeners[1].max_connections", "between");
+    FAILS_WITH("return { listeners = { { type = \"rawsocket\", port = 1, max_connections = 1.5 } } }\n",
+               "listeners[1].max_connections", "integer");
+    FAILS_WITH("return { listeners = { { type = \"rawsocket\", port = 1, handshake_timeout = 0 } } }\n",
+               "listeners[1].handshake_timeout", "between");
+    FAILS_WITH("return { listeners = { { type = \"rawsocket\", port = 1 }, { type = \"rawsocket\" } } }\n",
+               "listeners[2].port");
 }
 
 UNIT_MAIN()

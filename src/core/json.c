@@ -207,14 +207,18 @@ int mb_json_put_u64(struct mb_buf *b, uint64_t v)
     return mb_buf_append(b, tmp + sizeof tmp - n, n);
 }
 
-int mb_json_put_str(struct mb_buf *b, const char *s, size_t n)
+/* Appends the escaped bytes of s; quote: with the surrounding quotes. */
+static int put_chars(struct mb_buf *b, const char *s, size_t n, bool quote)
 {
     /* worst case: every byte becomes \u00XX */
+    if (n > (SIZE_MAX - 2) / 6)
+        return -1;
     char *out = mb_buf_reserve(b, n * 6 + 2);
     if (!out)
         return -1;
     char *o = out;
-    *o++ = '"';
+    if (quote)
+        *o++ = '"';
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
         if (c >= 0x20 && c != '"' && c != '\\') {
@@ -238,12 +242,17 @@ int mb_json_put_str(struct mb_buf *b, const char *s, size_t n)
             *o++ = "0123456789ABCDEF"[c & 15];
         }
     }
-    *o++ = '"';
+    if (quote)
+        *o++ = '"';
     mb_buf_commit(b, (size_t)(o - out));
     return 0;
 }
 
-static int put_i64(struct mb_buf *b, json_int_t v)
+int mb_json_put_str(struct mb_buf *b, const char *s, size_t n) { return put_chars(b, s, n, true); }
+
+int mb_json_put_chars(struct mb_buf *b, const char *s, size_t n) { return put_chars(b, s, n, false); }
+
+int mb_json_put_i64(struct mb_buf *b, int64_t v)
 {
     if (v >= 0)
         return mb_json_put_u64(b, (uint64_t)v);
@@ -252,7 +261,7 @@ static int put_i64(struct mb_buf *b, json_int_t v)
 
 /* jansson's real format: %.17g, a '.' or 'e' always present, no '+' nor leading zeros in the
  * exponent. */
-static int put_real(struct mb_buf *b, double v)
+int mb_json_put_real(struct mb_buf *b, double v)
 {
     char tmp[40];
     if (!isfinite(v))
@@ -314,8 +323,8 @@ int mb_json_dump(struct mb_buf *b, const json_t *v)
         return err | mb_buf_append(b, "]", 1);
     }
     case JSON_STRING: return mb_json_put_str(b, json_string_value(jv), json_string_length(jv));
-    case JSON_INTEGER: return put_i64(b, json_integer_value(jv));
-    case JSON_REAL: return put_real(b, json_real_value(jv));
+    case JSON_INTEGER: return mb_json_put_i64(b, json_integer_value(jv));
+    case JSON_REAL: return mb_json_put_real(b, json_real_value(jv));
     case JSON_TRUE: return mb_buf_append(b, "true", 4);
     case JSON_FALSE: return mb_buf_append(b, "false", 5);
     case JSON_NULL: return mb_buf_append(b, "null", 4);

@@ -1,5 +1,6 @@
 /* Shapes of the messages a router receives, and their validation. */
 #include "mb_wamp.h"
+#include "mb_codec.h"
 #include "mb_id.h"
 #include "mb_json.h"
 
@@ -260,6 +261,16 @@ int mb_msg_payload(const struct mb_msg *cm)
     if (!m->args_raw || m->owns_payload) /* nothing to decode, or done */
         return 0;
     m->owns_payload = true;
+    if (m->ser != MB_SER_JSON) {
+        /* mb_msg_scan_bin's skipper accepted these bytes: decoding fails only when out of
+         * memory or on a NaN/infinity, which json_t cannot hold */
+        if (!(m->args = mb_codec_decode((enum mb_ser)m->ser, m->args_raw, m->args_len, NULL, 0)))
+            return -1;
+        if (m->kwargs_raw &&
+            !(m->kwargs = mb_codec_decode((enum mb_ser)m->ser, m->kwargs_raw, m->kwargs_len, NULL, 0)))
+            return -1;
+        return 0;
+    }
     /* the skipper accepted these bytes, so jansson does too (unless out of memory) */
     if (!(m->args = json_loadb(m->args_raw, m->args_len, JSON_ALLOW_NUL, NULL)))
         return -1;

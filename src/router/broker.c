@@ -148,50 +148,58 @@ static json_t *event_json(struct publication *pub, const struct mb_subscription 
     return ev;
 }
 
-/* What one subscription's delivery shares between its subscribers: the EVENT, built once
- * (as bytes for the WebSocket/RawSocket ones, as a json_t for in-process ones). */
+/* What one subscription's delivery shares between its subscribers: the EVENT, built once per
+ * serializer in use among them (as bytes for the WebSocket/RawSocket ones, as a json_t for
+ * in-process ones). */
 struct delivery {
     struct publication *pub;
     const struct mb_subscription *sub;
     enum mb_match_policy policy;
     json_t *ev;
-    const char *data;
-    size_t len;
-    bool failed;
+    const char *data[MB_SER_COUNT];
+    size_t len[MB_SER_COUNT];
+    bool failed[MB_SER_COUNT];
+    bool ev_failed;
 };
 
 static void deliver_to(struct delivery *d, struct mb_session *t)
 {
     struct publication *pub = d->pub;
-    if (d->failed)
-        return;
     if (t->tr->send_json) {
-        if (!d->ev && !(d->ev = event_json(pub, d->sub, d->policy))) {
-            d->failed = true;
+        if (d->ev_failed || (!d->ev && !(d->ev = event_json(pub, d->sub, d->policy)))) {
+            d->ev_failed = true;
             return;
         }
         if (t->state < MB_S_LEAVING)
             t->tr->send_json(t->conn, d->ev);
         return;
     }
-    if (!d->data) {
+    int ser = t->ser;
+    if (d->failed[ser])
+        return;
+    if (!d->data[ser]) {
         json_t *details = delivery_details(pub, d->policy);
         if (pub->m && details)
-            d->data = mb_encode_passthrough_details(pub->r, MB_EVENT, d->sub->id, pub->id, details, pub->m, &d->len);
+            d->data[ser] = mb_encode_passthrough_details(pub->r, ser, MB_EVENT, d->sub->id, pub->id, details,
+                                                         pub->m, &d->len[ser]);
         else if (pub->m)
-            d->data = mb_encode_passthrough(pub->r, MB_EVENT, d->sub->id, pub->id,
-                                            d->policy == MB_MATCH_EXACT ? NULL : "topic", pub->uri, pub->uri_len,
-                                            pub->m, &d->len);
-        else if (d->ev || (d->ev = event_json(pub, d->sub, d->policy)))
-            d->data = mb_serialize(pub->r, d->ev, &d->len);
-        if (!d->data) {
-            d->failed = true;
+            d->data[ser] = mb_encode_passthrough(pub->r, ser, MB_EVENT, d->sub->id, pub->id,
+                                                 d->policy == MB_MATCH_EXACT ? NULL : "topic", pub->uri,
+                                                 pub->uri_len, pub->m, &d->len[ser]);
+        else if (d->ev || (!d->ev_failed && (d->ev = event_json(pub, d->sub, d->policy))))
+            d->data[ser] = mb_serialize(pub->r, ser, d->ev, &d->len[ser]);
+        if (!d->data[ser]) {
+            d->failed[ser] = true;
+            mb_warn(&pub->r->log, "publication %llu on '%.*s': its EVENT cannot be encoded in %s: not "
+                    "delivered to the %s subscribers", (unsigned long long)pub->id, (int)pub->uri_len,
+                    pub->uri, mb_ser_name(ser), mb_ser_name(ser));
             return;
         }
     }
-    /* the scratch buffer holds d->data until the next encoding, and nothing else encodes
-     * before this subscription is done (mb_session_send_bytes only queues) */
-    mb_session_send_bytes(t, d->data, d->len);
+    /* the router's buffer for this serializer holds d->data[ser] until the next encoding in it,
+     * and nothing else encodes before this subscription is done (mb_session_send_bytes only
+     * queues) */
+    mb_session_send_bytes(t, d->data[ser], d->len[ser]);
 }
 
 /* A short eligible list among many subscribers: walking the list (each ID looked up, then
@@ -227,7 +235,7 @@ static void deliver(void *value, enum mb_match_policy policy, void *ctx)
         return;
     struct delivery d = { .pub = pub, .sub = sub, .policy = policy };
     if (!(pub->filtered && deliver_by_eligible(&d, sub, s)))
-        for (size_t i = 0; i < sub->subscribers.len && !d.failed; i++) {
+        for (size_t i = 0; i < sub->subscribers.len; i++) {
             struct mb_session *t = sub->subscribers.items[i];
             if (t == s || (pub->filtered && !mb_filters_pass(&pub->f, t)))
                 continue;

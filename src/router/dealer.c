@@ -227,11 +227,20 @@ static void interrupt(struct mb_invocation *inv, const char *mode, enum mb_reaso
 
 /* Sends INVOCATION: Details are {} or {"procedure": uri} when details is NULL, else details
  * (borrowed); the payload stays as received whenever the callee takes bytes. */
-static void send_invocation(struct mb_session *callee, const struct mb_invocation *inv, json_t *details,
+static void send_invocation(struct mb_session *callee, struct mb_invocation *inv, json_t *details,
                             const char *proc, const struct mb_msg *m)
 {
-    if (details ? mb_session_send_passthrough_details(callee, MB_INVOCATION, inv->id, inv->reg, details, m)
-                : mb_session_send_passthrough(callee, MB_INVOCATION, inv->id, inv->reg, proc, m->uri, m->uri_len, m))
+    int sent = details ? mb_session_send_passthrough_details(callee, MB_INVOCATION, inv->id, inv->reg, details, m)
+                       : mb_session_send_passthrough(callee, MB_INVOCATION, inv->id, inv->reg, proc, m->uri,
+                                                     m->uri_len, m);
+    if (sent < 0) { /* the caller's payload has a value the callee's serializer cannot carry */
+        mb_session_error(inv->caller, MB_CALL, inv->caller_request, MB_R_INVALID_ARGUMENT,
+                         "the call's arguments cannot be carried to the callee, which speaks %s (a NaN or an "
+                         "infinity for JSON?)", mb_ser_name(callee->ser));
+        finish(inv);
+        return;
+    }
+    if (sent)
         return;
     json_t *msg = NULL;
     if (mb_msg_payload(m) == 0) {
@@ -249,8 +258,12 @@ static void send_invocation(struct mb_session *callee, const struct mb_invocatio
 /* Sends RESULT with Details {} (details NULL) or details (borrowed), payload as received. */
 static void send_result(struct mb_session *caller, uint64_t request, json_t *details, const struct mb_msg *m)
 {
-    if (details ? mb_session_send_passthrough_details(caller, MB_RESULT, request, 0, details, m)
-                : mb_session_send_passthrough(caller, MB_RESULT, request, 0, NULL, NULL, 0, m))
+    int sent = details ? mb_session_send_passthrough_details(caller, MB_RESULT, request, 0, details, m)
+                       : mb_session_send_passthrough(caller, MB_RESULT, request, 0, NULL, NULL, 0, m);
+    if (sent < 0) /* the callee's payload has a value the caller's serializer cannot carry */
+        mb_session_error(caller, MB_CALL, request, MB_R_INVALID_ARGUMENT, "the callee's result cannot be carried "
+                         "to this session, which speaks %s (a NaN or an infinity for JSON?)", mb_ser_name(caller->ser));
+    if (sent)
         return;
     json_t *res = NULL;
     if (mb_msg_payload(m) == 0)

@@ -116,13 +116,15 @@ struct mb_kept_event *mb_kept_new(uint64_t publication, const char *topic, size_
     e->timestamp = mb_router_wall_ms();
     e->publisher = publisher;
     e->topic = malloc(topic_len + 1);
-    if (m && m->tail) {
-        e->tail = malloc(m->tail_len + 1);
-        if (e->tail) {
-            memcpy(e->tail, m->tail, m->tail_len);
-            e->tail[m->tail_len] = '\0';
-            e->tail_len = m->tail_len;
+    if (m && m->tail) { /* kept as JSON text, whatever the publisher's serializer */
+        struct mb_buf b = { 0 };
+        if (mb_tail_to_json(m, &b) == 0 && (e->tail = malloc(b.len + 1))) {
+            if (b.len)
+                memcpy(e->tail, mb_buf_data(&b), b.len);
+            e->tail[b.len] = '\0';
+            e->tail_len = b.len;
         }
+        mb_buf_free(&b);
     } else {
         e->tail = tail_of(args, kwargs, &e->tail_len);
     }

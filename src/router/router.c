@@ -1,6 +1,7 @@
 /* The router object: realms, the loop's own handles, the safe point and shutdown. */
 #include "mb_router.h"
 #include "mb_broker.h"
+#include "mb_conn.h"
 #include "mb_dealer.h"
 #include "mb_history.h"
 #include "mb_lua.h"
@@ -76,7 +77,7 @@ static void on_safe_point(uv_check_t *h)
     struct mb_router *r = h->data;
     mb_lua_run_pending(r);
     mb_session_reap(r);
-    mb_rawsocket_flush(r);
+    mb_net_flush_all(r);
 }
 
 static void on_spin(uv_idle_t *h)
@@ -105,7 +106,7 @@ static void on_tick(uv_timer_t *h)
     uint64_t now = mb_router_now_ms(r);
     mb_session_check_slow(r, now);
     mb_dealer_expire(r, now);
-    mb_rawsocket_sweep(r, now);
+    mb_net_sweep(r, now);
     mb_ws_sweep(r, now);
     struct mb_realm *realm;
     for (size_t it = 0; (realm = mb_map_next(&r->realms, &it));)
@@ -129,7 +130,7 @@ static void finish_stop(struct mb_router *r)
     if (r->stopped)
         return;
     r->stopped = true;
-    mb_rawsocket_close_all(r);
+    mb_net_close_all(r);
     uv_timer_stop(&r->grace);
     uv_close((uv_handle_t *)&r->grace, NULL);
     uv_close((uv_handle_t *)&r->tick, NULL);
@@ -164,7 +165,7 @@ void mb_router_stop(struct mb_router *r)
     mb_lua_stop(r); /* scripts go first: their callers get their answers */
     mb_info(&r->log, "shutting down: %zu session(s) to close", r->nall);
     mb_ws_stop_listening(r);
-    mb_rawsocket_stop_listening(r);
+    mb_net_stop_listening(r);
     for (struct mb_session *s = r->all; s; s = s->next)
         mb_session_shutdown(s, MB_R_SYSTEM_SHUTDOWN, "router is shutting down");
     r->grace_steps = r->grace_left = (int)(r->cfg->shutdown_grace * 1000.0 / 20.0) + 2;
@@ -237,11 +238,16 @@ int mb_router_init(struct mb_router *r, uv_loop_t *loop, struct mb_config *cfg)
     uv_signal_start(&r->sigint, on_signal, SIGINT);
     uv_signal_start(&r->sigterm, on_signal, SIGTERM);
     uv_signal_start(&r->sighup, on_signal, SIGHUP);
+    if (mb_net_init(r) < 0)
+        return -1;
     if (mb_lua_start(r) < 0)
         return -1;
-    if (cfg->ws_enabled && mb_ws_start(r) < 0)
+    bool ws = false;
+    for (size_t i = 0; i < cfg->nlisteners; i++)
+        ws = ws || cfg->listeners[i].kind == MB_LISTEN_WEBSOCKET;
+    if (ws && mb_ws_start(r) < 0)
         return -1;
-    if (cfg->raw_enabled && mb_rawsocket_start(r) < 0)
+    if (mb_rawsocket_start(r) < 0)
         return -1;
     return 0;
 }
@@ -250,7 +256,7 @@ void mb_router_free(struct mb_router *r)
 {
     while (r->ws) /* lws wants a second destroy after the loop ran: it frees then */
         mb_ws_destroy(r);
-    mb_rawsocket_free(r);
+    mb_net_free(r); /* after uv_run: every connection is gone; frees the listeners */
     mb_lua_free(r);
     struct mb_realm *realm;
     for (size_t it = 0; (realm = mb_map_next(&r->realms, &it));)
@@ -263,6 +269,8 @@ void mb_router_free(struct mb_router *r)
     mb_map_free(&r->realms);
     mb_map_free(&r->sessions);
     mb_buf_free(&r->scratch);
+    for (int i = 0; i < MB_SER_COUNT; i++)
+        mb_buf_free(&r->enc[i]);
     for (size_t i = 0; i < MB_DICT_CACHE; i++)
         json_decref(r->dicts[i].dict);
 }

@@ -35,21 +35,64 @@ struct mb_session *mb_session_new(struct mb_router *r, const struct mb_transport
     return s;
 }
 
-const char *mb_serialize(struct mb_router *r, json_t *msg, size_t *len)
+const char *mb_serialize(struct mb_router *r, int ser, json_t *msg, size_t *len)
 {
-    /* one encoding pass, straight into the reused scratch buffer */
-    struct mb_buf *b = &r->scratch;
+    /* one encoding pass, straight into the reused buffer of that serializer */
+    struct mb_buf *b = &r->enc[ser];
     mb_buf_reset(b);
-    if (mb_json_dump(b, msg) < 0 || b->len == 0)
+    if (mb_codec_encode(ser, b, msg) < 0 || b->len == 0)
         return NULL;
     *len = b->len;
     return mb_buf_data(b);
 }
 
-/* "[type,id1[,id2]," into the scratch buffer, reset first: the head of a pass-through message. */
-static int put_head(struct mb_buf *b, int type, uint64_t id1, uint64_t id2)
+/* The values of a scanned message's payload (Arguments, ArgumentsKw): their bytes and how many.
+ * A JSON tail kept without its slices (retained and history events) is split here. */
+static unsigned tail_values(const struct mb_msg *m, const char **v, size_t *vl)
+{
+    if (m->args_raw) {
+        v[0] = m->args_raw;
+        vl[0] = m->args_len;
+        v[1] = m->kwargs_raw;
+        vl[1] = m->kwargs_len;
+        return m->kwargs_raw ? 2 : 1;
+    }
+    if (m->ser != MB_SER_JSON || m->tail_len == 0)
+        return m->tail_n; /* binary tails always come with their slices */
+    const char *p = m->tail, *end = m->tail + m->tail_len;
+    unsigned n = 0;
+    while (n < 2 && (p = mb_json_ws(p, end)) < end && *p == ',') {
+        p = mb_json_ws(p + 1, end);
+        const char *q = mb_codec_skip(MB_SER_JSON, p, end);
+        if (!q)
+            break;
+        v[n] = p;
+        vl[n++] = (size_t)(q - p);
+        p = q;
+    }
+    return n;
+}
+
+/* Items in m's payload: 0, 1 or 2. */
+static unsigned tail_count(const struct mb_msg *m)
+{
+    const char *v[2];
+    size_t vl[2];
+    return m->tail_n ? m->tail_n : tail_values(m, v, vl);
+}
+
+/* The head of a pass-through message into b (reset first), in serializer ser: JSON
+ * "[type,id1[,id2],", else an array header of items entries, then type, id1[, id2]. */
+static int put_head(struct mb_buf *b, int ser, int type, uint64_t id1, uint64_t id2, size_t items)
 {
     mb_buf_reset(b);
+    if (ser != MB_SER_JSON) {
+        int err = mb_codec_put_array(ser, b, items) | mb_codec_put_uint(ser, b, (uint64_t)type) |
+                  mb_codec_put_uint(ser, b, id1);
+        if (id2)
+            err |= mb_codec_put_uint(ser, b, id2);
+        return err;
+    }
     char *head = mb_buf_reserve(b, 4);
     if (!head)
         return -1;
@@ -64,60 +107,108 @@ static int put_head(struct mb_buf *b, int type, uint64_t id1, uint64_t id2)
     return err | mb_json_put(b, ",", 1);
 }
 
-const char *mb_encode_passthrough(struct mb_router *r, int type, uint64_t id1, uint64_t id2, const char *key,
-                                  const char *value, size_t value_len, const struct mb_msg *m, size_t *len)
+/* The payload of m, then the end of the message: the bytes as received when m came in the
+ * same serializer, else each value converted once (mb_codec_transcode). */
+static int put_tail(struct mb_buf *b, int ser, const struct mb_msg *m)
 {
-    struct mb_buf *b = &r->scratch;
-    int err = put_head(b, type, id1, id2);
-    if (key)
+    int err = 0;
+    if (m->ser == ser) {
+        err = mb_buf_append(b, m->tail, m->tail_len);
+    } else {
+        const char *v[2];
+        size_t vl[2];
+        unsigned n = tail_values(m, v, vl);
+        for (unsigned i = 0; i < n && !err; i++) {
+            if (ser == MB_SER_JSON)
+                err |= mb_json_put(b, ",", 1);
+            err |= mb_codec_transcode(b, ser, m->ser, v[i], vl[i]);
+        }
+    }
+    if (ser == MB_SER_JSON)
+        err |= mb_json_put(b, "]", 1);
+    return err;
+}
+
+/* Items of a pass-through message: type, ids, details, payload. */
+static size_t items_of(uint64_t id2, const struct mb_msg *m)
+{
+    return 3 + (id2 ? 1 : 0) + tail_count(m);
+}
+
+const char *mb_encode_passthrough(struct mb_router *r, int ser, int type, uint64_t id1, uint64_t id2,
+                                  const char *key, const char *value, size_t value_len, const struct mb_msg *m,
+                                  size_t *len)
+{
+    struct mb_buf *b = &r->enc[ser];
+    int err = put_head(b, ser, type, id1, id2, ser == MB_SER_JSON ? 0 : items_of(id2, m));
+    if (ser != MB_SER_JSON) {
+        err |= mb_codec_put_map(ser, b, key ? 1 : 0);
+        if (key)
+            err |= mb_codec_put_str(ser, b, key, strlen(key)) | mb_codec_put_str(ser, b, value, value_len);
+    } else if (key)
         err |= mb_json_put(b, "{\"", 2) | mb_json_put(b, key, strlen(key)) | mb_json_put(b, "\":", 2) |
                mb_json_put_str(b, value, value_len) | mb_json_put(b, "}", 1);
     else
         err |= mb_json_put(b, "{}", 2);
-    err |= mb_json_put(b, m->tail, m->tail_len) | mb_json_put(b, "]", 1);
-    if (err)
+    if (err || put_tail(b, ser, m))
         return NULL;
     *len = b->len;
     return mb_buf_data(b);
 }
 
-const char *mb_encode_passthrough_details(struct mb_router *r, int type, uint64_t id1, uint64_t id2,
+const char *mb_encode_passthrough_details(struct mb_router *r, int ser, int type, uint64_t id1, uint64_t id2,
                                           json_t *details, const struct mb_msg *m, size_t *len)
 {
-    struct mb_buf *b = &r->scratch;
-    if (put_head(b, type, id1, id2) || mb_json_dump(b, details) < 0 ||
-        (mb_json_put(b, m->tail, m->tail_len) | mb_json_put(b, "]", 1)))
+    struct mb_buf *b = &r->enc[ser];
+    if (put_head(b, ser, type, id1, id2, ser == MB_SER_JSON ? 0 : items_of(id2, m)) ||
+        mb_codec_encode(ser, b, details) < 0 || put_tail(b, ser, m))
         return NULL;
     *len = b->len;
     return mb_buf_data(b);
 }
 
-bool mb_session_send_passthrough_details(struct mb_session *s, int type, uint64_t id1, uint64_t id2,
+int mb_tail_to_json(const struct mb_msg *m, struct mb_buf *b)
+{
+    if (m->ser == MB_SER_JSON)
+        return mb_buf_append(b, m->tail, m->tail_len);
+    const char *v[2];
+    size_t vl[2];
+    unsigned n = tail_values(m, v, vl);
+    int err = 0;
+    for (unsigned i = 0; i < n && !err; i++)
+        err = mb_json_put(b, ",", 1) | mb_codec_transcode(b, MB_SER_JSON, m->ser, v[i], vl[i]);
+    return err;
+}
+
+static int sent_or_logged(struct mb_session *s, int type, const char *data, size_t len)
+{
+    if (data) {
+        mb_session_send_bytes(s, data, len);
+        return 1;
+    }
+    mb_warn(&s->router->log, "session %llu: %s not sent: its payload cannot be encoded in %s (out of memory, or "
+            "a NaN or infinity for JSON)", (unsigned long long)s->id, mb_msg_name(type), mb_ser_name(s->ser));
+    return -1;
+}
+
+int mb_session_send_passthrough_details(struct mb_session *s, int type, uint64_t id1, uint64_t id2,
                                          json_t *details, const struct mb_msg *m)
 {
     if (!m->tail || s->tr->send_json)
-        return false;
+        return 0;
     size_t len;
-    const char *data = mb_encode_passthrough_details(s->router, type, id1, id2, details, m, &len);
-    if (data)
-        mb_session_send_bytes(s, data, len);
-    else
-        mb_error(&s->router->log, "session %llu: a message could not be built", (unsigned long long)s->id);
-    return true;
+    const char *data = mb_encode_passthrough_details(s->router, s->ser, type, id1, id2, details, m, &len);
+    return sent_or_logged(s, type, data, len);
 }
 
-bool mb_session_send_passthrough(struct mb_session *s, int type, uint64_t id1, uint64_t id2, const char *key,
+int mb_session_send_passthrough(struct mb_session *s, int type, uint64_t id1, uint64_t id2, const char *key,
                                  const char *value, size_t value_len, const struct mb_msg *m)
 {
     if (!m->tail || s->tr->send_json)
-        return false;
+        return 0;
     size_t len;
-    const char *data = mb_encode_passthrough(s->router, type, id1, id2, key, value, value_len, m, &len);
-    if (data)
-        mb_session_send_bytes(s, data, len);
-    else
-        mb_error(&s->router->log, "session %llu: a message could not be built", (unsigned long long)s->id);
-    return true;
+    const char *data = mb_encode_passthrough(s->router, s->ser, type, id1, id2, key, value, value_len, m, &len);
+    return sent_or_logged(s, type, data, len);
 }
 
 #define URI_ARG(m) (int)((m)->uri_len > 200 ? 200 : (m)->uri_len), (m)->uri
@@ -245,9 +336,13 @@ void mb_session_send(struct mb_session *s, json_t *msg)
         return;
     }
     size_t len;
-    const char *data = s->state >= MB_S_LEAVING ? NULL : mb_serialize(s->router, msg, &len);
+    const char *data = s->state >= MB_S_LEAVING ? NULL : mb_serialize(s->router, s->ser, msg, &len);
     if (data)
         mb_session_send_bytes(s, data, len);
+    else if (s->state < MB_S_LEAVING)
+        mb_error(&s->router->log, "session %llu: a %s message could not be encoded in %s",
+                 (unsigned long long)s->id, mb_msg_name((int)json_integer_value(json_array_get(msg, 0))),
+                 mb_ser_name(s->ser));
     json_decref(msg);
 }
 
@@ -506,10 +601,11 @@ void mb_session_join(struct mb_session *s, struct mb_realm *realm, const char *a
 
 json_t *mb_session_details(const struct mb_session *s)
 {
-    return json_pack("{sIsssssssss{ssss}}", "session", (json_int_t)s->id, "authid", s->authid ? s->authid : "",
+    const struct mb_listener_config *lc = s->listener;
+    return json_pack("{sIsssssssss{sssssbsb}}", "session", (json_int_t)s->id, "authid", s->authid ? s->authid : "",
                      "authrole", s->authrole ? s->authrole : "", "authmethod", s->authmethod ? s->authmethod : "",
                      "authprovider", s->authprovider ? s->authprovider : "", "transport", "type", s->tr->name,
-                     "peer", s->peer);
+                     "peer", s->peer, "tls", lc && lc->tls.cert, "unix", lc && lc->unix_path);
 }
 
 static bool offers_method(json_t *details, const char *method)
@@ -572,6 +668,15 @@ static void on_hello(struct mb_session *s, const struct mb_msg *m)
         mb_session_abort(s, MB_R_NO_SUCH_REALM, "no realm named '%.*s' on this router",
                          (int)(m->uri_len > 200 ? 200 : m->uri_len), m->uri);
         return;
+    }
+    if (s->listener && s->listener->nrealms) { /* listeners[i].realms: the realms served there */
+        bool allowed = false;
+        for (size_t i = 0; i < s->listener->nrealms && !allowed; i++)
+            allowed = strcmp(s->listener->realms[i], realm->name) == 0;
+        if (!allowed) {
+            mb_session_abort(s, MB_R_NO_SUCH_REALM, "realm '%s' is not served on this listener", realm->name);
+            return;
+        }
     }
     json_t *authid = json_object_get(m->dict, "authid");
     const char *id = json_is_string(authid) ? json_string_value(authid) : NULL;
@@ -677,47 +782,72 @@ static void dispatch(struct mb_session *s, const struct mb_msg *m)
 }
 
 /* The Options/Details dict of a scanned message, a new reference: from the router's cache of
- * recent dicts when the same bytes came before. NULL when out of memory. */
-static json_t *scanned_dict(struct mb_router *r, const char *p, size_t n)
+ * recent dicts when the same bytes came before (in the same serializer). NULL when out of memory. */
+static json_t *decode_dict(int ser, const char *p, size_t n)
+{
+    return ser == MB_SER_JSON ? json_loadb(p, n, JSON_ALLOW_NUL, NULL) : mb_codec_decode(ser, p, n, NULL, 0);
+}
+
+static json_t *scanned_dict(struct mb_router *r, int ser, const char *p, size_t n)
 {
     if (n > MB_DICT_KEY_MAX)
-        return json_loadb(p, n, JSON_ALLOW_NUL, NULL);
+        return decode_dict(ser, p, n);
     uint64_t h = mb_hash_init();
     for (size_t i = 0; i < n; i++)
         h = mb_hash_step(h, (unsigned char)p[i]);
+    h = mb_hash_step(h, (unsigned char)ser);
     struct mb_dict_slot *slot = &r->dicts[(h ^ (h >> 29)) & (MB_DICT_CACHE - 1)];
-    if (!slot->dict || slot->len != n || memcmp(slot->key, p, n) != 0) {
-        json_t *d = json_loadb(p, n, JSON_ALLOW_NUL, NULL);
+    if (!slot->dict || slot->len != n || slot->ser != ser || memcmp(slot->key, p, n) != 0) {
+        json_t *d = decode_dict(ser, p, n);
         if (!d)
             return NULL;
         json_decref(slot->dict);
         slot->dict = d;
         slot->len = n;
+        slot->ser = ser;
         memcpy(slot->key, p, n);
     }
     return json_incref(slot->dict);
 }
+
+static const char *const ser_title[MB_SER_COUNT] = { "JSON", "MessagePack", "CBOR" };
 
 void mb_session_receive(struct mb_session *s, const char *data, size_t len)
 {
     if (s->state == MB_S_CLOSED)
         return;
     struct mb_msg m;
-    if (s->state == MB_S_JOINED && mb_msg_scan(data, len, &m)) {
+    int ser = s->ser;
+    if (s->state == MB_S_JOINED &&
+        (ser == MB_SER_JSON ? mb_msg_scan(data, len, &m) : mb_msg_scan_bin(ser, data, len, &m))) {
         /* the fast path: CALL, PUBLISH, YIELD, with their payload left as bytes */
-        if ((m.dict = scanned_dict(s->router, m.dict_raw, m.dict_len))) {
+        if ((m.dict = scanned_dict(s->router, ser, m.dict_raw, m.dict_len))) {
             dispatch(s, &m);
             mb_msg_release(&m);
             json_decref(m.dict);
             return;
         }
     }
-    json_error_t jerr;
-    json_t *root = json_loadb(data, len, JSON_ALLOW_NUL, &jerr);
-    if (!root) {
-        mb_session_abort(s, MB_R_PROTOCOL_VIOLATION, "malformed JSON at byte %d: %s",
-                         jerr.position, jerr.text);
-        return;
+    json_t *root;
+    if (ser == MB_SER_JSON) {
+        json_error_t jerr;
+        if (!(root = json_loadb(data, len, JSON_ALLOW_NUL, &jerr))) {
+            mb_session_abort(s, MB_R_PROTOCOL_VIOLATION, "malformed JSON at byte %d: %s",
+                             jerr.position, jerr.text);
+            return;
+        }
+    } else {
+        char err[200];
+        if (!(root = mb_codec_decode(ser, data, len, err, sizeof err))) {
+            mb_session_abort(s, MB_R_PROTOCOL_VIOLATION, "malformed %s message: %s", ser_title[ser], err);
+            return;
+        }
+        if (!json_is_array(root)) {
+            json_decref(root);
+            mb_session_abort(s, MB_R_PROTOCOL_VIOLATION, "a %s message must be an array, got another value",
+                             ser_title[ser]);
+            return;
+        }
     }
     mb_session_receive_json(s, root);
     json_decref(root);

@@ -36,6 +36,7 @@ struct mb_ws {
     struct pending *pendings;
     struct ws_conn *conns;
     char *web_root; /* realpath, or NULL */
+    const struct mb_listener_config *lc; /* the first websocket listener of cfg->listeners */
     int destroy_calls;
 };
 
@@ -213,8 +214,8 @@ static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
     case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION: {
         char uri[256];
         if (lws_hdr_copy(wsi, uri, sizeof uri, WSI_TOKEN_GET_URI) <= 0 ||
-            strcmp(uri, ws->r->cfg->ws_path) != 0) {
-            mb_info(&ws->r->log, "websocket upgrade refused: path %s is not %s", uri, ws->r->cfg->ws_path);
+            strcmp(uri, ws->lc->path) != 0) {
+            mb_info(&ws->r->log, "websocket upgrade refused: path %s is not %s", uri, ws->lc->path);
             return 1;
         }
         return 0;
@@ -240,6 +241,7 @@ static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
             free(c);
             return -1;
         }
+        c->s->listener = ws->lc;
         c->last_rx = mb_router_now_ms(ws->r);
         c->next = ws->conns;
         if (ws->conns)
@@ -496,10 +498,10 @@ static void hand_over(struct pending *p, size_t head_end)
     }
     struct head_info hi;
     size_t n = rewrite_head(p->head, head_end, buf, HEAD_MAX + 256 - extra, &hi);
-    if (hi.upgrade && strcmp(hi.path, ws->r->cfg->ws_path) != 0) {
+    if (hi.upgrade && strcmp(hi.path, ws->lc->path) != 0) {
         char text[400];
         snprintf(text, sizeof text, "no WebSocket endpoint at %s: moonbar's WAMP endpoint is %s\n",
-                 hi.path, ws->r->cfg->ws_path);
+                 hi.path, ws->lc->path);
         free(buf);
         refuse(p, "404 Not Found", text);
         return;
@@ -606,10 +608,26 @@ int mb_ws_start(struct mb_router *r)
         return -1;
     ws->r = r;
     r->ws = ws;
-    if (r->cfg->web_root) {
-        ws->web_root = realpath(r->cfg->web_root, NULL);
+    /* this transport serves one listener: the first websocket one of the config */
+    for (size_t i = 0; i < r->cfg->nlisteners && !ws->lc; i++)
+        if (r->cfg->listeners[i].kind == MB_LISTEN_WEBSOCKET)
+            ws->lc = &r->cfg->listeners[i];
+    for (const struct mb_listener_config *lc = ws->lc + 1; lc < r->cfg->listeners + r->cfg->nlisteners; lc++)
+        if (lc->kind == MB_LISTEN_WEBSOCKET)
+            mb_warn(&r->log, "websocket: only the first websocket listener is served for now: %s:%d ignored",
+                    lc->host ? lc->host : lc->unix_path, lc->port);
+    if (ws->lc->unix_path || ws->lc->tls.cert)
+        mb_warn(&r->log, "websocket: Unix sockets and TLS are not served yet by this transport: %s ignored",
+                ws->lc->unix_path ? "unix" : "tls");
+    if (ws->lc->unix_path) {
+        r->ws = NULL;
+        free(ws);
+        return 0;
+    }
+    if (ws->lc->web_root) {
+        ws->web_root = realpath(ws->lc->web_root, NULL);
         if (!ws->web_root)
-            mb_warn(&r->log, "web root %s: %s: no static files served", r->cfg->web_root, strerror(errno));
+            mb_warn(&r->log, "web root %s: %s: no static files served", ws->lc->web_root, strerror(errno));
     }
     /* lws's own lines are for debugging lws (it logs routine events as errors) */
     lws_set_log_level(r->log.level >= MB_LOG_TRACE ? (LLL_ERR | LLL_WARN | LLL_NOTICE | LLL_INFO | LLL_DEBUG) : 0, lws_log_line);
@@ -639,10 +657,10 @@ int mb_ws_start(struct mb_router *r)
         return -1;
     }
     char extra[PATH_MAX + 64];
-    snprintf(extra, sizeof extra, "path %s%s%s", r->cfg->ws_path, ws->web_root ? ", web root " : "",
+    snprintf(extra, sizeof extra, "path %s%s%s", ws->lc->path, ws->web_root ? ", web root " : "",
              ws->web_root ? ws->web_root : "");
     ws->listener.data = ws;
-    if (mb_listen_tcp(r, &ws->listener, r->cfg->ws_host, r->cfg->ws_port, on_connection, "websocket",
+    if (mb_listen_tcp(r, &ws->listener, ws->lc->host, ws->lc->port, on_connection, "websocket",
                       extra) < 0)
         return -1;
     ws->listener.data = ws;

@@ -10,6 +10,7 @@ import hashlib
 import json
 import os
 import socket
+import ssl
 import struct
 import time
 
@@ -70,7 +71,7 @@ class _Conn:
             data = self.sock.recv(1 << 16)
         except socket.timeout:
             raise Timeout("timed out waiting for data") from None
-        except (ConnectionResetError, BrokenPipeError):
+        except (ConnectionResetError, BrokenPipeError, ssl.SSLError):
             self.eof = Closed("reset")
             raise self.eof from None
         if not data:
@@ -281,17 +282,26 @@ def _mask_fast(payload, mask):
 
 
 class RawSocketConn(_Conn):
-    """WAMP RawSocket client. handshake=None: connect only (send bytes yourself)."""
+    """WAMP RawSocket client. handshake=None: connect only (send bytes yourself).
+    unix=PATH: over a Unix domain socket instead of host:port; tls=ssl.SSLContext: over TLS."""
 
     MSG, PING, PONG = 0, 1, 2
 
-    def __init__(self, port, handshake=b"\x7f\xf1\x00\x00", timeout=5, rcvbuf=None, host=HOST):
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    def __init__(self, port, handshake=b"\x7f\xf1\x00\x00", timeout=5, rcvbuf=None, host=HOST,
+                 unix=None, tls=None):
+        sock = socket.socket(socket.AF_UNIX if unix else socket.AF_INET, socket.SOCK_STREAM)
         if rcvbuf:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
         sock.settimeout(T(timeout))
-        sock.connect((host, port))
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        try:
+            sock.connect(unix if unix else (host, port))
+            if not unix:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if tls is not None:
+                sock = tls.wrap_socket(sock, server_hostname=host)
+        except BaseException:
+            sock.close()
+            raise
         super().__init__(sock)
         self.reply = None
         if handshake is not None:

@@ -218,7 +218,7 @@ class RouterError(AssertionError):
 class Router:
     """One moonbar process started with a temporary config file.
 
-    Attributes once started: listeners (Listener, in log order), ws_port and rawsocket_port
+    Attributes once started: listening (Listener, in log order), ws_port and rawsocket_port
     (the first plain TCP listener of each kind), url (ws://127.0.0.1:PORT/ws), http_base,
     config_path, workdir, proc.
     """
@@ -231,7 +231,7 @@ class Router:
         self.proc = None
         self.ws_port = None
         self.rawsocket_port = None
-        self.listeners = []
+        self.listening = []
         self._lines = []
         self._stdout = []
         self._cond = threading.Condition()
@@ -340,20 +340,37 @@ class Router:
                     raise RouterError("moonbar did not log its %d listeners within %.1fs; log:\n%s"
                                       % (want, T(timeout), "".join(self._lines)))
                 self._cond.wait(min(left, 0.2))
-        self.listeners = found  # in the order the router logged them (the config's order)
+        self.listening = found  # in the order the router logged them (the config's order)
         self.ws_port = self.find_port("websocket")
         self.rawsocket_port = self.find_port("rawsocket")
         return self
 
     def find(self, kind, tls=False, unix=False, nth=0):
         """The nth listener of `kind` (TLS or not, Unix or TCP) in log order, or None."""
-        match = [lst for lst in self.listeners
+        match = [lst for lst in self.listening
                  if lst.kind == kind and lst.tls == tls and bool(lst.unix) == unix]
         return match[nth] if nth < len(match) else None
 
     def find_port(self, kind, tls=False, nth=0):
         lst = self.find(kind, tls=tls, nth=nth)
         return lst.port if lst else None
+
+    def listeners(self, n, timeout=10):
+        """The first `n` "listening KIND on ADDRESS" lines of the log, waited for: a list of
+        (kind, address, port or None), address "127.0.0.1:PORT" or "unix:/path"."""
+        rx = re.compile(r"listening (websocket|rawsocket) on (\S+)")
+        deadline = time.monotonic() + T(timeout)
+        while True:
+            found = rx.findall(self.log)
+            if len(found) >= n:
+                out = []
+                for kind, addr in found[:n]:
+                    port = None if addr.startswith("unix:") else int(addr.rsplit(":", 1)[1])
+                    out.append((kind, addr, port))
+                return out
+            if time.monotonic() > deadline or not self.alive():
+                raise RouterError("%d listening lines expected; log:\n%s" % (n, self.log))
+            time.sleep(0.05)
 
     @property
     def url(self):

@@ -333,7 +333,8 @@ def tls_options(ca, hostname="localhost", client_cert=None):
 
 def connect(router, transport="websocket", realm="realm1", serializers="json", authid=None,
             authmethods=None, ticket=None, features=None, unix=None, tls=False, ca=None,
-            client_cert=None, port=None, tls_hostname="localhost", _timeout=5):
+            client_cert=None, port=None, tls_hostname="localhost", endpoint=None,
+            _timeout=5):
     """Connect an autobahn Twisted client to `router` and join `realm`.
 
     transport: "websocket" or "rawsocket", or "unix" (RawSocket on the router's Unix
@@ -347,14 +348,15 @@ def connect(router, transport="websocket", realm="realm1", serializers="json", a
     this TCP port instead of the router's first listener of the kind. authmethods: offered in
     HELLO (e.g. ["ticket"]); ticket: the answer to a ticket CHALLENGE. Raises JoinFailed on
     ABORT. features: role feature announcements to change, e.g.
-    {"subscriber": {"subscription_revocation": False}}.
+    {"subscriber": {"subscription_revocation": False}}. endpoint: a function of the reactor
+    returning the Twisted client endpoint to use instead of the one the other arguments name.
     """
     if transport in TRANSPORT_ALIASES:
         transport, is_unix, tls = TRANSPORT_ALIASES[transport]
         if is_unix and unix is None:
             found = router.find("rawsocket", unix=True)
             if found is None:
-                raise ValueError("the router has no Unix RawSocket listener: %r" % router.listeners)
+                raise ValueError("the router has no Unix RawSocket listener: %r" % router.listening)
             unix = found.unix
     if transport not in ("websocket", "rawsocket"):
         raise ValueError(transport)
@@ -365,7 +367,7 @@ def connect(router, transport="websocket", realm="realm1", serializers="json", a
             (router.ws_port if transport == "websocket" else router.rawsocket_port)
         if port is None:
             raise ValueError("the router has no %s%s listener: %r"
-                             % ("TLS " if tls else "", transport, router.listeners))
+                             % ("TLS " if tls else "", transport, router.listening))
     if tls:
         ca = ca or getattr(router, "tls_ca", None)
         if ca is None:
@@ -387,14 +389,16 @@ def connect(router, transport="websocket", realm="realm1", serializers="json", a
                 raise ValueError("RawSocket takes one serializer, not %r" % (serializers,))
             factory = WampRawSocketClientFactory(session_factory, serializer=sers[0])
         client.factory = factory
-        if unix is not None:
-            endpoint = UNIXClientEndpoint(reactor, unix, timeout=T(5))
+        if endpoint is not None:
+            ep = endpoint(reactor)
+        elif unix is not None:
+            ep = UNIXClientEndpoint(reactor, unix, timeout=T(5))
         elif tls:
-            endpoint = SSL4ClientEndpoint(reactor, "127.0.0.1", port,
-                                          tls_options(ca, tls_hostname, client_cert), timeout=T(5))
+            ep = SSL4ClientEndpoint(reactor, "127.0.0.1", port,
+                                    tls_options(ca, tls_hostname, client_cert), timeout=T(5))
         else:
-            endpoint = TCP4ClientEndpoint(reactor, "127.0.0.1", port, timeout=T(5))
-        d = endpoint.connect(factory)
+            ep = TCP4ClientEndpoint(reactor, "127.0.0.1", port, timeout=T(5))
+        d = ep.connect(factory)
 
         def connected(proto):
             client.protocol = proto

@@ -104,12 +104,12 @@ def test_session_get_returns_the_sessions_details_and_transport(router, clients,
         "authrole": "anonymous",
         "authmethod": "anonymous",
         "authprovider": "static",
-        "transport": {"type": transport, "peer": mm.local_peer(b)},
+        "transport": {"type": transport, "peer": mm.local_peer(b), "tls": False, "unix": False},
     }
     # own session; a generated authid is the one WELCOME carried
     own = a.call("wamp.session.get", a.id)
     assert own["session"] == a.id and own["authid"] == a.details.authid
-    assert own["transport"] == {"type": "websocket", "peer": mm.local_peer(a)}
+    assert own["transport"] == {"type": "websocket", "peer": mm.local_peer(a), "tls": False, "unix": False}
 
 
 def test_session_get_of_unknown_or_departed_session_is_no_such_session(router, clients):

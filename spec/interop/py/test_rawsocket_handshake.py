@@ -37,7 +37,15 @@ def test_a_client_too_small_for_the_welcome_gets_an_abort_saying_so(router, witn
     witness.check()
 
 
-@pytest.mark.parametrize("serializer", [2, 0, 3, 15], ids=["msgpack", "illegal_0", "cbor", "ser_15"])
+@pytest.mark.parametrize("serializer", [2, 3], ids=["msgpack", "cbor"])
+def test_msgpack_and_cbor_handshakes_are_accepted_with_the_same_serializer(router, serializer):
+    with raw.RawSocketConn(router.rawsocket_port, handshake=None) as conn:
+        conn.send_raw(bytes([0x7F, 0xF0 | serializer, 0, 0]))
+        reply = conn.read_handshake_reply()
+        assert reply == bytes([0x7F, 0xB0 | serializer, 0, 0]), reply.hex()
+
+
+@pytest.mark.parametrize("serializer", [0, 4, 15], ids=["illegal_0", "ser_4", "ser_15"])
 def test_unsupported_serializer_is_answered_with_error_1_then_closed(router, serializer):
     with raw.RawSocketConn(router.rawsocket_port, handshake=None) as conn:
         conn.send_raw(bytes([0x7F, 0xF0 | serializer, 0, 0]))

@@ -84,11 +84,11 @@ def peers(mrouter):
 
 
 def test_the_router_logs_every_listener_in_config_order(mrouter):
-    kinds = [(lst.kind, bool(lst.unix), lst.tls) for lst in mrouter.listeners]
+    kinds = [(lst.kind, bool(lst.unix), lst.tls) for lst in mrouter.listening]
     assert kinds == [("websocket", False, False), ("rawsocket", False, False),
-                     ("rawsocket", True, False)], mrouter.listeners
-    assert mrouter.listeners[2].unix == mrouter.unix_path
-    assert all(lst.port for lst in mrouter.listeners[:2])
+                     ("rawsocket", True, False)], mrouter.listening
+    assert mrouter.listening[2].unix == mrouter.unix_path
+    assert all(lst.port for lst in mrouter.listening[:2])
 
 
 def test_the_unix_socket_has_the_configured_mode(mrouter):

@@ -84,16 +84,16 @@ def tpeers(trouter):
 
 
 def mtls_port(router, kind):
-    found = [lst for lst in router.listeners if lst.kind == kind and lst.client_certs]
-    assert found, "no %s listener that requires client certificates: %r" % (kind, router.listeners)
+    found = [lst for lst in router.listening if lst.kind == kind and lst.client_certs]
+    assert found, "no %s listener that requires client certificates: %r" % (kind, router.listening)
     return found[0].port
 
 
 def test_the_router_logs_its_tls_listeners_and_which_require_client_certificates(trouter):
-    got = [(lst.kind, lst.tls, lst.client_certs) for lst in trouter.listeners]
+    got = [(lst.kind, lst.tls, lst.client_certs) for lst in trouter.listening]
     assert got == [("websocket", True, False), ("rawsocket", True, False),
                    ("websocket", False, False), ("rawsocket", False, False),
-                   ("websocket", True, True), ("rawsocket", True, True)], trouter.listeners
+                   ("websocket", True, True), ("rawsocket", True, True)], trouter.listening
 
 
 @pytest.mark.parametrize("end", TLS_ENDS, ids=mx.end_id)
