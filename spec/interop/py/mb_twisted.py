@@ -362,13 +362,13 @@ def connect(router, transport="websocket", realm="realm1", serializers="json", a
         raise ValueError(transport)
     if unix is not None and transport != "rawsocket":
         raise ValueError("a Unix socket is for RawSocket")
-    if port is None and unix is None:
+    if port is None and unix is None and endpoint is None:
         port = router.find_port(transport, tls=bool(tls)) if tls else \
             (router.ws_port if transport == "websocket" else router.rawsocket_port)
         if port is None:
             raise ValueError("the router has no %s%s listener: %r"
                              % ("TLS " if tls else "", transport, router.listening))
-    if tls:
+    if tls and endpoint is None:
         ca = ca or getattr(router, "tls_ca", None)
         if ca is None:
             raise ValueError("tls=True needs ca= (or router.tls_ca)")
