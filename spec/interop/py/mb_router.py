@@ -340,13 +340,14 @@ class Router:
                     raise RouterError("moonbar did not log its %d listeners within %.1fs; log:\n%s"
                                       % (want, T(timeout), "".join(self._lines)))
                 self._cond.wait(min(left, 0.2))
-        self.listening = found  # in the order the router logged them (the config's order)
+        self.listening = found  # as logged: of one kind, in config order
         self.ws_port = self.find_port("websocket")
         self.rawsocket_port = self.find_port("rawsocket")
         return self
 
     def find(self, kind, tls=False, unix=False, nth=0):
-        """The nth listener of `kind` (TLS or not, Unix or TCP) in log order, or None."""
+        """The nth listener of `kind` (TLS or not, Unix or TCP) in log order (the config's order
+        among listeners of one kind), or None."""
         match = [lst for lst in self.listening
                  if lst.kind == kind and lst.tls == tls and bool(lst.unix) == unix]
         return match[nth] if nth < len(match) else None
