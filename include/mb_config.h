@@ -69,6 +69,7 @@ struct mb_config {
     int ws_port;
     char *ws_path;
     char *web_root; /* NULL: no static files */
+    bool ws_compression; /* websocket.compression: permessage-deflate */
 
     bool raw_enabled;
     char *raw_host;

@@ -1,18 +1,20 @@
-/* Transports: WebSocket (libwebsockets on the router's uv loop, behind moonbar's own
- * listening socket) and RawSocket (on mb_conn: TCP or Unix, with or without TLS). Each talks
- * to sessions through struct mb_transport (mb_router.h). */
+/* Transports: WebSocket (moonbar's own HTTP/1.1 + RFC 6455 server, ws.c) and RawSocket, both
+ * on mb_conn (TCP or Unix, with or without TLS). Each talks to sessions through struct
+ * mb_transport (mb_router.h). */
 #ifndef MB_TRANSPORT_H
 #define MB_TRANSPORT_H
 
 #include "mb_router.h"
 
-/* WebSocket + static HTTP on cfg->ws_host:ws_port. 0, or -1 with a logged reason. */
+/* WebSocket + static HTTP: one mb_listener per websocket listener of cfg->listeners (freed by
+ * mb_net_free). 0, or -1 with a logged reason. */
 int mb_ws_start(struct mb_router *r);
-/* Stops accepting; live connections are closed through their sessions. */
+/* Start of the shutdown: closes HTTP connections idle between requests (the listeners stop with
+ * mb_net_stop_listening; WebSocket sessions close through their sessions). */
 void mb_ws_stop_listening(struct mb_router *r);
-/* Destroys the lws context: first call closes, second (after uv_run returned) frees. */
-void mb_ws_destroy(struct mb_router *r);
-/* Router tick: drops connections whose request head is late. */
+/* Frees the transport's shared state (after mb_net_free). */
+void mb_ws_free(struct mb_router *r);
+/* Router tick: trims the buffers every connection shares (connections have on_sweep). */
 void mb_ws_sweep(struct mb_router *r, uint64_t now_ms);
 
 /* One mb_listener (mb_conn.h) per rawsocket listener of cfg->listeners; their connections,

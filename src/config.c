@@ -104,6 +104,7 @@ static int legacy_listeners(struct mb_config *cfg)
         lc->port = cfg->ws_port;
         lc->path = dup_or_null(cfg->ws_path);
         lc->web_root = dup_or_null(cfg->web_root);
+        lc->compression = cfg->ws_compression;
         if (!lc->host || !lc->path || (cfg->web_root && !lc->web_root))
             return -1;
     }
@@ -728,7 +729,7 @@ static int load_table(struct ld *ld, struct mb_config *cfg)
     static const char *const top[] = { "log_level", "websocket", "rawsocket", "listeners", "realms", "limits",
                                        "lua", "store", NULL };
     static const char *const lua_keys[] = { "callback_timeout", "memory_limit", "watch", NULL };
-    static const char *const ws_keys[] = { "host", "port", "path", "web_root", NULL };
+    static const char *const ws_keys[] = { "host", "port", "path", "web_root", "compression", NULL };
     static const char *const raw_keys[] = { "host", "port", NULL };
     static const char *const store_keys[] = { "path", "max_size_mb", NULL };
     static const char *const limit_keys[] = { "max_message_size", "max_queue_bytes",
@@ -760,6 +761,8 @@ static int load_table(struct ld *ld, struct mb_config *cfg)
         return -1;
     if (cfg->ws_enabled && lua_getfield(L, -1, "websocket") == LUA_TTABLE) {
         int rc = get_string(ld, "websocket", "path", &cfg->ws_path);
+        if (rc == 0)
+            rc = get_bool(ld, "websocket", "compression", &cfg->ws_compression);
         int t = lua_getfield(L, -1, "web_root");
         if (t == LUA_TBOOLEAN && !lua_toboolean(L, -1)) {
             free(cfg->web_root);

@@ -243,6 +243,20 @@ TEST(rawsocket_false_disables_it_and_true_enables_the_defaults)
     fx_done(&f);
 }
 
+TEST(websocket_compression_key_reaches_its_listener)
+{
+    struct fx f;
+    LOADS(&f, "return { websocket = { port = 0, compression = true } }\n");
+    REQUIRE(f.cfg.nlisteners >= 1);
+    CHECK(f.cfg.listeners[0].kind == MB_LISTEN_WEBSOCKET);
+    CHECK(f.cfg.listeners[0].compression);
+    fx_done(&f);
+    LOADS(&f, "return { websocket = { port = 0 } }\n");
+    CHECK(!f.cfg.listeners[0].compression);
+    fx_done(&f);
+    FAILS_WITH("return { websocket = { compression = 1 } }\n", "websocket.compression", "true or false");
+}
+
 TEST(port_bounds_zero_and_65535_are_accepted)
 {
     struct fx f;

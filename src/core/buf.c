@@ -7,7 +7,7 @@ char *mb_buf_reserve(struct mb_buf *b, size_t n)
 {
     if (b->mem && b->head + b->len + n <= b->cap)
         return mb_buf_data(b) + b->len;
-    if (b->len + n <= b->cap && b->head >= b->cap / 2) {
+    if (b->mem && b->len + n <= b->cap && b->head >= b->cap / 2) {
         /* enough room once the consumed bytes are dropped */
         memmove(b->mem + MB_BUF_HEADROOM, mb_buf_data(b), b->len);
         b->head = 0;

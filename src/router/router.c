@@ -139,7 +139,6 @@ static void finish_stop(struct mb_router *r)
     uv_close((uv_handle_t *)&r->sigint, NULL);
     uv_close((uv_handle_t *)&r->sigterm, NULL);
     uv_close((uv_handle_t *)&r->sighup, NULL);
-    mb_ws_destroy(r); /* first call: lws closes its connections on the loop */
     mb_info(&r->log, "stopped");
 }
 
@@ -254,9 +253,8 @@ int mb_router_init(struct mb_router *r, uv_loop_t *loop, struct mb_config *cfg)
 
 void mb_router_free(struct mb_router *r)
 {
-    while (r->ws) /* lws wants a second destroy after the loop ran: it frees then */
-        mb_ws_destroy(r);
     mb_net_free(r); /* after uv_run: every connection is gone; frees the listeners */
+    mb_ws_free(r);
     mb_lua_free(r);
     struct mb_realm *realm;
     for (size_t it = 0; (realm = mb_map_next(&r->realms, &it));)

@@ -1,65 +1,102 @@
-/* WebSocket transport and static files, on libwebsockets running on the router's uv loop.
+/* WebSocket transport (RFC 6455, permessage-deflate of RFC 7692) and static files over
+ * HTTP/1.1, on mb_conn connections (TCP or Unix, with or without TLS).
  *
- * moonbar owns the listening socket: it reads each connection's HTTP request head itself,
- * narrows a long Sec-WebSocket-Protocol offer to the protocols it speaks (lws 4.1.6 refuses
- * offers over 127 bytes, and autobahn-python's default offer is 137), then hands the socket
- * and the bytes read to lws (lws_adopt_socket_vhost_readbuf).
+ * A connection starts in HTTP: request heads are parsed in place from what mb_conn hands over
+ * (a head split over reads is kept in a buffer that exists only while it is incomplete).
+ * GET/HEAD serve files from the listener's web_root through libuv's thread pool; a GET on the
+ * listener's path with an upgrade becomes a WebSocket session. From then on the connection
+ * keeps only its partial frame (a frame head, a fragmented message): an idle session holds
+ * no buffers. Outbound messages are framed straight into mb_conn's queue.
  *
- * Outbound, moonbar frames WebSocket messages itself into the connection's queue and writes
- * the queue in large chunks with LWS_WRITE_HTTP (raw bytes), instead of one lws_write per
- * message. */
+ * permessage-deflate runs with no context takeover on either side, so one deflate stream per
+ * window size and one inflate stream serve every connection (reset per message). */
+#include "mb_conn.h"
+#include "mb_http.h"
 #include "mb_session.h"
 #include "mb_transport.h"
+#include "mb_wsproto.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <libwebsockets.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
-#include <unistd.h>
+#include <zlib.h>
 
-#define HEAD_MAX 8192
-#define HEAD_TIMEOUT_MS 10000
-#define WAMP_JSON "wamp.2.json"
+/* The serializers a WebSocket client can pick (bit 1 << enum mb_ser): all three. */
+#define WS_SPOKEN ((1u << MB_SER_JSON) | (1u << MB_SER_MSGPACK) | (1u << MB_SER_CBOR))
 
-struct pending;
+#define FILE_CHUNK (64 * 1024)
+#define FILE_QUEUE_MAX (512 * 1024) /* read the next chunk of a file once the queue is below */
+#define CLOSE_WAIT_MS 2000          /* after moonbar's close frame, the peer's answer */
+#define DEFLATE_MIN 64              /* smaller messages go uncompressed (RSV1 clear) */
+#define HTTP_IDLE_MS 30000          /* a keep-alive connection between requests */
+#define HTTP_HEAD_MS 10000          /* a request head that comes in pieces (after the first) */
+
+enum wsc_state {
+    WSC_HTTP,    /* reading request heads */
+    WSC_FILE,    /* serving a file: later requests wait in head */
+    WSC_WS,      /* WebSocket session */
+    WSC_CLOSING, /* moonbar sent its close frame, waiting for the peer's */
+    WSC_DEAD,    /* mb_conn_close called: input ignored until on_close */
+};
+
+struct ws_listener {
+    struct mb_listener l; /* first: mb_net frees it through on_free */
+    struct mb_ws *ws;
+    char *web_root;       /* realpath, or NULL */
+    size_t max_message_size;
+};
+
+struct file_job;
+
+struct wsc {
+    struct mb_conn *c;
+    struct ws_listener *wl;
+    struct mb_session *s;  /* WebSocket sessions */
+    struct file_job *job;  /* WSC_FILE */
+    char *head;            /* HTTP: bytes not yet parsed (MB_HTTP_HEAD_MAX), or NULL */
+    uint16_t head_len;
+    uint8_t state;
+    uint8_t hdr_len;       /* bytes of a frame head split over reads */
+    uint8_t ctl_len;
+    bool in_payload;       /* inside a frame's payload */
+    bool deflate;          /* permessage-deflate negotiated */
+    uint8_t zbits;         /* its server window bits (9..15) */
+    bool drop;             /* this message is refused: its frames are skipped */
+    bool failed;           /* a protocol error: no more input is read */
+    unsigned char hdr[MB_WS_HEAD_MAX];
+    struct mb_ws_frame f;
+    uint64_t f_off;        /* payload bytes of f read so far */
+    struct mb_ws_rx rx;
+    bool msg_compressed;
+    char *ctl;             /* a control frame's payload split over reads (125 bytes), or NULL */
+    struct mb_buf in;      /* a message split over reads, unmasked */
+    uint64_t ping_sent;    /* ms, 0 if no ping is waiting */
+    uint64_t since;        /* ms: WSC_CLOSING since, or HTTP: the partial head since */
+};
 
 struct mb_ws {
     struct mb_router *r;
-    struct lws_context *ctx;
-    struct lws_vhost *vhost;
-    uv_tcp_t listener;
-    bool listening;
-    struct pending *pendings;
-    struct ws_conn *conns;
-    char *web_root; /* realpath, or NULL */
-    const struct mb_listener_config *lc; /* the first websocket listener of cfg->listeners */
-    int destroy_calls;
+    struct mb_buf scratch;  /* a whole frame unmasked (inbound) */
+    struct mb_buf inflated; /* an inbound message inflated */
+    struct mb_buf deflated; /* an outbound message deflated */
+    z_stream *deflaters[16]; /* by window bits, made when first needed */
+    z_stream *inflater;
 };
 
-/* A connection whose HTTP request head is still being read by moonbar. */
-struct pending {
-    uv_tcp_t tcp;
-    struct mb_ws *ws;
-    size_t len;
-    uint64_t since;
-    struct pending *prev, *next;
-    char head[HEAD_MAX];
-};
-
-struct ws_conn {
-    struct lws *wsi;
-    struct mb_ws *ws;
-    struct mb_session *s;
-    struct mb_buf in, out;
-    bool want_write;
-    bool closing;       /* close once out is written */
-    uint64_t last_rx;   /* ms: when the peer last sent anything (a pong included) */
-    uint64_t ping_sent; /* ms: when moonbar pinged it, 0 if no ping is waiting */
-    struct ws_conn *prev, *next; /* ws->conns */
+struct file_job {
+    uv_fs_t req;
+    struct wsc *w;   /* NULL once the connection is gone */
+    uv_loop_t *loop;
+    uv_file fd;
+    bool head_only, keep_alive, tried_index;
+    bool waiting;    /* for the queue to go down before the next chunk */
+    uint64_t size, off;
+    char *buf;
+    char path[];
 };
 
 static void ws_send(void *conn, const char *data, size_t len);
@@ -72,220 +109,23 @@ static const struct mb_transport websocket_transport = {
     .set_reading = ws_set_reading, .close = ws_close,
 };
 
-/* ---- outbound frames ---------------------------------------------------------------- */
+static void http_input(struct wsc *w, const char *data, size_t len);
+static void ws_input(struct wsc *w, const char *data, size_t len);
 
-static void request_write(struct ws_conn *c)
+static struct mb_router *router_of(struct wsc *w)
 {
-    if (!c->want_write) {
-        c->want_write = true;
-        lws_callback_on_writable(c->wsi);
-    }
+    return w->wl->ws->r;
 }
 
-static void put_frame(struct ws_conn *c, int opcode, const char *data, size_t len)
+static void conn_close(struct wsc *w, bool flush)
 {
-    char *dst = mb_buf_reserve(&c->out, 10 + len);
-    if (!dst)
+    if (w->state == WSC_DEAD)
         return;
-    size_t h = 0;
-    dst[h++] = (char)(0x80 | opcode);
-    if (len < 126) {
-        dst[h++] = (char)len;
-    } else if (len <= 0xffff) {
-        dst[h++] = 126;
-        dst[h++] = (char)(len >> 8);
-        dst[h++] = (char)len;
-    } else {
-        dst[h++] = 127;
-        for (int i = 7; i >= 0; i--)
-            dst[h++] = (char)((uint64_t)len >> (8 * i));
-    }
-    memcpy(dst + h, data, len);
-    mb_buf_commit(&c->out, h + len);
-    request_write(c);
+    w->state = WSC_DEAD;
+    mb_conn_close(w->c, flush);
 }
 
-static void ws_send(void *conn, const char *data, size_t len)
-{
-    struct ws_conn *c = conn;
-    if (!c->closing)
-        put_frame(c, 0x1, data, len);
-}
-
-static size_t ws_queued(void *conn)
-{
-    return ((struct ws_conn *)conn)->out.len;
-}
-
-static void ws_set_reading(void *conn, bool on)
-{
-    struct ws_conn *c = conn;
-    lws_rx_flow_control(c->wsi, on ? 1 : 0);
-}
-
-static void ws_close(void *conn, int code, const char *reason, bool flush)
-{
-    struct ws_conn *c = conn;
-    if (c->closing)
-        return;
-    if (!flush)
-        mb_buf_reset(&c->out);
-    char frame[125];
-    size_t rl = reason ? strlen(reason) : 0;
-    if (rl > sizeof frame - 2)
-        rl = sizeof frame - 2;
-    frame[0] = (char)(code >> 8);
-    frame[1] = (char)code;
-    if (rl)
-        memcpy(frame + 2, reason, rl);
-    put_frame(c, 0x8, frame, 2 + rl);
-    c->closing = true;
-    /* a peer that does not read is cut after 2 s */
-    lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, 2);
-}
-
-static int on_writeable(struct ws_conn *c)
-{
-    c->want_write = false;
-    if (c->out.len == 0) /* lws calls back only once it has flushed what it held */
-        return c->closing ? -1 : 0;
-    /* The whole queue in one write: lws keeps any part the socket did not take and sends
-     * it before the next WRITEABLE. So out only ever holds whole frames lws has not seen. */
-    if (lws_write(c->wsi, (unsigned char *)mb_buf_data(&c->out), c->out.len, LWS_WRITE_HTTP) < 0)
-        return -1;
-    mb_buf_reset(&c->out);
-    mb_buf_shrink(&c->out, 1 << 16);
-    if (c->closing)
-        request_write(c); /* one more turn, then close */
-    else if (c->s->reading_paused)
-        mb_session_drained(c->s);
-    return 0;
-}
-
-/* ---- inbound ------------------------------------------------------------------------ */
-
-static int on_receive(struct ws_conn *c, const char *in, size_t len)
-{
-    struct mb_router *r = c->ws->r;
-    size_t remaining = lws_remaining_packet_payload(c->wsi);
-    bool complete = lws_is_final_fragment(c->wsi) && remaining == 0;
-    if (c->s->state == MB_S_CLOSED)
-        return 0;
-    if (lws_frame_is_binary(c->wsi)) {
-        /* wamp.2.json is the only subprotocol moonbar speaks, and its messages are text
-         * frames: a binary frame is not a JSON message, whatever its bytes */
-        mb_buf_reset(&c->in);
-        mb_session_abort(c->s, MB_R_PROTOCOL_VIOLATION,
-                         "binary WebSocket frame on a wamp.2.json session: JSON messages must be sent "
-                         "as text frames");
-        return 0;
-    }
-    size_t total = c->in.len + len + remaining;
-    if (total > r->cfg->max_message_size) {
-        char reason[120];
-        snprintf(reason, sizeof reason, "message of %zu bytes exceeds max_message_size %zu",
-                 total, r->cfg->max_message_size);
-        mb_warn(&r->log, "session %llu (%s): %s: closed", (unsigned long long)c->s->id, c->s->peer, reason);
-        mb_buf_reset(&c->in);
-        mb_session_close(c->s, 1009, reason, false);
-        lws_rx_flow_control(c->wsi, 0);
-        return 0;
-    }
-    if (complete && c->in.len == 0) { /* the common case: no copy */
-        mb_session_receive(c->s, in, len);
-        return 0;
-    }
-    if (mb_buf_append(&c->in, in, len) < 0)
-        return -1;
-    if (complete) {
-        mb_session_receive(c->s, mb_buf_data(&c->in), c->in.len);
-        mb_buf_reset(&c->in);
-        mb_buf_shrink(&c->in, 1 << 16);
-    }
-    return 0;
-}
-
-static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len)
-{
-    struct mb_ws *ws = lws_context_user(lws_get_context(wsi));
-    struct ws_conn **slot = user;
-    struct ws_conn *c = slot ? *slot : NULL;
-    switch (reason) {
-    case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION: {
-        char uri[256];
-        if (lws_hdr_copy(wsi, uri, sizeof uri, WSI_TOKEN_GET_URI) <= 0 ||
-            strcmp(uri, ws->lc->path) != 0) {
-            mb_info(&ws->r->log, "websocket upgrade refused: path %s is not %s", uri, ws->lc->path);
-            return 1;
-        }
-        return 0;
-    }
-    case LWS_CALLBACK_ESTABLISHED: {
-        c = calloc(1, sizeof *c);
-        if (!c)
-            return -1;
-        c->wsi = wsi;
-        c->ws = ws;
-        char peer[64] = "?";
-        struct sockaddr_storage ss;
-        socklen_t sl = sizeof ss;
-        int fd = lws_get_socket_fd(wsi);
-        if (getpeername(fd, (struct sockaddr *)&ss, &sl) == 0) {
-            char ip[48] = "?";
-            int port = 0;
-            mb_sockaddr_name(&ss, ip, sizeof ip, &port);
-            snprintf(peer, sizeof peer, "%s:%d", ip, port);
-        }
-        c->s = mb_session_new(ws->r, &websocket_transport, c, peer);
-        if (!c->s) {
-            free(c);
-            return -1;
-        }
-        c->s->listener = ws->lc;
-        c->last_rx = mb_router_now_ms(ws->r);
-        c->next = ws->conns;
-        if (ws->conns)
-            ws->conns->prev = c;
-        ws->conns = c;
-        *slot = c;
-        return 0;
-    }
-    case LWS_CALLBACK_RECEIVE_PONG:
-        if (c) {
-            c->last_rx = mb_router_now_ms(ws->r);
-            c->ping_sent = 0;
-        }
-        return 0;
-    case LWS_CALLBACK_RECEIVE:
-        if (!c)
-            return -1;
-        c->last_rx = mb_router_now_ms(ws->r);
-        c->ping_sent = 0;
-        mb_router_busy_poll(ws->r);
-        return on_receive(c, in, len);
-    case LWS_CALLBACK_SERVER_WRITEABLE:
-        return c ? on_writeable(c) : -1;
-    case LWS_CALLBACK_CLOSED:
-        if (c) {
-            *slot = NULL;
-            if (c->prev)
-                c->prev->next = c->next;
-            else
-                ws->conns = c->next;
-            if (c->next)
-                c->next->prev = c->prev;
-            mb_session_free(c->s);
-            mb_buf_free(&c->in);
-            mb_buf_free(&c->out);
-            free(c);
-        }
-        return 0;
-    default:
-        return 0;
-    }
-}
-
-/* ---- static files ------------------------------------------------------------------- */
+/* ---- HTTP replies ----------------------------------------------------------------- */
 
 static const char *mime_type(const char *path)
 {
@@ -307,407 +147,960 @@ static const char *mime_type(const char *path)
     return "application/octet-stream";
 }
 
-static int http_status(struct lws *wsi, unsigned code)
+/* An HTTP reply with a text body (not sent for HEAD); the connection closes after it unless
+ * keep_alive. extra: more header lines ("Allow: GET, HEAD\r\n"), or NULL. */
+static void reply_text(struct wsc *w, const char *status, const char *extra, const char *text, bool head_only,
+                       bool keep_alive)
 {
-    if (lws_return_http_status(wsi, code, NULL))
-        return -1;
-    return lws_http_transaction_completed(wsi) ? -1 : 0;
+    char buf[1024];
+    size_t tl = strlen(text);
+    int n = snprintf(buf, sizeof buf, "HTTP/1.1 %s\r\nContent-Type: text/plain; charset=utf-8\r\n"
+                     "Content-Length: %zu\r\n%s%s\r\n%s", status, tl, extra ? extra : "",
+                     keep_alive ? "" : "Connection: close\r\n", head_only ? "" : text);
+    if (n > 0)
+        mb_conn_write(w->c, buf, (size_t)n < sizeof buf ? (size_t)n : sizeof buf - 1);
+    if (!keep_alive)
+        conn_close(w, true);
 }
 
-static int serve_file(struct mb_ws *ws, struct lws *wsi, const char *uri)
+static void refuse_upgrade(struct wsc *w, const char *status, const char *extra, const char *text)
+{
+    mb_info(&router_of(w)->log, "websocket upgrade refused (%s): %.*s", status, (int)strcspn(text, "\n"), text);
+    reply_text(w, status, extra, text, false, false);
+}
+
+/* ---- static files, through libuv's thread pool ------------------------------------- */
+
+static void job_free_cb(uv_fs_t *req)
+{
+    struct file_job *j = req->data;
+    uv_fs_req_cleanup(req);
+    free(j->buf);
+    free(j);
+}
+
+/* Ends the job (closing its file); the connection, if still there, goes on with the requests
+ * that came behind. */
+static void job_end(struct file_job *j)
+{
+    struct wsc *w = j->w;
+    j->w = NULL;
+    bool freed_later = false;
+    if (j->fd >= 0) {
+        j->req.data = j;
+        freed_later = uv_fs_close(j->loop, &j->req, j->fd, job_free_cb) == 0;
+        j->fd = -1;
+    }
+    if (!freed_later) {
+        free(j->buf);
+        free(j);
+    }
+    if (!w)
+        return;
+    w->job = NULL;
+    if (w->state != WSC_FILE)
+        return;
+    w->state = WSC_HTTP;
+    mb_conn_set_reading(w->c, true);
+    if (w->head_len) { /* pipelined requests that waited */
+        char *h = w->head;
+        size_t n = w->head_len;
+        w->head = NULL;
+        w->head_len = 0;
+        http_input(w, h, n);
+        free(h);
+    }
+}
+
+static void job_read_cb(uv_fs_t *req);
+
+static void job_read_next(struct file_job *j)
+{
+    struct wsc *w = j->w;
+    if (j->off >= j->size) {
+        if (!j->keep_alive)
+            conn_close(w, true);
+        job_end(j);
+        return;
+    }
+    if (mb_conn_queued(w->c) > FILE_QUEUE_MAX) {
+        j->waiting = true; /* on_drain or the sweep comes back here */
+        return;
+    }
+    size_t n = j->size - j->off < FILE_CHUNK ? (size_t)(j->size - j->off) : FILE_CHUNK;
+    if (!j->buf && !(j->buf = malloc(FILE_CHUNK))) {
+        conn_close(w, false);
+        job_end(j);
+        return;
+    }
+    uv_buf_t b = uv_buf_init(j->buf, (unsigned)n);
+    j->req.data = j;
+    if (uv_fs_read(j->loop, &j->req, j->fd, &b, 1, (int64_t)j->off, job_read_cb) != 0) {
+        conn_close(w, false);
+        job_end(j);
+    }
+}
+
+static void job_read_cb(uv_fs_t *req)
+{
+    struct file_job *j = req->data;
+    ssize_t n = req->result;
+    uv_fs_req_cleanup(req);
+    if (!j->w) {
+        job_end(j);
+        return;
+    }
+    if (n <= 0) { /* the file shrank or failed under us: the length was promised, so cut */
+        conn_close(j->w, false);
+        job_end(j);
+        return;
+    }
+    mb_conn_write(j->w->c, j->buf, (size_t)n);
+    j->off += (uint64_t)n;
+    job_read_next(j);
+}
+
+static void job_open(struct file_job *j);
+
+static void job_reopen_cb(uv_fs_t *req)
+{
+    struct file_job *j = req->data;
+    uv_fs_req_cleanup(req);
+    if (!j->w)
+        job_end(j);
+    else
+        job_open(j);
+}
+
+static void job_stat_cb(uv_fs_t *req)
+{
+    struct file_job *j = req->data;
+    struct wsc *w = j->w;
+    bool ok = req->result == 0;
+    uv_stat_t st = req->statbuf;
+    uv_fs_req_cleanup(req);
+    if (!w) {
+        job_end(j);
+        return;
+    }
+    if (ok && S_ISDIR(st.st_mode) && !j->tried_index) {
+        /* a folder: its index.html (the job was made with room for it), once this one is closed */
+        uv_file fd = j->fd;
+        j->fd = -1;
+        strcat(j->path, "/index.html");
+        j->tried_index = true;
+        j->req.data = j;
+        if (uv_fs_close(j->loop, &j->req, fd, job_reopen_cb) != 0)
+            job_open(j);
+        return;
+    }
+    if (!ok || !S_ISREG(st.st_mode)) {
+        mb_debug(&router_of(w)->log, "http 404 %s", j->path);
+        reply_text(w, "404 Not Found", NULL, "not found\n", j->head_only, j->keep_alive);
+        job_end(j);
+        return;
+    }
+    char head[256];
+    j->size = st.st_size;
+    int n = snprintf(head, sizeof head, "HTTP/1.1 200 OK\r\nContent-Type: %s\r\nContent-Length: %llu\r\n%s\r\n",
+                     mime_type(j->path), (unsigned long long)j->size, j->keep_alive ? "" : "Connection: close\r\n");
+    mb_conn_write(w->c, head, (size_t)n);
+    if (j->head_only)
+        j->size = 0;
+    job_read_next(j);
+}
+
+static void job_open_cb(uv_fs_t *req)
+{
+    struct file_job *j = req->data;
+    ssize_t fd = req->result;
+    uv_fs_req_cleanup(req);
+    if (fd >= 0)
+        j->fd = (uv_file)fd;
+    if (!j->w) {
+        job_end(j);
+        return;
+    }
+    if (fd < 0) {
+        mb_debug(&router_of(j->w)->log, "http 404 %s", j->path);
+        reply_text(j->w, "404 Not Found", NULL, "not found\n", j->head_only, j->keep_alive);
+        job_end(j);
+        return;
+    }
+    j->req.data = j;
+    if (uv_fs_fstat(j->loop, &j->req, j->fd, job_stat_cb) != 0) {
+        conn_close(j->w, false);
+        job_end(j);
+    }
+}
+
+static void job_open(struct file_job *j)
+{
+    j->req.data = j;
+    if (uv_fs_open(j->loop, &j->req, j->path, O_RDONLY | O_CLOEXEC, 0, job_open_cb) != 0) {
+        reply_text(j->w, "404 Not Found", NULL, "not found\n", j->head_only, j->keep_alive);
+        job_end(j);
+    }
+}
+
+static void serve_file(struct wsc *w, const struct mb_http_request *req, bool head_only, bool keep_alive)
 {
     char path[PATH_MAX];
-    if (!ws->web_root || uri[0] != '/')
-        return http_status(wsi, HTTP_STATUS_NOT_FOUND);
-    /* no component may be "..": lws normalizes most, this is the last word */
-    for (const char *p = uri; (p = strstr(p, "..")); p += 2)
-        if ((p == uri || p[-1] == '/') && (p[2] == '/' || p[2] == '\0'))
-            return http_status(wsi, HTTP_STATUS_FORBIDDEN);
-    int n = snprintf(path, sizeof path, "%s%s%s", ws->web_root, uri,
-                     uri[strlen(uri) - 1] == '/' ? "index.html" : "");
-    if (n < 0 || (size_t)n >= sizeof path)
-        return http_status(wsi, HTTP_STATUS_NOT_FOUND);
-    struct stat st;
-    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
-        if ((size_t)n + 12 >= sizeof path)
-            return http_status(wsi, HTTP_STATUS_NOT_FOUND);
-        strcat(path, "/index.html");
+    const char *root = w->wl->web_root;
+    if (!root || req->path.n == 0 || req->path.p[0] != '/') {
+        reply_text(w, "404 Not Found", NULL, "not found\n", head_only, keep_alive);
+        return;
     }
-    if (stat(path, &st) != 0 || !S_ISREG(st.st_mode)) {
-        mb_debug(&ws->r->log, "http 404 %s", uri);
-        return http_status(wsi, HTTP_STATUS_NOT_FOUND);
+    int n = mb_http_decode_path(req->path, path, sizeof path - 32);
+    if (n < 0) {
+        reply_text(w, "400 Bad Request", NULL, "bad path\n", head_only, false);
+        return;
     }
-    int rc = lws_serve_http_file(wsi, path, mime_type(path), NULL, 0);
-    if (rc < 0)
+    if (mb_http_path_escapes(path)) { /* no segment may be "..", encoded or not */
+        reply_text(w, "403 Forbidden", NULL, "forbidden\n", head_only, keep_alive);
+        return;
+    }
+    size_t rl = strlen(root);
+    struct file_job *j = malloc(sizeof *j + rl + (size_t)n + 32);
+    if (!j) {
+        conn_close(w, false);
+        return;
+    }
+    memset(j, 0, sizeof *j);
+    j->w = w;
+    j->loop = router_of(w)->loop;
+    j->fd = -1;
+    j->head_only = head_only;
+    j->keep_alive = keep_alive;
+    memcpy(j->path, root, rl);
+    memcpy(j->path + rl, path, (size_t)n + 1);
+    if (path[n - 1] == '/') {
+        strcat(j->path, "index.html");
+        j->tried_index = true;
+    }
+    w->job = j;
+    w->state = WSC_FILE;
+    job_open(j);
+}
+
+/* ---- the upgrade ------------------------------------------------------------------- */
+
+static void upgrade(struct wsc *w, const struct mb_http_request *req)
+{
+    struct mb_ws *ws = w->wl->ws;
+    struct mb_router *r = ws->r;
+    const struct mb_listener_config *cfg = w->wl->l.cfg;
+    if (!mb_http_str_is(req->path, cfg->path)) {
+        char text[400];
+        snprintf(text, sizeof text, "no WebSocket endpoint at %.*s: moonbar's WAMP endpoint is %s\n",
+                 (int)(req->path.n > 200 ? 200 : req->path.n), req->path.p, cfg->path);
+        refuse_upgrade(w, "404 Not Found", NULL, text);
+        return;
+    }
+    if (!mb_http_str_is(req->method, "GET")) {
+        refuse_upgrade(w, "405 Method Not Allowed", "Allow: GET\r\n", "a WebSocket upgrade is a GET\n");
+        return;
+    }
+    if (!mb_http_has_token(req, "connection", "upgrade")) {
+        refuse_upgrade(w, "400 Bad Request", NULL, "a WebSocket upgrade needs Connection: Upgrade\n");
+        return;
+    }
+    const struct mb_http_str *ver = mb_http_header(req, "sec-websocket-version", 0);
+    if (!ver || !mb_http_str_is(*ver, "13") || mb_http_header(req, "sec-websocket-version", 1)) {
+        refuse_upgrade(w, "426 Upgrade Required", "Sec-WebSocket-Version: 13\r\n",
+                       "moonbar speaks WebSocket version 13 (RFC 6455)\n");
+        return;
+    }
+    const struct mb_http_str *key = mb_http_header(req, "sec-websocket-key", 0);
+    char accept[29];
+    if (!key || mb_http_header(req, "sec-websocket-key", 1) || !mb_ws_key_valid(*key) ||
+        mb_ws_accept(*key, accept) < 0) {
+        refuse_upgrade(w, "400 Bad Request", NULL, "Sec-WebSocket-Key must be the base64 of 16 bytes\n");
+        return;
+    }
+    bool offered;
+    int ser = mb_ws_pick_subprotocol(req, WS_SPOKEN, &offered);
+    if (ser < 0) {
+        char text[200];
+        size_t o = 0;
+        for (int i = 0; i < 3; i++)
+            if (WS_SPOKEN & (1u << i))
+                o += (size_t)snprintf(text + o, sizeof text - o, "%s%s", o ? ", " : "", mb_ws_subprotocols[i]);
+        char msg[300];
+        snprintf(msg, sizeof msg, "%s: moonbar speaks %s\n", offered ? "none of the offered WebSocket "
+                 "subprotocols is spoken here" : "no WebSocket subprotocol offered", text);
+        refuse_upgrade(w, "400 Bad Request", NULL, msg);
+        return;
+    }
+    struct mb_ws_deflate d = { 0 };
+    if (cfg->compression)
+        mb_ws_deflate_offer(req, &d);
+    char ext[200] = "";
+    if (d.on) {
+        char v[160];
+        mb_ws_deflate_response(&d, v, sizeof v);
+        snprintf(ext, sizeof ext, "Sec-WebSocket-Extensions: %s\r\n", v);
+    }
+    char reply[512];
+    int n = snprintf(reply, sizeof reply, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                     "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\nSec-WebSocket-Protocol: %s\r\n%s\r\n",
+                     accept, mb_ws_subprotocols[ser], ext);
+    w->s = mb_session_new(r, &websocket_transport, w, w->c->peer);
+    if (!w->s) {
+        conn_close(w, false);
+        return;
+    }
+    w->s->ser = ser;
+    w->s->listener = cfg;
+    mb_conn_write(w->c, reply, (size_t)n);
+    w->state = WSC_WS;
+    w->deflate = d.on;
+    w->zbits = (uint8_t)(d.server_max_window_bits ? d.server_max_window_bits : 15);
+}
+
+/* ---- HTTP input -------------------------------------------------------------------- */
+
+static struct mb_http_request request; /* one thread: parsed and answered before the next */
+
+/* One request head at data (complete, n bytes). Returns false when the connection leaves HTTP
+ * (closing, busy with a file, or upgraded). */
+static bool http_request(struct wsc *w, const struct mb_http_request *req)
+{
+    mb_conn_ready(w->c); /* a whole head came: the HTTP timeouts of on_sweep apply from now */
+    bool keep_alive = mb_http_keep_alive(req);
+    /* moonbar reads no request bodies: a request that has one closes the connection after */
+    const struct mb_http_str *cl = mb_http_header(req, "content-length", 0);
+    if (mb_http_header(req, "transfer-encoding", 0) || (cl && !(cl->n == 1 && cl->p[0] == '0')))
+        keep_alive = false;
+    if (mb_http_has_token(req, "upgrade", "websocket")) {
+        upgrade(w, req);
+        return false;
+    }
+    bool get = mb_http_str_is(req->method, "GET"), head = mb_http_str_is(req->method, "HEAD");
+    if (!get && !head) {
+        reply_text(w, "405 Method Not Allowed", "Allow: GET, HEAD\r\n", "method not allowed\n", false, false);
+        return false;
+    }
+    serve_file(w, req, head, keep_alive);
+    return w->state == WSC_HTTP;
+}
+
+static void http_input(struct wsc *w, const char *data, size_t len)
+{
+    while (len && w->state == WSC_HTTP) {
+        int n;
+        if (w->head_len) { /* the rest of a head that came in pieces */
+            size_t room = (size_t)MB_HTTP_HEAD_MAX - w->head_len;
+            size_t take = room < len ? room : len;
+            size_t old = w->head_len;
+            memcpy(w->head + old, data, take);
+            w->head_len = (uint16_t)(old + take);
+            n = mb_http_parse(w->head, w->head_len, &request);
+            if (n == MB_HTTP_INCOMPLETE && w->head_len < MB_HTTP_HEAD_MAX)
+                return;
+            if (n > 0) {
+                size_t used = (size_t)n - old; /* of data */
+                char *h = w->head;
+                w->head = NULL;
+                w->head_len = 0;
+                bool more = http_request(w, &request);
+                free(h);
+                data += used;
+                len -= used;
+                if (!more)
+                    break;
+                continue;
+            }
+        } else {
+            n = mb_http_parse(data, len, &request);
+            if (n > 0) {
+                bool more = http_request(w, &request);
+                data += n;
+                len -= (size_t)n;
+                if (!more)
+                    break;
+                continue;
+            }
+            if (n == MB_HTTP_INCOMPLETE) {
+                if (!w->head && !(w->head = malloc(MB_HTTP_HEAD_MAX))) {
+                    conn_close(w, false);
+                    return;
+                }
+                memcpy(w->head, data, len);
+                w->head_len = (uint16_t)len;
+                w->since = mb_router_now_ms(router_of(w));
+                return;
+            }
+        }
+        if (n == MB_HTTP_TOO_LARGE || n == MB_HTTP_INCOMPLETE) {
+            mb_info(&router_of(w)->log, "http request head over %d bytes refused", MB_HTTP_HEAD_MAX);
+            reply_text(w, "431 Request Header Fields Too Large", NULL, "request head too large\n", false, false);
+        } else {
+            reply_text(w, "400 Bad Request", NULL, "malformed request\n", false, false);
+        }
+        return;
+    }
+    if (!len)
+        return;
+    if (w->state == WSC_WS) { /* frames that came right behind the upgrade */
+        ws_input(w, data, len);
+    } else if (w->state == WSC_FILE) { /* pipelined requests wait for the file */
+        if (!w->head && !(w->head = malloc(MB_HTTP_HEAD_MAX))) {
+            conn_close(w, false);
+            return;
+        }
+        size_t room = (size_t)MB_HTTP_HEAD_MAX - w->head_len;
+        size_t take = len < room ? len : room;
+        memcpy(w->head + w->head_len, data, take);
+        w->head_len = (uint16_t)(w->head_len + take);
+        if (take < len || w->head_len == MB_HTTP_HEAD_MAX)
+            mb_conn_set_reading(w->c, false); /* resumed once the file is out */
+    }
+}
+
+/* ---- WebSocket output -------------------------------------------------------------- */
+
+static void put_frame(struct wsc *w, int opcode, bool rsv1, const char *data, size_t len)
+{
+    char *dst = mb_conn_reserve(w->c, MB_WS_HEAD_MAX + len);
+    if (!dst)
+        return;
+    size_t h = mb_ws_put_head((unsigned char *)dst, opcode, rsv1, len);
+    memcpy(dst + h, data, len);
+    mb_conn_commit(w->c, h + len);
+}
+
+static z_stream *deflater(struct mb_ws *ws, int bits)
+{
+    if (ws->deflaters[bits])
+        return ws->deflaters[bits];
+    z_stream *z = calloc(1, sizeof *z);
+    if (!z)
+        return NULL;
+    /* memLevel 8 is zlib's default; the window is what the client allowed */
+    if (deflateInit2(z, Z_DEFAULT_COMPRESSION, Z_DEFLATED, -bits, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
+        free(z);
+        return NULL;
+    }
+    return ws->deflaters[bits] = z;
+}
+
+/* Deflates data into ws->deflated (RFC 7692 §7.2.1: the trailing 00 00 ff ff removed). 0, or -1. */
+static int deflate_message(struct mb_ws *ws, int bits, const char *data, size_t len)
+{
+    z_stream *z = deflater(ws, bits);
+    if (!z || deflateReset(z) != Z_OK)
         return -1;
-    if (rc > 0 && lws_http_transaction_completed(wsi))
+    struct mb_buf *b = &ws->deflated;
+    mb_buf_reset(b);
+    size_t bound = deflateBound(z, (uLong)len) + 16;
+    char *dst = mb_buf_reserve(b, bound);
+    if (!dst)
         return -1;
+    z->next_in = (Bytef *)data;
+    z->avail_in = (uInt)len;
+    z->next_out = (Bytef *)dst;
+    z->avail_out = (uInt)bound;
+    int rc = deflate(z, Z_SYNC_FLUSH);
+    if ((rc != Z_OK && rc != Z_BUF_ERROR) || z->avail_in != 0 || z->avail_out == 0)
+        return -1;
+    size_t out = bound - z->avail_out;
+    if (out < 4 || memcmp(dst + out - 4, "\x00\x00\xff\xff", 4) != 0)
+        return -1;
+    b->len = out - 4;
     return 0;
 }
 
-static int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len)
+static void ws_send(void *conn, const char *data, size_t len)
 {
-    struct mb_ws *ws = lws_context_user(lws_get_context(wsi));
-    (void)user;
-    (void)len;
-    switch (reason) {
-    case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
-        /* an upgrade that named no protocol lands here: moonbar speaks only WAMP */
-        mb_info(&ws->r->log, "websocket upgrade refused: no WAMP subprotocol offered");
-        return 1;
-    case LWS_CALLBACK_HTTP:
-        if (!lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI)) /* POST, PUT, ...: not yet */
-            return http_status(wsi, HTTP_STATUS_METHOD_NOT_ALLOWED);
-        return serve_file(ws, wsi, in);
-    case LWS_CALLBACK_HTTP_FILE_COMPLETION:
-        return lws_http_transaction_completed(wsi) ? -1 : 0;
-    default:
-        return lws_callback_http_dummy(wsi, reason, user, in, len);
-    }
-}
-
-static const struct lws_protocols protocols[] = {
-    { "http", http_callback, 0, 0, 0, NULL, 0 },
-    /* lws keeps an rx buffer of this size per connection: small, messages come in pieces */
-    { WAMP_JSON, ws_callback, sizeof(struct ws_conn *), 4096, 0, NULL, 0 },
-    { NULL, NULL, 0, 0, 0, NULL, 0 }
-};
-
-/* ---- the listener: read the request head, fix the subprotocol offer, adopt --------- */
-
-static void pending_closed(uv_handle_t *h)
-{
-    free(h->data);
-}
-
-static void pending_unlink(struct pending *p)
-{
-    if (p->prev)
-        p->prev->next = p->next;
-    else
-        p->ws->pendings = p->next;
-    if (p->next)
-        p->next->prev = p->prev;
-    p->prev = p->next = NULL;
-}
-
-static void pending_drop(struct pending *p)
-{
-    pending_unlink(p);
-    uv_close((uv_handle_t *)&p->tcp, pending_closed);
-}
-
-static bool list_sep(char c)
-{
-    return c == ',' || c == ' ' || c == '\t' || c == '\r' || c == '\n';
-}
-
-static bool offered(const char *list, size_t len, const char *proto)
-{
-    size_t pl = strlen(proto);
-    size_t i = 0;
-    while (i < len) {
-        while (i < len && list_sep(list[i]))
-            i++;
-        size_t start = i;
-        while (i < len && !list_sep(list[i]))
-            i++;
-        if (i - start == pl && strncasecmp(list + start, proto, pl) == 0)
-            return true;
-    }
-    return false;
-}
-
-struct head_info {
-    bool upgrade;     /* "Upgrade: websocket" */
-    bool has_offer;   /* a Sec-WebSocket-Protocol header */
-    bool wamp;        /* ... that offers a protocol moonbar speaks */
-    char path[256];   /* request path without the query */
-};
-
-static bool header_is(const char *line, size_t ll, const char *name)
-{
-    size_t n = strlen(name);
-    return ll > n && strncasecmp(line, name, n) == 0;
-}
-
-/* Copies the head into out, replacing every Sec-WebSocket-Protocol line by a single one
- * naming only what moonbar speaks, if the client offered it. Returns the new length. */
-static size_t rewrite_head(const char *head, size_t hlen, char *out, size_t cap, struct head_info *hi)
-{
-    size_t o = 0;
-    const char *p = head, *end = head + hlen;
-    memset(hi, 0, sizeof *hi);
-    /* request line: METHOD SP PATH SP VERSION */
-    const char *sp = memchr(p, ' ', (size_t)(end - p));
-    if (sp) {
-        size_t i = 0;
-        for (const char *q = sp + 1; q < end && *q != ' ' && *q != '?' && *q != '\r' && i + 1 < sizeof hi->path; q++)
-            hi->path[i++] = *q;
-        hi->path[i] = '\0';
-    }
-    while (p < end) {
-        const char *eol = memchr(p, '\n', (size_t)(end - p));
-        const char *next = eol ? eol + 1 : end;
-        size_t ll = (size_t)(next - p);
-        if (header_is(p, ll, "upgrade:") && offered(p + 8, ll - 8, "websocket"))
-            hi->upgrade = true;
-        if (header_is(p, ll, "sec-websocket-protocol:")) {
-            hi->has_offer = true;
-            if (offered(p + 23, ll - 23, WAMP_JSON))
-                hi->wamp = true;
-            p = next;
-            continue;
-        }
-        if (ll == 2 && p[0] == '\r' && hi->wamp) { /* blank line: end of the head */
-            static const char line[] = "Sec-WebSocket-Protocol: " WAMP_JSON "\r\n";
-            if (o + sizeof line - 1 <= cap) {
-                memcpy(out + o, line, sizeof line - 1);
-                o += sizeof line - 1;
-            }
-        }
-        if (o + ll <= cap) {
-            memcpy(out + o, p, ll);
-            o += ll;
-        }
-        p = next;
-    }
-    return o;
-}
-
-/* Answers an HTTP error on a connection moonbar still owns, then closes it. */
-static void refuse(struct pending *p, const char *status, const char *text)
-{
-    char reply[512];
-    int n = snprintf(reply, sizeof reply, "HTTP/1.1 %s\r\nContent-Type: text/plain; charset=utf-8\r\n"
-                     "Content-Length: %zu\r\nConnection: close\r\n\r\n%s", status, strlen(text), text);
-    uv_buf_t b = uv_buf_init(reply, (unsigned)n);
-    uv_try_write((uv_stream_t *)&p->tcp, &b, 1);
-    mb_info(&p->ws->r->log, "websocket upgrade refused (%s): %.*s", status, (int)strcspn(text, "\n"), text);
-    pending_drop(p);
-}
-
-static void hand_over(struct pending *p, size_t head_end)
-{
-    struct mb_ws *ws = p->ws;
-    size_t extra = p->len - head_end;
-    char *buf = malloc(HEAD_MAX + 256);
-    if (!buf) {
-        pending_drop(p);
+    struct wsc *w = conn;
+    if (w->state != WSC_WS)
         return;
-    }
-    struct head_info hi;
-    size_t n = rewrite_head(p->head, head_end, buf, HEAD_MAX + 256 - extra, &hi);
-    if (hi.upgrade && strcmp(hi.path, ws->lc->path) != 0) {
-        char text[400];
-        snprintf(text, sizeof text, "no WebSocket endpoint at %s: moonbar's WAMP endpoint is %s\n",
-                 hi.path, ws->lc->path);
-        free(buf);
-        refuse(p, "404 Not Found", text);
-        return;
-    }
-    if (hi.upgrade && !hi.wamp) {
-        free(buf);
-        refuse(p, "400 Bad Request", hi.has_offer ? "none of the offered WebSocket subprotocols is "
-               "spoken here: moonbar speaks " WAMP_JSON "\n" : "no WebSocket subprotocol offered: "
-               "moonbar speaks " WAMP_JSON "\n");
-        return;
-    }
-    int fd = -1;
-    uv_os_fd_t ufd;
-    if (uv_fileno((uv_handle_t *)&p->tcp, &ufd) == 0)
-        fd = dup(ufd);
-    if (fd < 0) {
-        free(buf);
-        pending_drop(p);
-        return;
-    }
-    memcpy(buf + n, p->head + head_end, extra); /* bytes after the head */
-    n += extra;
-    pending_drop(p); /* closes moonbar's fd; lws owns the duplicate */
-    int fl = fcntl(fd, F_GETFL);
-    if (fl >= 0)
-        fcntl(fd, F_SETFL, fl | O_NONBLOCK);
-    if (!lws_adopt_socket_vhost_readbuf(ws->vhost, fd, buf, n))
-        mb_debug(&ws->r->log, "http connection not adopted");
-    free(buf);
-}
-
-static void pending_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
-{
-    (void)hint;
-    struct pending *p = h->data;
-    *buf = uv_buf_init(p->head + p->len, (unsigned)(HEAD_MAX - p->len));
-}
-
-static void pending_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
-{
-    (void)buf;
-    struct pending *p = st->data;
-    if (n < 0) {
-        pending_drop(p);
-        return;
-    }
-    size_t from = p->len > 3 ? p->len - 3 : 0;
-    p->len += (size_t)n;
-    for (size_t i = from; i + 3 < p->len; i++) {
-        if (memcmp(p->head + i, "\r\n\r\n", 4) == 0) {
-            uv_read_stop(st);
-            hand_over(p, i + 4);
+    int opcode = w->s->ser == 0 ? MB_WS_TEXT : MB_WS_BINARY;
+    if (w->deflate && len >= DEFLATE_MIN) {
+        struct mb_ws *ws = w->wl->ws;
+        if (deflate_message(ws, w->zbits, data, len) == 0 && ws->deflated.len < len) {
+            put_frame(w, opcode, true, mb_buf_data(&ws->deflated), ws->deflated.len);
+            mb_buf_reset(&ws->deflated);
             return;
         }
     }
-    if (p->len == HEAD_MAX) {
-        static const char reply[] = "HTTP/1.1 431 Request Header Fields Too Large\r\n"
-                                    "Content-Length: 0\r\nConnection: close\r\n\r\n";
-        uv_buf_t b = uv_buf_init((char *)reply, sizeof reply - 1);
-        uv_try_write(st, &b, 1);
-        mb_info(&p->ws->r->log, "http request head over %d bytes refused", HEAD_MAX);
-        pending_drop(p);
+    put_frame(w, opcode, false, data, len);
+}
+
+static size_t ws_queued(void *conn)
+{
+    return mb_conn_queued(((struct wsc *)conn)->c);
+}
+
+static void ws_set_reading(void *conn, bool on)
+{
+    struct wsc *w = conn;
+    if (w->state == WSC_WS)
+        mb_conn_set_reading(w->c, on);
+}
+
+static void send_close(struct wsc *w, int code, const char *reason)
+{
+    char frame[MB_WS_CONTROL_MAX];
+    size_t rl = reason ? strlen(reason) : 0;
+    if (rl > sizeof frame - 2)
+        rl = sizeof frame - 2;
+    frame[0] = (char)(code >> 8);
+    frame[1] = (char)code;
+    if (rl)
+        memcpy(frame + 2, reason, rl);
+    put_frame(w, MB_WS_CLOSE, false, frame, 2 + rl);
+}
+
+static void ws_close(void *conn, int code, const char *reason, bool flush)
+{
+    struct wsc *w = conn;
+    if (w->state != WSC_WS)
+        return;
+    send_close(w, code, reason);
+    if (!flush) { /* at once: the close frame goes out with what is queued, no answer awaited */
+        conn_close(w, true);
+        return;
+    }
+    /* wait for the peer's close frame (reading on, whatever flow control said), or cut */
+    w->state = WSC_CLOSING;
+    w->since = mb_router_now_ms(router_of(w));
+    mb_conn_set_reading(w->c, true);
+}
+
+/* ---- WebSocket input --------------------------------------------------------------- */
+
+/* A protocol error: close frame with code and reason, then the connection closes. */
+static void ws_fail(struct wsc *w, int code, const char *reason)
+{
+    struct mb_router *r = router_of(w);
+    mb_warn(&r->log, "session %llu (%s): %s: closed", (unsigned long long)w->s->id, w->s->peer, reason);
+    mb_buf_free(&w->in);
+    mb_session_close(w->s, code, reason, false);
+    w->failed = true;
+    mb_conn_set_reading(w->c, false);
+    if (w->state == WSC_CLOSING) /* the session is already closing: the transport does it */
+        conn_close(w, true);
+}
+
+static void too_big(struct wsc *w, uint64_t size, bool inflated)
+{
+    char reason[120];
+    snprintf(reason, sizeof reason, "message of %s%llu bytes exceeds max_message_size %zu",
+             inflated ? "over " : "", (unsigned long long)size, w->wl->max_message_size);
+    ws_fail(w, 1009, reason);
+}
+
+static z_stream *inflater(struct mb_ws *ws)
+{
+    if (ws->inflater)
+        return ws->inflater;
+    z_stream *z = calloc(1, sizeof *z);
+    if (!z)
+        return NULL;
+    if (inflateInit2(z, -15) != Z_OK) { /* 15 inflates any smaller window too */
+        free(z);
+        return NULL;
+    }
+    return ws->inflater = z;
+}
+
+/* Inflates a message into ws->inflated, at most max bytes. 0, -1 (corrupt), or -2 (too big). */
+static int inflate_message(struct mb_ws *ws, const char *data, size_t len, size_t max)
+{
+    z_stream *z = inflater(ws);
+    if (!z || inflateReset(z) != Z_OK)
+        return -1;
+    struct mb_buf *b = &ws->inflated;
+    mb_buf_reset(b);
+    static const unsigned char tail[4] = { 0x00, 0x00, 0xff, 0xff };
+    for (int part = 0; part < 2; part++) {
+        z->next_in = part ? (Bytef *)tail : (Bytef *)data;
+        z->avail_in = part ? 4 : (uInt)len;
+        while (z->avail_in) {
+            size_t room = len * 2 + 256 < max + 1 - b->len ? len * 2 + 256 : max + 1 - b->len;
+            if (room == 0)
+                return -2;
+            char *dst = mb_buf_reserve(b, room);
+            if (!dst)
+                return -1;
+            z->next_out = (Bytef *)dst;
+            z->avail_out = (uInt)room;
+            int rc = inflate(z, Z_SYNC_FLUSH);
+            b->len += room - z->avail_out;
+            if (b->len > max)
+                return -2;
+            if (rc == Z_STREAM_END)
+                return 0; /* a final block: what follows (the tail) does not matter */
+            if (rc != Z_OK && rc != Z_BUF_ERROR)
+                return -1;
+            if (rc == Z_BUF_ERROR && z->avail_out != 0)
+                break; /* no progress possible: needs more input */
+        }
+    }
+    return 0;
+}
+
+static void deliver(struct wsc *w, const char *data, size_t len, bool compressed)
+{
+    struct mb_ws *ws = w->wl->ws;
+    if (compressed) {
+        size_t max = w->wl->max_message_size;
+        int rc = inflate_message(ws, data, len, max);
+        if (rc == -2) {
+            too_big(w, max, true);
+            return;
+        }
+        if (rc < 0) {
+            ws_fail(w, 1007, "permessage-deflate: the message does not inflate");
+            return;
+        }
+        if (w->s->state != MB_S_CLOSED)
+            mb_session_receive(w->s, mb_buf_data(&ws->inflated), ws->inflated.len);
+        mb_buf_reset(&ws->inflated);
+        return;
+    }
+    if (w->s->state != MB_S_CLOSED)
+        mb_session_receive(w->s, data, len);
+}
+
+static void control_frame(struct wsc *w, int opcode, const char *p, size_t n)
+{
+    if (opcode == MB_WS_PING) {
+        if (w->state == WSC_WS)
+            put_frame(w, MB_WS_PONG, false, p, n);
+    } else if (opcode == MB_WS_CLOSE) {
+        if (w->state == WSC_WS) { /* the peer closes: echo its code, then close after the flush */
+            if (n >= 2)
+                put_frame(w, MB_WS_CLOSE, false, p, 2);
+            else
+                put_frame(w, MB_WS_CLOSE, false, NULL, 0);
+        }
+        conn_close(w, true);
+    }
+    /* a pong: its arrival already counts as liveness */
+}
+
+/* The first frame of a data message: the frame kind must match the session's serializer. */
+static bool kind_ok(struct wsc *w, int opcode)
+{
+    int ser = w->s->ser;
+    if (ser == 0 && opcode == MB_WS_BINARY) {
+        mb_session_abort(w->s, MB_R_PROTOCOL_VIOLATION,
+                         "binary WebSocket frame on a wamp.2.json session: JSON messages must be sent "
+                         "as text frames");
+        return false;
+    }
+    if (ser != 0 && opcode == MB_WS_TEXT) {
+        const char *name = ser == 1 ? "MessagePack" : "CBOR";
+        mb_session_abort(w->s, MB_R_PROTOCOL_VIOLATION,
+                         "text WebSocket frame on a %s session: %s messages must be sent as binary frames",
+                         mb_ws_subprotocols[ser], name);
+        return false;
+    }
+    return true;
+}
+
+static void ws_input(struct wsc *w, const char *data, size_t len)
+{
+    struct mb_ws *ws = w->wl->ws;
+    struct mb_router *r = ws->r;
+    uint64_t max = w->wl->max_message_size;
+    const unsigned char *p = (const unsigned char *)data, *end = p + len;
+    if (w->failed)
+        return;
+    w->ping_sent = 0;
+    mb_router_busy_poll(r);
+    while (p < end && (w->state == WSC_WS || w->state == WSC_CLOSING)) {
+        if (!w->in_payload) {
+            int h;
+            size_t used;
+            if (w->hdr_len == 0) {
+                h = mb_ws_parse_head(p, (size_t)(end - p), &w->f);
+                if (h == 0) {
+                    w->hdr_len = (uint8_t)(end - p);
+                    memcpy(w->hdr, p, w->hdr_len);
+                    return;
+                }
+                used = h > 0 ? (size_t)h : 0;
+            } else {
+                size_t take = MB_WS_HEAD_MAX - w->hdr_len;
+                if (take > (size_t)(end - p))
+                    take = (size_t)(end - p);
+                memcpy(w->hdr + w->hdr_len, p, take);
+                h = mb_ws_parse_head(w->hdr, w->hdr_len + take, &w->f);
+                if (h == 0) {
+                    w->hdr_len = (uint8_t)(w->hdr_len + take);
+                    return;
+                }
+                used = h > 0 ? (size_t)h - w->hdr_len : 0;
+                w->hdr_len = 0;
+            }
+            if (h < 0) {
+                ws_fail(w, 1002, "frame length over 2^63");
+                return;
+            }
+            p += used;
+            bool first = w->rx.opcode == 0 && (w->f.opcode == MB_WS_TEXT || w->f.opcode == MB_WS_BINARY);
+            int code = mb_ws_check_frame(&w->rx, &w->f, w->deflate, max);
+            if (code == 1009) {
+                too_big(w, w->f.opcode == MB_WS_CONT ? w->rx.len + w->f.len : w->f.len, false);
+                return;
+            }
+            if (code) {
+                char reason[80];
+                snprintf(reason, sizeof reason, "WebSocket protocol error (%s frame, opcode %d)",
+                         !w->f.masked ? "unmasked" : w->f.opcode >= 8 ? "control" : "data", w->f.opcode);
+                ws_fail(w, code, reason);
+                return;
+            }
+            if (first) {
+                w->msg_compressed = w->f.rsv1;
+                w->drop = w->state != WSC_WS || w->s->state == MB_S_CLOSED || !kind_ok(w, w->f.opcode);
+            }
+            w->in_payload = true;
+            w->f_off = 0;
+        }
+        size_t avail = (size_t)(end - p);
+        uint64_t left = w->f.len - w->f_off;
+        size_t take = left < avail ? (size_t)left : avail;
+        if (w->f.opcode >= 8) { /* a control frame: at most 125 bytes */
+            char buf[MB_WS_CONTROL_MAX];
+            const char *payload = buf;
+            if (w->f_off == 0 && take == w->f.len) {
+                mb_ws_unmask_copy((unsigned char *)buf, p, take, w->f.mask, 0);
+            } else {
+                if (!w->ctl && !(w->ctl = malloc(MB_WS_CONTROL_MAX))) {
+                    conn_close(w, false);
+                    return;
+                }
+                mb_ws_unmask_copy((unsigned char *)w->ctl + w->f_off, p, take, w->f.mask, w->f_off);
+                payload = w->ctl;
+            }
+            p += take;
+            w->f_off += take;
+            if (w->f_off < w->f.len)
+                return;
+            w->in_payload = false;
+            control_frame(w, w->f.opcode, payload, (size_t)w->f.len);
+            free(w->ctl);
+            w->ctl = NULL;
+            continue;
+        }
+        bool last = w->f.fin && take == left;
+        if (w->drop || w->state != WSC_WS) {
+            /* skipped */
+        } else if (last && w->f_off == 0 && w->in.len == 0) { /* a whole message at hand: the common case */
+            char *dst = mb_buf_reserve(&ws->scratch, take);
+            if (!dst) {
+                conn_close(w, false);
+                return;
+            }
+            mb_ws_unmask_copy((unsigned char *)dst, p, take, w->f.mask, 0);
+            deliver(w, dst, take, w->msg_compressed);
+            mb_buf_reset(&ws->scratch);
+        } else {
+            char *dst = mb_buf_reserve(&w->in, take);
+            if (!dst) {
+                conn_close(w, false);
+                return;
+            }
+            mb_ws_unmask_copy((unsigned char *)dst, p, take, w->f.mask, w->f_off);
+            mb_buf_commit(&w->in, take);
+            if (last) {
+                deliver(w, mb_buf_data(&w->in), w->in.len, w->msg_compressed);
+                mb_buf_free(&w->in); /* an idle session keeps no buffer */
+                r->released_buffers++;
+            }
+        }
+        p += take;
+        w->f_off += take;
+        if (w->f_off == w->f.len) {
+            w->in_payload = false;
+            if (w->f.fin)
+                w->drop = false;
+        }
     }
 }
 
-static void on_connection(uv_stream_t *server, int status)
+/* ---- mb_conn callbacks --------------------------------------------------------------- */
+
+static void on_data(struct mb_conn *c, const char *data, size_t len)
 {
-    struct mb_ws *ws = server->data;
-    if (status < 0)
-        return;
-    struct pending *p = malloc(sizeof *p);
-    if (!p)
-        return;
-    p->ws = ws;
-    p->len = 0;
-    p->prev = NULL;
-    p->since = mb_router_now_ms(ws->r);
-    uv_tcp_init(ws->r->loop, &p->tcp);
-    p->tcp.data = p;
-    p->next = ws->pendings;
-    if (ws->pendings)
-        ws->pendings->prev = p;
-    ws->pendings = p;
-    if (uv_accept(server, (uv_stream_t *)&p->tcp) != 0) {
-        pending_drop(p);
+    struct wsc *w = c->user;
+    switch (w->state) {
+    case WSC_HTTP:
+        http_input(w, data, len);
+        break;
+    case WSC_FILE:
+        http_input(w, data, len); /* kept for later */
+        break;
+    case WSC_WS:
+    case WSC_CLOSING:
+        ws_input(w, data, len);
+        break;
+    default:
+        break;
+    }
+}
+
+static void on_drain(struct mb_conn *c)
+{
+    struct wsc *w = c->user;
+    if (w->job && w->job->waiting) {
+        w->job->waiting = false;
+        job_read_next(w->job);
+    } else if (w->s && w->s->reading_paused)
+        mb_session_drained(w->s);
+}
+
+static void on_close(struct mb_conn *c)
+{
+    struct wsc *w = c->user;
+    if (w->job)
+        w->job->w = NULL; /* its callback frees it */
+    if (w->s)
+        mb_session_free(w->s);
+    free(w->head);
+    free(w->ctl);
+    mb_buf_free(&w->in);
+    free(w);
+    c->user = NULL;
+}
+
+static void on_sweep(struct mb_conn *c, uint64_t now_ms)
+{
+    struct wsc *w = c->user;
+    switch (w->state) {
+    case WSC_WS: {
+        /* liveness: silent peers are pinged, and dropped if they do not answer in time */
+        if (mb_session_liveness(w->s, now_ms, c->last_rx, &w->ping_sent))
+            put_frame(w, MB_WS_PING, false, "moonbar", 7);
+        else if (w->s->reading_paused) /* a backstop for on_drain */
+            mb_session_drained(w->s);
+        break;
+    }
+    case WSC_CLOSING:
+        if (now_ms - w->since > CLOSE_WAIT_MS)
+            conn_close(w, false);
+        break;
+    case WSC_HTTP:
+        if (w->head_len ? now_ms - w->since > HTTP_HEAD_MS : now_ms - c->last_rx > HTTP_IDLE_MS)
+            conn_close(w, false);
+        break;
+    case WSC_FILE:
+        if (w->job && w->job->waiting && mb_conn_queued(c) <= FILE_QUEUE_MAX) {
+            w->job->waiting = false;
+            job_read_next(w->job);
+        }
+        break;
+    default:
+        break;
+    }
+}
+
+static const struct mb_conn_handler ws_handler = {
+    .on_data = on_data, .on_drain = on_drain, .on_close = on_close, .on_sweep = on_sweep,
+};
+
+static void on_accept(struct mb_listener *l, struct mb_conn *c)
+{
+    struct ws_listener *wl = l->user;
+    struct wsc *w = calloc(1, sizeof *w);
+    if (!w) {
+        mb_conn_close(c, false);
         return;
     }
-    uv_tcp_nodelay(&p->tcp, 1);
-    uv_read_start((uv_stream_t *)&p->tcp, pending_alloc, pending_read);
+    w->c = c;
+    w->wl = wl;
+    w->state = WSC_HTTP;
+    c->user = w;
+    c->h = &ws_handler;
 }
 
 /* ---- lifecycle ---------------------------------------------------------------------- */
 
-static void lws_log_line(int level, const char *line)
+static void free_listener(struct mb_listener *l)
 {
-    /* lws lines end with '\n'; mb_log_write folds it */
-    mb_log_write(level == LLL_ERR ? MB_LOG_ERROR : MB_LOG_WARN, "lws: %s", line);
+    struct ws_listener *wl = (struct ws_listener *)l;
+    free(wl->web_root);
+    free(wl);
 }
 
 int mb_ws_start(struct mb_router *r)
 {
+    struct mb_config *cfg = r->cfg;
     struct mb_ws *ws = calloc(1, sizeof *ws);
     if (!ws)
         return -1;
     ws->r = r;
     r->ws = ws;
-    /* this transport serves one listener: the first websocket one of the config */
-    for (size_t i = 0; i < r->cfg->nlisteners && !ws->lc; i++)
-        if (r->cfg->listeners[i].kind == MB_LISTEN_WEBSOCKET)
-            ws->lc = &r->cfg->listeners[i];
-    for (const struct mb_listener_config *lc = ws->lc + 1; lc < r->cfg->listeners + r->cfg->nlisteners; lc++)
-        if (lc->kind == MB_LISTEN_WEBSOCKET)
-            mb_warn(&r->log, "websocket: only the first websocket listener is served for now: %s:%d ignored",
-                    lc->host ? lc->host : lc->unix_path, lc->port);
-    if (ws->lc->unix_path || ws->lc->tls.cert)
-        mb_warn(&r->log, "websocket: Unix sockets and TLS are not served yet by this transport: %s ignored",
-                ws->lc->unix_path ? "unix" : "tls");
-    if (ws->lc->unix_path) {
-        r->ws = NULL;
-        free(ws);
-        return 0;
+    for (size_t i = 0; i < cfg->nlisteners; i++) {
+        const struct mb_listener_config *lc = &cfg->listeners[i];
+        if (lc->kind != MB_LISTEN_WEBSOCKET)
+            continue;
+        struct ws_listener *wl = calloc(1, sizeof *wl);
+        if (!wl)
+            return -1;
+        wl->ws = ws;
+        wl->l.on_free = free_listener;
+        wl->max_message_size = lc->max_message_size ? lc->max_message_size : cfg->max_message_size;
+        if (lc->web_root) {
+            wl->web_root = realpath(lc->web_root, NULL);
+            if (!wl->web_root)
+                mb_warn(&r->log, "web root %s: %s: no static files served", lc->web_root, strerror(errno));
+        }
+        if (mb_listener_start(r, &wl->l, lc, on_accept, wl) < 0) {
+            if (!wl->l.r) /* not listed in r->net: mb_net_free will not free it */
+                free_listener(&wl->l);
+            return -1;
+        }
     }
-    if (ws->lc->web_root) {
-        ws->web_root = realpath(ws->lc->web_root, NULL);
-        if (!ws->web_root)
-            mb_warn(&r->log, "web root %s: %s: no static files served", ws->lc->web_root, strerror(errno));
-    }
-    /* lws's own lines are for debugging lws (it logs routine events as errors) */
-    lws_set_log_level(r->log.level >= MB_LOG_TRACE ? (LLL_ERR | LLL_WARN | LLL_NOTICE | LLL_INFO | LLL_DEBUG) : 0, lws_log_line);
-
-    struct lws_context_creation_info info;
-    memset(&info, 0, sizeof info);
-    void *loops[1] = { r->loop };
-    info.options = LWS_SERVER_OPTION_LIBUV | LWS_SERVER_OPTION_EXPLICIT_VHOSTS;
-    info.foreign_loops = loops;
-    info.user = ws;
-    info.pcontext = &ws->ctx;
-    ws->ctx = lws_create_context(&info);
-    if (!ws->ctx) {
-        mb_error(&r->log, "websocket: cannot create the libwebsockets context (is "
-                 "libwebsockets-evlib-uv installed?)");
-        return -1;
-    }
-    memset(&info, 0, sizeof info);
-    info.port = CONTEXT_PORT_NO_LISTEN_SERVER;
-    info.protocols = protocols;
-    info.vhost_name = "moonbar";
-    info.options = LWS_SERVER_OPTION_LIBUV;
-    info.keepalive_timeout = 30;
-    ws->vhost = lws_create_vhost(ws->ctx, &info);
-    if (!ws->vhost) {
-        mb_error(&r->log, "websocket: cannot create the libwebsockets vhost");
-        return -1;
-    }
-    char extra[PATH_MAX + 64];
-    snprintf(extra, sizeof extra, "path %s%s%s", ws->lc->path, ws->web_root ? ", web root " : "",
-             ws->web_root ? ws->web_root : "");
-    ws->listener.data = ws;
-    if (mb_listen_tcp(r, &ws->listener, ws->lc->host, ws->lc->port, on_connection, "websocket",
-                      extra) < 0)
-        return -1;
-    ws->listener.data = ws;
-    ws->listening = true;
     return 0;
 }
 
 void mb_ws_sweep(struct mb_router *r, uint64_t now_ms)
 {
+    (void)now_ms;
     struct mb_ws *ws = r->ws;
     if (!ws)
         return;
-    /* liveness: silent peers are pinged, and dropped if they do not answer in time */
-    for (struct ws_conn *c = ws->conns; c; c = c->next)
-        if (!c->closing && mb_session_liveness(c->s, now_ms, c->last_rx, &c->ping_sent))
-            put_frame(c, 0x9, "moonbar", 7);
-    for (struct pending *p = ws->pendings, *next; p; p = next) {
-        next = p->next;
-        if (now_ms - p->since > HEAD_TIMEOUT_MS)
-            pending_drop(p);
-    }
+    /* the shared buffers give back what a big message made them take (connections: on_sweep) */
+    mb_buf_shrink(&ws->scratch, 1 << 16);
+    mb_buf_shrink(&ws->inflated, 1 << 16);
+    mb_buf_shrink(&ws->deflated, 1 << 16);
 }
 
 void mb_ws_stop_listening(struct mb_router *r)
 {
-    struct mb_ws *ws = r->ws;
-    if (!ws)
+    if (!r->ws || !r->net)
         return;
-    if (ws->listening) {
-        ws->listening = false;
-        uv_close((uv_handle_t *)&ws->listener, NULL);
-    }
-    while (ws->pendings)
-        pending_drop(ws->pendings);
+    /* the listeners stop with mb_net_stop_listening; HTTP connections between requests have
+     * nothing to finish */
+    for (struct mb_conn *c = r->net->conns; c; c = c->next)
+        if (c->h == &ws_handler && ((struct wsc *)c->user)->state == WSC_HTTP)
+            conn_close(c->user, true);
 }
 
-void mb_ws_destroy(struct mb_router *r)
+void mb_ws_free(struct mb_router *r)
 {
     struct mb_ws *ws = r->ws;
     if (!ws)
         return;
-    if (ws->ctx && ws->destroy_calls < 2) {
-        ws->destroy_calls++;
-        lws_context_destroy(ws->ctx); /* the second call (after uv_run) frees, sets ctx NULL */
-        return;
+    for (int i = 0; i < 16; i++)
+        if (ws->deflaters[i]) {
+            deflateEnd(ws->deflaters[i]);
+            free(ws->deflaters[i]);
+        }
+    if (ws->inflater) {
+        inflateEnd(ws->inflater);
+        free(ws->inflater);
     }
-    free(ws->web_root);
+    mb_buf_free(&ws->scratch);
+    mb_buf_free(&ws->inflated);
+    mb_buf_free(&ws->deflated);
+    mb_ws_accept_cleanup();
     free(ws);
     r->ws = NULL;
 }

@@ -171,11 +171,7 @@ def test_ping_rawsocket_false_keeps_idle_autobahn_python_rawsocket_clients(route
     assert "no answer to a ping" not in r.log
 
 
-@pytest.mark.parametrize("transport", [
-    pytest.param("websocket", marks=pytest.mark.xfail(
-        strict=True, reason="libwebsockets answers a client's pings itself and does not tell moonbar, so a "
-                            "WebSocket peer that pings but never answers moonbar's pings is dropped")),
-    "rawsocket"])
+@pytest.mark.parametrize("transport", ["websocket", "rawsocket"])
 def test_peer_sending_its_own_pings_but_never_answering_is_not_dropped(router_factory, clients, transport):
     # "if nothing at all arrives from it within ping_timeout it is dropped": a peer whose own
     # keep-alive pings keep arriving (the router answers each with a pong) is alive

@@ -15,13 +15,15 @@ TRANSPORTS = ["websocket", "rawsocket"]
 MAX_ID = 2 ** 53
 
 
-def test_autobahn_twisted_default_serializer_offer_over_127_bytes_joins_with_json(router, clients):
+def test_autobahn_twisted_default_serializer_offer_over_127_bytes_joins_with_its_first_choice(router, clients):
+    # the client's order of preference decides (as Crossbar does): autobahn offers CBOR first
     f = tx.WampWebSocketClientFactory(lambda: None, url=router.url)
     offer = ",".join(f.protocols)
     assert len(offer) > 127, ("autobahn's default offer is only %d bytes (%s): install "
                               "python3-cbor2, python3-msgpack, python3-ubjson" % (len(offer), offer))
     c = clients(router, "websocket", serializers=None)
-    assert c.websocket_protocol == "wamp.2.json"
+    assert f.protocols[:2] == ["wamp.2.cbor.batched", "wamp.2.cbor"]  # batched: not spoken
+    assert c.websocket_protocol == "wamp.2.cbor"
     c.register("com.default_offer.echo", lambda x: x)
     assert c.call("com.default_offer.echo", "ok") == "ok"
 
@@ -35,7 +37,7 @@ def test_autobahn_asyncio_client_joins_calls_publishes_and_leaves(router, serial
     out = json.loads(p.stdout.strip().splitlines()[-1])
     if serializers == "default":
         assert len(out["offer"]) > 127, out["offer"]
-    assert out["protocol_in_use"] == "wamp.2.json"
+    assert out["protocol_in_use"] == ("wamp.2.cbor" if serializers == "default" else "wamp.2.json")
     assert isinstance(out["session"], int) and 1 <= out["session"] <= MAX_ID
     assert out["authrole"] == "anonymous"
     assert out["realm"] == "realm1"

@@ -78,6 +78,7 @@ const SANITIZER_RE = /AddressSanitizer|LeakSanitizer|runtime error:/;
  *
  * options:
  *   websocket  false to disable, or fields merged into the default
+ *   compression  true: the websocket endpoint offers permessage-deflate (listeners key)
  *              {host: '127.0.0.1', port: 0, path: '/ws', web_root: false}
  *   rawsocket  false to disable, or fields merged into {host: '127.0.0.1', port: 0}
  *   realms     default [{name: 'realm1'}]
@@ -102,6 +103,15 @@ export async function startMoonbar(options = {}) {
     realms: options.realms || [{ name: 'realm1' }],
   };
   if (options.limits) config.limits = options.limits;
+  // compression (permessage-deflate) is a key of the listeners form only: the websocket
+  // endpoint is written there instead
+  const wsConfig = config.websocket;
+  if (options.compression && wsConfig) {
+    config.listeners = [{ type: 'websocket', ...wsConfig, compression: true }];
+    if (config.rawsocket) config.listeners.push({ type: 'rawsocket', ...config.rawsocket });
+    config.websocket = false;
+    config.rawsocket = false;
+  }
 
   const dir = mkdtempSync(path.join(tmpdir(), 'moonbar-js-'));
   const configFile = path.join(dir, 'moonbar.lua');
@@ -113,8 +123,8 @@ export async function startMoonbar(options = {}) {
   let stderr = '';
   let stdout = '';
   const ports = {};
-  const wantWs = config.websocket !== false;
-  const wantRs = config.rawsocket !== false;
+  const wantWs = wsConfig !== false;
+  const wantRs = options.rawsocket !== false;
   const ready = deferred();
   const exited = deferred();
   let exitInfo = null;
@@ -173,7 +183,7 @@ export async function startMoonbar(options = {}) {
     configFile,
     wsPort: ports.websocket,
     rsPort: ports.rawsocket,
-    wsUrl: wantWs ? `ws://127.0.0.1:${ports.websocket}${config.websocket.path}` : null,
+    wsUrl: wantWs ? `ws://127.0.0.1:${ports.websocket}${wsConfig.path}` : null,
     httpUrl: wantWs ? `http://127.0.0.1:${ports.websocket}/` : null,
     stderr: () => stderr,
     stdout: () => stdout,
