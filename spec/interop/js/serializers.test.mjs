@@ -57,8 +57,10 @@ const PAYLOADS = {
  * - cbor-x (wampy's CBOR) with wampy's options reads negative 64-bit integers wrong
  *   (decode(0x3b001ffffffffffffe) is 1, not -(2^53 - 1)): no integer below -2^32 to a wampy CBOR
  *   client.
- * - msgpackr (wampy's MessagePack) reads every 64-bit integer as a BigInt: values of 2^32 and more
- *   (which need the 64-bit forms) are compared as Numbers (norm()).
+ * - msgpackr (wampy's MessagePack) reads every 64-bit integer as a BigInt, and msgpack5
+ *   (autobahn-js) writes integers from -2^31 down in the 64-bit form (which a MessagePack to
+ *   MessagePack hop passes through as it is): BigInts in the safe range are compared as Numbers
+ *   (norm()).
  */
 function clientLimits(receiver, name, [args, kwargs]) {
   if (receiver.lib === 'wampy' && receiver.ser === 'cbor' && name === 'ints') {
@@ -88,19 +90,23 @@ function expectedAt(end, v) {
   return mapValue(v, (b) => (end.ser === 'json' ? '\u0000' + b.b64 : { $bin: b.hex }));
 }
 
-/** Received values, comparable: binary as {$bin: hex}, msgpackr's BigInts of 2^32 and more as Numbers. */
+/** Received values, comparable: binary as {$bin: hex}, msgpackr's BigInts in the safe range as Numbers. */
 function norm(v) {
   if (v instanceof Uint8Array) return { $bin: Buffer.from(v).toString('hex') };
-  if (typeof v === 'bigint') {
-    const big = v >= 2n ** 32n || v <= -(2n ** 32n);
-    return big && v <= BigInt(MAX) && v >= -BigInt(MAX) ? Number(v) : v;
-  }
+  if (typeof v === 'bigint') return v <= BigInt(MAX) && v >= -BigInt(MAX) ? Number(v) : v;
   if (Array.isArray(v)) return v.map(norm);
   if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, norm(x)]));
   return v;
 }
 
 // ------------------------------------------------------------------ clients as ends
+
+/** A client operation, bounded: a dead connection fails the test in seconds, not at its timeout. */
+const op = (what, promise) => withTimeout(promise, 3000, what).catch((err) => {
+  const uri = err.errorUri ?? err.error ?? '';
+  const args = err.argsList ?? err.args;
+  throw new Error(`${what} failed: ${err.name ?? ''} ${uri} ${args ? JSON.stringify(args) : ''} ${err.message ?? ''}`);
+});
 
 let unique = 0;
 const nextName = (what) => `com.jsmatrix.${what}.${++unique}`;
@@ -120,25 +126,25 @@ async function autobahnEnd(router, ser, transportKind = 'websocket') {
     lib: 'autobahn', ser, name: `autobahn-${transportKind === 'websocket' ? 'ws' : 'rs'}-${ser}`,
     protocol: c.connection.transport?.info?.protocol,
     async subscribe(topic, inbox) {
-      const sub = await s.subscribe(topic, (args, kwargs) => inbox.push([args ?? [], kwargs ?? {}]));
-      return () => s.unsubscribe(sub);
+      const sub = await op(`${this.name} subscribe`, s.subscribe(topic, (args, kwargs) => inbox.push([args ?? [], kwargs ?? {}])));
+      return () => op(`${this.name} unsubscribe`, s.unsubscribe(sub));
     },
     async publish(topic, args, kwargs) {
-      await s.publish(topic, args, kwargs, { acknowledge: true });
+      await op(`${this.name} publish`, s.publish(topic, args, kwargs, { acknowledge: true }));
     },
     async register(proc, inbox) {
-      const reg = await s.register(proc, (args, kwargs) => {
+      const reg = await op(`${this.name} register`, s.register(proc, (args, kwargs) => {
         inbox.push([args ?? [], kwargs ?? {}]);
         return new autobahn.Result(args ?? [], kwargs ?? {});
-      });
-      return () => s.unregister(reg);
+      }));
+      return () => op(`${this.name} unregister`, s.unregister(reg));
     },
     async registerError(proc, uri, args, kwargs) {
-      const reg = await s.register(proc, () => { throw new autobahn.Error(uri, args, kwargs); });
-      return () => s.unregister(reg);
+      const reg = await op(`${this.name} register`, s.register(proc, () => { throw new autobahn.Error(uri, args, kwargs); }));
+      return () => op(`${this.name} unregister`, s.unregister(reg));
     },
     async call(proc, args, kwargs) {
-      const r = await s.call(proc, args, kwargs);
+      const r = await op(`${this.name} call`, s.call(proc, args, kwargs));
       if (r instanceof autobahn.Result) return [r.args ?? [], r.kwargs ?? {}];
       return r === undefined || r === null ? [[], {}] : [[r], {}];
     },
@@ -154,26 +160,27 @@ async function wampyEnd(router, ser) {
     lib: 'wampy', ser, name: `wampy-${ser}`,
     protocol: w._ws?.protocol,
     async subscribe(topic, inbox) {
-      await w.subscribe(topic, (ev) => inbox.push([ev.argsList ?? [], ev.argsDict ?? {}]));
-      return () => w.unsubscribe(topic);
+      const { subscriptionKey } = await op(`${this.name} subscribe`,
+        w.subscribe(topic, (ev) => inbox.push([ev.argsList ?? [], ev.argsDict ?? {}])));
+      return () => op(`${this.name} unsubscribe`, w.unsubscribe(subscriptionKey));
     },
     async publish(topic, args, kwargs) {
-      await w.publish(topic, { argsList: args, argsDict: kwargs });
+      await op(`${this.name} publish`, w.publish(topic, { argsList: args, argsDict: kwargs }));
     },
     async register(proc, inbox) {
-      await w.register(proc, ({ argsList, argsDict }) => {
+      await op(`${this.name} register`, w.register(proc, ({ argsList, argsDict }) => {
         inbox.push([argsList ?? [], argsDict ?? {}]);
         return { argsList: argsList ?? [], argsDict: argsDict ?? {} };
-      });
-      return () => w.unregister(proc);
+      }));
+      return () => op(`${this.name} unregister`, w.unregister(proc));
     },
     async call(proc, args, kwargs) {
-      const r = await w.call(proc, { argsList: args, argsDict: kwargs });
+      const r = await op(`${this.name} call`, w.call(proc, { argsList: args, argsDict: kwargs }));
       return [r.argsList ?? [], r.argsDict ?? {}];
     },
     async callError(proc, args, kwargs) {
       try {
-        await w.call(proc, { argsList: args, argsDict: kwargs });
+        await op(`${this.name} call`, w.call(proc, { argsList: args, argsDict: kwargs }));
       } catch (err) {
         return [err.errorUri ?? err.error, err.argsList ?? [], err.argsDict ?? {}];
       }
