@@ -19,6 +19,8 @@ import stat
 import pytest
 
 import mb_matrix as mx
+import mb_raw as raw
+import mb_raw_ser as rs
 import mb_router
 import mb_twisted as tx
 
@@ -157,3 +159,64 @@ def test_one_publication_reaches_every_serializer_at_once(peers, ser):
     finally:
         for p, (sub, _) in subs:
             p.client.unsubscribe(sub)
+
+
+
+# Payloads spelled the long way (an integer in 8 bytes, a short string with a 1-byte length,
+# a float64 that fits a float32, a map with a 2-byte count): a hop between two sessions of the
+# same serializer carries these bytes as they are; to another serializer the values arrive.
+LONG_FORM = {
+    "msgpack": (b"\x93\xcf\x00\x00\x00\x00\x00\x00\x00\x01\xd9\x03abc"
+                b"\xcb\x3f\xf8\x00\x00\x00\x00\x00\x00",
+                b"\xde\x00\x01\xa1k\xc4\x02\x00\xff"),
+    "cbor": (b"\x83\x1b\x00\x00\x00\x00\x00\x00\x00\x01\x78\x03abc"
+             b"\xfb\x3f\xf8\x00\x00\x00\x00\x00\x00",
+             b"\xb9\x00\x01\x61k\x42\x00\xff"),
+}
+LONG_FORM_VALUES = [[1, "abc", 1.5], {"k": b"\x00\xff"}]
+
+
+def _message(ser, fixed, payload):
+    """A message of the fixed fields `fixed` (encoded) followed by the raw payload bytes."""
+    head = bytes([(0x90 if ser == "msgpack" else 0x80) | (len(fixed) + 2)])
+    return head + b"".join(rs.encode(ser, v) for v in fixed) + payload
+
+
+@pytest.mark.parametrize("transport", ["websocket", "rawsocket", "unix"])
+@pytest.mark.parametrize("ser", ["msgpack", "cbor"])
+def test_same_serializer_hops_pass_the_payload_bytes_through(mrouter, transport, ser):
+    args, kwargs = LONG_FORM[ser]
+    payload = args + kwargs
+    other = "cbor" if ser == "msgpack" else "msgpack"
+    proc = "com.matrix.long_form.%s.%s" % (transport, ser)
+    conns = {name: rs.connect(mrouter, transport, s)
+             for name, s in (("callee", ser), ("caller", ser), ("other", other), ("json", "json"))}
+    try:
+        for c in conns.values():
+            c.join()
+        callee, caller = conns["callee"], conns["caller"]
+        callee.send([raw.REGISTER, 1, {}, proc])
+        callee.expect(raw.REGISTERED)
+        caller.send_bytes(_message(ser, [raw.CALL, 2, {}, proc], payload))
+        inv = callee.recv_bytes()
+        assert inv.endswith(payload), inv.hex()
+        inv_id = rs.decode(ser, inv)[1]
+        callee.send_bytes(_message(ser, [raw.YIELD, inv_id, {}], payload))
+        res = caller.recv_bytes()
+        assert res.endswith(payload), res.hex()
+        assert rs.decode(ser, res)[:3] == [raw.RESULT, 2, {}]
+        # one publication to the same serializer (bytes as sent) and to two others (values)
+        topic = proc + ".topic"
+        for name in ("callee", "other", "json"):
+            conns[name].send([raw.SUBSCRIBE, 3, {}, topic])
+            conns[name].expect(raw.SUBSCRIBED)
+        caller.send_bytes(_message(ser, [raw.PUBLISH, 4, {"acknowledge": True}, topic], payload))
+        caller.expect(raw.PUBLISHED)
+        ev = callee.recv_bytes()
+        assert ev.endswith(payload), ev.hex()
+        for name in ("other", "json"):
+            got = conns[name].expect(raw.EVENT)[4:]
+            assert mx.mb_payloads.difference(got, LONG_FORM_VALUES) is None, (name, got)
+    finally:
+        for c in conns.values():
+            c.close()
