@@ -169,7 +169,46 @@ def make_workdir(path):
 
 # ---------------------------------------------------------------- process
 
-_LISTEN = re.compile(r"listening (websocket|rawsocket) on 127\.0\.0\.1:(\d+)")
+# "listening websocket on 127.0.0.1:PORT path /ws ...", "listening rawsocket on unix:/path",
+# either with " (tls" further on for a TLS listener
+_LISTEN = re.compile(r"listening (websocket|rawsocket) on "
+                     r"(?:unix:(.+?)(?=\s+\(tls|\s+path /|\s*$)"
+                     r"|(\d+\.\d+\.\d+\.\d+|\[[0-9a-fA-F:.]+\]):(\d+))(.*)")
+
+
+class Listener:
+    """One listener as the router logged it: kind ("websocket" or "rawsocket"), host and port
+    (TCP) or unix (the socket's path), tls (bool), client_certs (TLS that requires client
+    certificates)."""
+
+    def __init__(self, kind, host=None, port=None, unix=None, tls=False, client_certs=False):
+        self.kind, self.host, self.port, self.unix, self.tls = kind, host, port, unix, tls
+        self.client_certs = client_certs
+
+    def __repr__(self):
+        where = "unix:%s" % self.unix if self.unix else "%s:%s" % (self.host, self.port)
+        return "<%s %s%s%s>" % (self.kind, where, " tls" if self.tls else "",
+                                 " client-certs" if self.client_certs else "")
+
+
+def parse_listen_line(line):
+    """The Listener a "listening ..." log line names, or None."""
+    m = _LISTEN.search(line)
+    if not m:
+        return None
+    kind, unix, host, port, rest = m.groups()
+    tls = "(tls" in rest
+    certs = tls and "client cert" in rest
+    if unix:
+        return Listener(kind, unix=unix, tls=tls, client_certs=certs)
+    return Listener(kind, host=host.strip("[]"), port=int(port), tls=tls, client_certs=certs)
+
+
+def expected_listeners(config):
+    """How many listeners `config` opens: the older websocket / rawsocket keys (when tables),
+    then every entry of listeners."""
+    n = sum(1 for k in ("websocket", "rawsocket") if isinstance(config.get(k), dict))
+    return n + len(config.get("listeners") or [])
 
 
 class RouterError(AssertionError):
@@ -179,8 +218,9 @@ class RouterError(AssertionError):
 class Router:
     """One moonbar process started with a temporary config file.
 
-    Attributes once started: ws_port, rawsocket_port, url (ws://127.0.0.1:PORT/ws),
-    http_base, config_path, workdir, proc.
+    Attributes once started: listening (Listener, in log order), ws_port and rawsocket_port
+    (the first plain TCP listener of each kind), url (ws://127.0.0.1:PORT/ws), http_base,
+    config_path, workdir, proc.
     """
 
     def __init__(self, workdir, overrides=None, name="moonbar"):
@@ -191,6 +231,7 @@ class Router:
         self.proc = None
         self.ws_port = None
         self.rawsocket_port = None
+        self.listening = []
         self._lines = []
         self._stdout = []
         self._cond = threading.Condition()
@@ -277,25 +318,18 @@ class Router:
             t = threading.Thread(target=self._reader, args=(stream, sink), daemon=True)
             t.start()
             self._threads.append(t)
-        want = set()
-        if self.config.get("websocket"):
-            want.add("websocket")
-        if self.config.get("rawsocket"):
-            want.add("rawsocket")
-        for lc in self.config.get("listeners") or []:  # TCP listeners of the listeners key
-            if "unix" not in lc:
-                want.add(lc["type"])
+        want = expected_listeners(self.config)
         deadline = time.monotonic() + T(timeout)
-        found = {}
+        found = []
         with self._cond:
             i = 0
-            while not want <= set(found):
+            while len(found) < want:
                 while i < len(self._lines):
-                    m = _LISTEN.search(self._lines[i])
-                    if m:
-                        found.setdefault(m.group(1), int(m.group(2)))  # the first of a kind
+                    lst = parse_listen_line(self._lines[i])
+                    if lst:
+                        found.append(lst)
                     i += 1
-                if want <= set(found):
+                if len(found) >= want:
                     break
                 if self.proc.poll() is not None and self._eof_count == len(self._threads):
                     raise RouterError("moonbar exited with %s before listening; cmd %s; log:\n%s"
@@ -303,12 +337,24 @@ class Router:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     self.proc.kill()
-                    raise RouterError("moonbar did not log its listeners within %.1fs; log:\n%s"
-                                      % (T(timeout), "".join(self._lines)))
+                    raise RouterError("moonbar did not log its %d listeners within %.1fs; log:\n%s"
+                                      % (want, T(timeout), "".join(self._lines)))
                 self._cond.wait(min(left, 0.2))
-        self.ws_port = found.get("websocket")
-        self.rawsocket_port = found.get("rawsocket")
+        self.listening = found  # as logged: of one kind, in config order
+        self.ws_port = self.find_port("websocket")
+        self.rawsocket_port = self.find_port("rawsocket")
         return self
+
+    def find(self, kind, tls=False, unix=False, nth=0):
+        """The nth listener of `kind` (TLS or not, Unix or TCP) in log order (the config's order
+        among listeners of one kind), or None."""
+        match = [lst for lst in self.listening
+                 if lst.kind == kind and lst.tls == tls and bool(lst.unix) == unix]
+        return match[nth] if nth < len(match) else None
+
+    def find_port(self, kind, tls=False, nth=0):
+        lst = self.find(kind, tls=tls, nth=nth)
+        return lst.port if lst else None
 
     def listeners(self, n, timeout=10):
         """The first `n` "listening KIND on ADDRESS" lines of the log, waited for: a list of

@@ -19,13 +19,14 @@ import txaio
 txaio.use_twisted()
 
 from twisted.internet import defer, reactor  # noqa: E402
-from twisted.internet.endpoints import TCP4ClientEndpoint  # noqa: E402
+from twisted.internet.endpoints import (SSL4ClientEndpoint, TCP4ClientEndpoint,  # noqa: E402
+                                        UNIXClientEndpoint)
 
 from autobahn.twisted.rawsocket import WampRawSocketClientFactory  # noqa: E402
 from autobahn.twisted.wamp import ApplicationSession  # noqa: E402
 from autobahn.twisted.websocket import WampWebSocketClientFactory  # noqa: E402
 from autobahn.wamp.exception import ApplicationError  # noqa: E402,F401
-from autobahn.wamp.serializer import JsonSerializer  # noqa: E402
+from autobahn.wamp.serializer import CBORSerializer, JsonSerializer, MsgPackSerializer  # noqa: E402
 from autobahn.wamp.types import (CallOptions, CallResult, ComponentConfig,  # noqa: E402,F401
                                  PublishOptions, RegisterOptions, SubscribeOptions)
 
@@ -221,6 +222,12 @@ class Client:
     def websocket_protocol(self):
         return getattr(self.protocol, "websocket_protocol_in_use", None)
 
+    @property
+    def serializer_id(self):
+        """The serializer the connection settled on: "json", "msgpack" or "cbor"."""
+        ser = getattr(self.protocol, "_serializer", None)
+        return getattr(ser, "SERIALIZER_ID", None)
+
     def is_connected(self):
         return not self.disconnected.done()
 
@@ -290,18 +297,82 @@ class Client:
             pass
 
 
+SERIALIZERS = {"json": JsonSerializer, "msgpack": MsgPackSerializer, "cbor": CBORSerializer}
+
+# transport names that say it all: (transport, unix, tls)
+TRANSPORT_ALIASES = {"unix": ("rawsocket", True, False), "wss": ("websocket", False, True),
+                     "rawsocket-tls": ("rawsocket", False, True)}
+
+
+def make_serializers(serializers, transport):
+    """connect's `serializers` as autobahn serializer objects: "json", "msgpack", "cbor", a
+    list of those names or of serializer objects, or None (autobahn's default offer; WebSocket
+    only, RawSocket takes JSON)."""
+    if serializers is None:
+        return None if transport == "websocket" else [JsonSerializer()]
+    if isinstance(serializers, str):
+        serializers = [serializers]
+    return [SERIALIZERS[s]() if isinstance(s, str) else s for s in serializers]
+
+
+def tls_options(ca, hostname="localhost", client_cert=None):
+    """Twisted client TLS options trusting the PEM CA file `ca` (the server must present a
+    certificate for `hostname` it signed); client_cert: (cert PEM file, key PEM file) to
+    present."""
+    from twisted.internet import ssl
+
+    with open(ca, "rb") as f:
+        root = ssl.Certificate.loadPEM(f.read())
+    mine = None
+    if client_cert is not None:
+        cert_file, key_file = client_cert
+        with open(cert_file, "rb") as f, open(key_file, "rb") as g:
+            mine = ssl.PrivateCertificate.loadPEM(f.read() + b"\n" + g.read())
+    return ssl.optionsForClientTLS(hostname, trustRoot=root, clientCertificate=mine)
+
+
 def connect(router, transport="websocket", realm="realm1", serializers="json", authid=None,
-            authmethods=None, ticket=None, features=None, endpoint=None, _timeout=5):
+            authmethods=None, ticket=None, features=None, unix=None, tls=False, ca=None,
+            client_cert=None, port=None, tls_hostname="localhost", endpoint=None,
+            _timeout=5):
     """Connect an autobahn Twisted client to `router` and join `realm`.
 
-    transport: "websocket" or "rawsocket". serializers: "json" (JSON only) or
-    None (autobahn's default offer, WebSocket only). authmethods: offered in HELLO
-    (e.g. ["ticket"]); ticket: the answer to a ticket CHALLENGE. Raises JoinFailed
-    on ABORT. features: role feature announcements to change, e.g.
+    transport: "websocket" or "rawsocket", or "unix" (RawSocket on the router's Unix
+    listener), "wss" (WebSocket over TLS), "rawsocket-tls". serializers: "json", "msgpack",
+    "cbor" (that one only), a list of names or autobahn serializer objects (WebSocket: offered
+    in that order), or None (autobahn's default offer, WebSocket only). unix: the path of a Unix
+    socket to connect to (RawSocket; default: the router's first Unix RawSocket listener when
+    transport is "unix"). tls: connect with TLS (port: the router's first TLS listener of that
+    kind), verifying the server's certificate for `tls_hostname` against the PEM file `ca`
+    (default router.tls_ca); client_cert: (cert, key) PEM files to present. port: connect to
+    this TCP port instead of the router's first listener of the kind. authmethods: offered in
+    HELLO (e.g. ["ticket"]); ticket: the answer to a ticket CHALLENGE. Raises JoinFailed on
+    ABORT. features: role feature announcements to change, e.g.
     {"subscriber": {"subscription_revocation": False}}. endpoint: a function of the reactor
-    returning the Twisted client endpoint to use (a Unix socket, TLS) instead of TCP to the
-    transport's port.
+    returning the Twisted client endpoint to use instead of the one the other arguments name.
     """
+    if transport in TRANSPORT_ALIASES:
+        transport, is_unix, tls = TRANSPORT_ALIASES[transport]
+        if is_unix and unix is None:
+            found = router.find("rawsocket", unix=True)
+            if found is None:
+                raise ValueError("the router has no Unix RawSocket listener: %r" % router.listening)
+            unix = found.unix
+    if transport not in ("websocket", "rawsocket"):
+        raise ValueError(transport)
+    if unix is not None and transport != "rawsocket":
+        raise ValueError("a Unix socket is for RawSocket")
+    if port is None and unix is None and endpoint is None:
+        port = router.find_port(transport, tls=bool(tls)) if tls else \
+            (router.ws_port if transport == "websocket" else router.rawsocket_port)
+        if port is None:
+            raise ValueError("the router has no %s%s listener: %r"
+                             % ("TLS " if tls else "", transport, router.listening))
+    if tls and endpoint is None:
+        ca = ca or getattr(router, "tls_ca", None)
+        if ca is None:
+            raise ValueError("tls=True needs ca= (or router.tls_ca)")
+    sers = make_serializers(serializers, transport)
     client = Client(authid=authid, authmethods=authmethods, ticket=ticket)
     client.features = features
 
@@ -310,17 +381,23 @@ def connect(router, transport="websocket", realm="realm1", serializers="json", a
 
     def start():
         if transport == "websocket":
-            sers = [JsonSerializer()] if serializers == "json" else serializers
-            factory = WampWebSocketClientFactory(session_factory, url=router.url,
-                                                 serializers=sers)
-            port = router.ws_port
-        elif transport == "rawsocket":
-            factory = WampRawSocketClientFactory(session_factory, serializer=JsonSerializer())
-            port = router.rawsocket_port
+            url = "%s://%s:%d/ws" % ("wss" if tls else "ws", tls_hostname if tls else "127.0.0.1",
+                                     port)
+            factory = WampWebSocketClientFactory(session_factory, url=url, serializers=sers)
         else:
-            raise ValueError(transport)
+            if len(sers) != 1:
+                raise ValueError("RawSocket takes one serializer, not %r" % (serializers,))
+            factory = WampRawSocketClientFactory(session_factory, serializer=sers[0])
         client.factory = factory
-        ep = endpoint(reactor) if endpoint else TCP4ClientEndpoint(reactor, "127.0.0.1", port, timeout=T(5))
+        if endpoint is not None:
+            ep = endpoint(reactor)
+        elif unix is not None:
+            ep = UNIXClientEndpoint(reactor, unix, timeout=T(5))
+        elif tls:
+            ep = SSL4ClientEndpoint(reactor, "127.0.0.1", port,
+                                    tls_options(ca, tls_hostname, client_cert), timeout=T(5))
+        else:
+            ep = TCP4ClientEndpoint(reactor, "127.0.0.1", port, timeout=T(5))
         d = ep.connect(factory)
 
         def connected(proto):
@@ -333,10 +410,18 @@ def connect(router, transport="websocket", realm="realm1", serializers="json", a
 
         d.addCallbacks(connected, failed)
 
+    def start_safely():
+        try:
+            start()
+        except BaseException as e:  # a bad argument: fail the join instead of the reactor
+            _resolve(client.joined, exc=e)
+            _resolve(client.disconnected, True)
+
     ensure_reactor()
-    reactor.callFromThread(start)
+    reactor.callFromThread(start_safely)
+    where = unix or ("%s%s" % (transport, " (tls)" if tls else ""))
     try:
-        wait(client.joined, _timeout, "join of %s over %s" % (realm, transport))
+        wait(client.joined, _timeout, "join of %s over %s" % (realm, where))
     except BaseException:
         client.close()
         raise

@@ -18,14 +18,16 @@ function onUserError(err, message) {
  * Opens an autobahn-js connection and waits for the session to join.
  *
  *   transport: {type: 'websocket', url} | {type: 'rawsocket', host, port}
+ *   serializers: autobahn serializer objects offered in that order (WebSocket), e.g.
+ *                [new autobahn.serializer.MsgpackSerializer()]; default autobahn's (json, msgpack)
  *
  * Resolves {connection, session, details, closed, close()}; `closed` resolves with
  * {reason, details} from Connection.onclose. Rejects with an Error carrying .reason and
  * .details when the connection closes before the session joins.
  */
-export async function autobahnConnect({ transport, realm = 'realm1', authid, timeoutMs = 5000 }) {
+export async function autobahnConnect({ transport, realm = 'realm1', authid, serializers, timeoutMs = 5000 }) {
   const connection = new autobahn.Connection({
-    transports: [transport],
+    transports: [serializers ? { ...transport, serializers } : transport],
     realm,
     authid,
     max_retries: 0,
@@ -79,19 +81,22 @@ export const wsTransport = (router) => ({ type: 'websocket', url: router.wsUrl }
 export const rsTransport = (router) => ({ type: 'rawsocket', host: '127.0.0.1', port: router.rsPort });
 
 /**
- * Connects wampy (JSON over WebSocket, no auto-reconnect) and joins the realm.
+ * Connects wampy (over WebSocket, no auto-reconnect; JSON unless `serializer` is another of
+ * wampy's, e.g. new MsgpackSerializer() from 'wampy/MsgpackSerializer.js') and joins the realm.
  * Resolves {wampy, details, wire, closed, close()}. `wire` records what the router sent:
  * wire.messages (parsed WAMP messages) and wire.close ({code, reason} of the close frame).
  * `closed` resolves with wire.close once wampy reports the connection closed.
  */
-export async function wampyConnect({ url, realm = 'realm1', timeoutMs = 5000 }) {
+export async function wampyConnect({ url, realm = 'realm1', serializer, timeoutMs = 5000 }) {
   const closed = deferred();
   const wire = { messages: [], close: null };
   class RecordingWebSocket extends WebSocket {
     constructor(...args) {
       super(...args);
-      this.on('message', (data) => {
-        try { wire.messages.push(JSON.parse(data.toString())); } catch { wire.messages.push(String(data)); }
+      this.on('message', (data, isBinary) => {
+        try {
+          wire.messages.push(isBinary && serializer?.isBinary ? serializer.decode(data) : JSON.parse(data.toString()));
+        } catch { wire.messages.push(String(data)); }
       });
       this.on('close', (code, reason) => { wire.close = { code, reason: reason.toString() }; });
     }
@@ -99,6 +104,7 @@ export async function wampyConnect({ url, realm = 'realm1', timeoutMs = 5000 }) 
   const wampy = new Wampy(url, {
     ws: RecordingWebSocket,
     realm,
+    ...(serializer ? { serializer } : {}),
     autoReconnect: false,
     uriValidation: 'loose',
     onClose: () => closed.resolve(wire.close),
