@@ -108,7 +108,8 @@ again:
         switch (ai) {
         case 20: t->kind = MB_T_FALSE; goto done;
         case 21: t->kind = MB_T_TRUE; goto done;
-        case 22: case 23: t->kind = MB_T_NULL; goto done; /* undefined: outside the model */
+        case 22: t->kind = MB_T_NULL; goto done;
+        case 23: t->kind = MB_T_NULL; t->undef = true; goto done; /* undefined: outside the model */
         case 25: case 26: case 27: {
             int w = 1 << (ai - 24);
             if (end - p < w)
@@ -172,7 +173,11 @@ done:
     return MB_E_OK;
 }
 
-int mb_cbor_next(const char **p, const char *end, struct mb_tok *t) { return next(p, end, t); }
+int mb_cbor_next(const char **p, const char *end, struct mb_tok *t)
+{
+    t->undef = false;
+    return next(p, end, t);
+}
 
 const char *mb_cbor_skip(const char *p, const char *end)
 {

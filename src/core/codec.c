@@ -265,6 +265,16 @@ static json_t *dec_container(struct rd *r, const struct mb_tok *c, int depth)
                 rd_fail(r, MB_E_NOMEM, at);
                 goto fail;
             }
+            /* a dict entry whose value is undefined is absent, as JSON.stringify has it:
+             * wampy sends every option it was not given as undefined */
+            const char *vat = r->p;
+            struct mb_tok u;
+            if (rd_next(r, &u) && u.kind == MB_T_NULL && u.undef) {
+                json_decref(key);
+                continue;
+            }
+            r->p = vat;
+            r->err = 0;
         }
         json_t *item = dec(r, depth + 1);
         if (!item) {
@@ -456,6 +466,32 @@ static int count_indef(const char *p, const char *end, bool map, uint64_t *out)
     return 0;
 }
 
+/* Entries of the map whose entries start at r->p (n of them, or up to its break) whose value is
+ * not undefined: a binary head announces what is written. r is left where it was. */
+static int count_defined(const struct rd *r, bool indef, uint64_t n, uint64_t *out)
+{
+    struct rd q = *r;
+    uint64_t kept = 0;
+    for (uint64_t i = 0; indef ? (q.p < q.end && (unsigned char)*q.p != 0xff) : i < n; i++) {
+        const char *v;
+        struct mb_tok k, u;
+        if (q.next(&q.p, q.end, &k) != MB_E_OK || k.kind != MB_T_STR)
+            return -1;
+        v = q.p;
+        if (q.next(&q.p, q.end, &u) != MB_E_OK)
+            return -1;
+        if (u.kind == MB_T_NULL && u.undef)
+            continue;
+        const char *after = q.next == mb_mp_next ? mb_mp_skip(v, q.end) : mb_cbor_skip(v, q.end);
+        if (!after)
+            return -1;
+        q.p = after;
+        kept++;
+    }
+    *out = kept;
+    return 0;
+}
+
 static int tc_str(struct tc *c, const struct mb_tok *t)
 {
     if (!c->w)
@@ -498,20 +534,34 @@ static int tc_value(struct tc *c, int depth)
     if (w) {
         if (t.indef && count_indef(c->r.p, c->r.end, map, &n))
             return -1;
-        if (w->head(b, t.kind, n))
+        uint64_t kept = n;
+        if (map && count_defined(&c->r, t.indef, n, &kept))
+            return -1;
+        if (w->head(b, t.kind, kept))
             return -1;
     } else if (mb_buf_append(b, map ? "{" : "[", 1))
         return -1;
+    uint64_t written = 0;
     for (uint64_t i = 0; t.indef ? !rd_break(&c->r) : i < n; i++) {
-        if (!w && i && mb_buf_append(b, ",", 1))
-            return -1;
+        struct mb_tok k;
         if (map) {
-            struct mb_tok k;
-            if (!rd_next(&c->r, &k) || k.kind != MB_T_STR || tc_str(c, &k) || (!w && mb_buf_append(b, ":", 1)))
+            if (!rd_next(&c->r, &k) || k.kind != MB_T_STR)
                 return -1;
+            /* an entry whose value is undefined is absent (as mb_codec_decode has it) */
+            const char *at = c->r.p;
+            struct mb_tok u;
+            if (rd_next(&c->r, &u) && u.kind == MB_T_NULL && u.undef)
+                continue;
+            c->r.p = at;
+            c->r.err = 0;
         }
+        if (!w && written && mb_buf_append(b, ",", 1))
+            return -1;
+        if (map && (tc_str(c, &k) || (!w && mb_buf_append(b, ":", 1))))
+            return -1;
         if (tc_value(c, depth + 1))
             return -1;
+        written++;
     }
     return w ? 0 : mb_buf_append(b, map ? "}" : "]", 1);
 }

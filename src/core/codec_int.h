@@ -43,6 +43,7 @@ enum mb_tok_err {
 struct mb_tok {
     enum mb_tok_kind kind;
     bool indef;       /* CBOR: indefinite-length string (chunks) or container */
+    bool undef;       /* NULL that was MessagePack ext or CBOR undefined (JavaScript's undefined) */
     uint64_t u;       /* UINT value; ARRAY/MAP count (definite) */
     int64_t i;        /* NINT value */
     double d;         /* REAL value */

@@ -124,6 +124,7 @@ static inline __attribute__((always_inline)) int next(const char **pp, const cha
             return MB_E_TRUNC;
         p += n;
         t->kind = MB_T_NULL; /* outside the model: wampy's JS undefined */
+        t->undef = true;
         goto done;
     case 0xc7: case 0xc8: case 0xc9: /* ext 8/16/32: length, type, data */
         w = (size_t)1 << (c - 0xc7);
@@ -136,6 +137,7 @@ static inline __attribute__((always_inline)) int next(const char **pp, const cha
             return MB_E_TRUNC;
         p += 1 + n;
         t->kind = MB_T_NULL;
+        t->undef = true;
         goto done;
     default: /* 0xc1, never used */
         return MB_E_BYTE;
@@ -165,7 +167,11 @@ done:
     return MB_E_OK;
 }
 
-int mb_mp_next(const char **p, const char *end, struct mb_tok *t) { return next(p, end, t); }
+int mb_mp_next(const char **p, const char *end, struct mb_tok *t)
+{
+    t->undef = false;
+    return next(p, end, t);
+}
 
 const char *mb_mp_skip(const char *p, const char *end)
 {
