@@ -103,9 +103,15 @@ function norm(v) {
 
 /** A client operation, bounded: a dead connection fails the test in seconds, not at its timeout. */
 const op = (what, promise) => withTimeout(promise, 3000, what).catch((err) => {
+  // the same error (callers read its URI and payload), its message saying what failed and why
   const uri = err.errorUri ?? err.error ?? '';
   const args = err.argsList ?? err.args;
-  throw new Error(`${what} failed: ${err.name ?? ''} ${uri} ${args ? JSON.stringify(args) : ''} ${err.message ?? ''}`);
+  const message = `${what} failed: ${err.name ?? ''} ${uri} ${args ? JSON.stringify(args) : ''} ${err.message ?? ''}`;
+  if (err instanceof Error) {
+    Object.defineProperty(err, 'message', { value: message, configurable: true, writable: true });
+    throw err;
+  }
+  throw Object.assign(new Error(message), err);
 });
 
 let unique = 0;

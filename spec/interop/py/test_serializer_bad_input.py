@@ -328,3 +328,18 @@ def test_a_huge_declared_length_does_not_make_the_router_wait_or_allocate(broute
         for sc in conns:
             sc.close()
     bystanders.check()
+
+
+@pytest.mark.parametrize("ser", rs.CODES)
+@pytest.mark.parametrize("payload", [b"", b"\x03\xe8"], ids=["empty", "code_only"])
+def test_a_close_frame_without_a_reason_is_answered_and_the_router_carries_on(
+        brouter, bystanders, ser, payload):
+    """autobahn-js closes with an empty close frame: moonbar answers with a close frame and
+    closes the TCP connection; nothing else happens (under ASan+UBSan: no runtime error)."""
+    with rs.connect(brouter, "websocket", ser) as sc:
+        sc.join()
+        sc.conn.send_frame(0x8, payload)
+        closed = sc.wait_closed()
+        assert closed.how == "close", closed
+    assert "runtime error" not in brouter.log, brouter.log[-3000:]
+    bystanders.check()
