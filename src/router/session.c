@@ -850,6 +850,14 @@ void mb_session_receive(struct mb_session *s, const char *data, size_t len)
                              ser_title[ser]);
             return;
         }
+        /* cbor-x (wampy's CBOR) writes integers of 2^32 and more as floats: a message's own
+         * fields (code, IDs) that are whole floats in [0, 2^53] are taken as those integers */
+        for (size_t i = 0; i < json_array_size(root); i++) {
+            json_t *v = json_array_get(root, i);
+            double d = json_is_real(v) ? json_real_value(v) : -1;
+            if (d >= 0 && d <= 9007199254740992.0 && d == (double)(json_int_t)d)
+                json_array_set_new(root, i, json_integer((json_int_t)d));
+        }
     }
     mb_session_receive_json(s, root);
     json_decref(root);

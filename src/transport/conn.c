@@ -328,7 +328,8 @@ int mb_conn_write(struct mb_conn *c, const void *p, size_t n)
     char *dst = mb_conn_reserve(c, n);
     if (!dst)
         return -1;
-    memcpy(dst, p, n);
+    if (n)
+        memcpy(dst, p, n);
     mb_conn_commit(c, n);
     return 0;
 }

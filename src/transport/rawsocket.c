@@ -60,7 +60,8 @@ static void put_frame(struct raw_conn *rc, int type, const char *data, size_t le
     dst[1] = (char)((len >> 16) & 0xff);
     dst[2] = (char)((len >> 8) & 0xff);
     dst[3] = (char)(len & 0xff);
-    memcpy(dst + 4, data, len);
+    if (len)
+        memcpy(dst + 4, data, len);
     mb_conn_commit(rc->c, 4 + len);
 }
 

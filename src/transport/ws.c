@@ -566,7 +566,8 @@ static void put_frame(struct wsc *w, int opcode, bool rsv1, const char *data, si
     if (!dst)
         return;
     size_t h = mb_ws_put_head((unsigned char *)dst, opcode, rsv1, len);
-    memcpy(dst + h, data, len);
+    if (len)
+        memcpy(dst + h, data, len);
     mb_conn_commit(w->c, h + len);
 }
 
