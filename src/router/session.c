@@ -851,8 +851,9 @@ void mb_session_receive(struct mb_session *s, const char *data, size_t len)
             return;
         }
         /* cbor-x (wampy's CBOR) writes integers of 2^32 and more as floats: a message's own
-         * fields (code, IDs) that are whole floats in [0, 2^53] are taken as those integers */
-        for (size_t i = 0; i < json_array_size(root); i++) {
+         * IDs that are whole floats in [0, 2^53] are taken as those integers (not the message
+         * code: every serializer writes a small integer as one) */
+        for (size_t i = 1; i < json_array_size(root); i++) {
             json_t *v = json_array_get(root, i);
             double d = json_is_real(v) ? json_real_value(v) : -1;
             if (d >= 0 && d <= 9007199254740992.0 && d == (double)(json_int_t)d)

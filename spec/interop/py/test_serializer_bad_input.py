@@ -343,3 +343,17 @@ def test_a_close_frame_without_a_reason_is_answered_and_the_router_carries_on(
         assert closed.how == "close", closed
     assert "runtime error" not in brouter.log, brouter.log[-3000:]
     bystanders.check()
+
+
+@pytest.mark.parametrize("ser", BINARY)
+def test_ids_written_as_whole_floats_are_taken_on_binary_sessions(brouter, ser):
+    """cbor-x (wampy's CBOR) writes integers from 2^32 as floats: a subscription ID echoed in
+    UNSUBSCRIBE comes as a whole float and is taken as the integer (a fraction is not)."""
+    with rs.connect(brouter, "rawsocket", ser) as sc:
+        sc.join()
+        sc.send([raw.SUBSCRIBE, 3, {}, "com.matrix.float_ids"])
+        sub = sc.expect(raw.SUBSCRIBED)[2]
+        sc.send([raw.UNSUBSCRIBE, 4.0, float(sub)])
+        assert sc.expect(raw.UNSUBSCRIBED)[1] == 4
+        sc.send([raw.UNSUBSCRIBE, 5.5, float(sub)])
+        sc.expect_abort_then_close()
