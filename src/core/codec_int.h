@@ -11,6 +11,7 @@
 
 #include "mb_buf.h"
 #include "mb_codec.h"
+#include "mb_utf8.h"
 
 enum mb_tok_kind {
     MB_T_NULL, /* nil, null, CBOR undefined, MessagePack ext */
@@ -77,35 +78,6 @@ struct mb_bin_writer {
 };
 extern const struct mb_bin_writer mb_mp_writer, mb_cbor_writer;
 
-/* Length of the valid UTF-8 sequence at p (first byte >= 0x80), or 0: no overlong forms, no
- * surrogates, nothing above U+10FFFF (json.c's rules). */
-static inline size_t mb_utf8_seq(const unsigned char *p, const unsigned char *end)
-{
-    unsigned char c = p[0], lo = 0x80, hi = 0xBF; /* range of the second byte */
-    size_t n;
-    if (c >= 0xC2 && c <= 0xDF)
-        n = 2;
-    else if (c >= 0xE0 && c <= 0xEF) {
-        n = 3;
-        if (c == 0xE0)
-            lo = 0xA0;
-        else if (c == 0xED)
-            hi = 0x9F;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        n = 4;
-        if (c == 0xF0)
-            lo = 0x90;
-        else if (c == 0xF4)
-            hi = 0x8F;
-    } else
-        return 0;
-    if ((size_t)(end - p) < n || p[1] < lo || p[1] > hi)
-        return 0;
-    for (size_t i = 2; i < n; i++)
-        if ((p[i] & 0xC0) != 0x80)
-            return 0;
-    return n;
-}
 
 /* Whether [s, s+n) is valid UTF-8. ASCII, the common case, goes 8 bytes at a time. */
 static inline bool mb_utf8_valid(const char *s, size_t n)

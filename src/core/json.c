@@ -1,5 +1,6 @@
 /* Validating JSON skipper and hot-path writers (see mb_json.h for what the skipper accepts). */
 #include "mb_json.h"
+#include "mb_utf8.h"
 
 #include <math.h>
 #include <stdbool.h>
@@ -13,37 +14,6 @@ const char *mb_json_ws(const char *p, const char *end)
     while (p < end && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t'))
         p++;
     return p;
-}
-
-/* Length of the valid UTF-8 sequence at p (first byte >= 0x80), or 0: no overlong forms, no
- * surrogates, nothing above U+10FFFF. */
-static size_t utf8_len(const unsigned char *p, const unsigned char *end)
-{
-    unsigned char c = p[0];
-    size_t n;
-    unsigned char lo = 0x80, hi = 0xBF; /* range of the second byte */
-    if (c >= 0xC2 && c <= 0xDF)
-        n = 2;
-    else if (c >= 0xE0 && c <= 0xEF) {
-        n = 3;
-        if (c == 0xE0)
-            lo = 0xA0;
-        else if (c == 0xED)
-            hi = 0x9F;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        n = 4;
-        if (c == 0xF0)
-            lo = 0x90;
-        else if (c == 0xF4)
-            hi = 0x8F;
-    } else
-        return 0;
-    if ((size_t)(end - p) < n || p[1] < lo || p[1] > hi)
-        return 0;
-    for (size_t i = 2; i < n; i++)
-        if ((p[i] & 0xC0) != 0x80)
-            return 0;
-    return n;
 }
 
 static int hex_value(unsigned char c)
@@ -79,7 +49,7 @@ static const char *skip_string(const char *s, const char *e, int escapes)
         } else if (c < 0x80) {
             p++;
         } else {
-            size_t n = utf8_len(p, end);
+            size_t n = mb_utf8_seq(p, end);
             if (!n)
                 return NULL;
             p += n;
