@@ -2,6 +2,7 @@
 (Twisted's UNIXClientEndpoint), the file's mode, its removal at shutdown, a stale file replaced,
 and a second moonbar on a live path refused."""
 import os
+import re
 import socket
 import stat
 import tempfile
@@ -119,3 +120,36 @@ def test_a_path_that_is_not_a_socket_is_not_removed(sock_dir, tmp_path):
     assert "not a socket" in res.stderr, res.stderr
     with open(path) as f:
         assert f.read() == "precious"
+
+
+def test_websocket_and_http_over_a_unix_socket(router_factory, sock_dir):
+    """A websocket listener may be a Unix socket too: static files and WAMP sessions on it."""
+    import http.client
+    import socket as socketlib
+    from twisted.internet.endpoints import UNIXClientEndpoint
+    path = os.path.join(sock_dir, "ws.sock")
+    r = router_factory({"websocket": DELETE, "rawsocket": DELETE,
+                        "listeners": [{"type": "websocket", "unix": path, "path": "/ws", "web_root": "www"}]})
+    r.wait_for_log(r"listening websocket on unix:" + re.escape(path))
+
+    class UnixHTTP(http.client.HTTPConnection):
+        def connect(self):
+            self.sock = socketlib.socket(socketlib.AF_UNIX, socketlib.SOCK_STREAM)
+            self.sock.settimeout(T(5))
+            self.sock.connect(path)
+
+    h = UnixHTTP("localhost")
+    h.request("GET", "/")
+    resp = h.getresponse()
+    assert resp.status == 200 and b"moonbar-test-index" in resp.read()
+    h.close()
+    c = mb_twisted.connect(r, "websocket", serializers="msgpack", port=1,
+                           endpoint=lambda reactor: UNIXClientEndpoint(reactor, path, timeout=T(5)))
+    try:
+        assert c.websocket_protocol == "wamp.2.msgpack"
+        reg = c.register("com.test.unix.ws", lambda a: a * 2)
+        assert c.call("com.test.unix.ws", 21) == 42
+        c.unregister(reg)
+    finally:
+        c.close()
+    r.check()
