@@ -1,6 +1,6 @@
 /* mb_buf: a byte queue (append at the tail, consume from the head) used for outbound
- * frames and inbound reassembly. It keeps MB_BUF_HEADROOM writable bytes before its data,
- * as lws_write() requires (LWS_PRE). Memory is kept across uses: no allocation per message
+ * frames and inbound reassembly. It keeps MB_BUF_HEADROOM writable bytes before its data
+ * (room for a header written in front of data already queued). Memory is kept across uses: no allocation per message
  * once the buffer has grown to the connection's working size. */
 #ifndef MB_BUF_H
 #define MB_BUF_H

@@ -180,7 +180,7 @@ struct mb_router {
 int mb_router_init(struct mb_router *r, uv_loop_t *loop, struct mb_config *cfg);
 /* Starts the graceful shutdown: GOODBYE to every session, close frames, then stop. */
 void mb_router_stop(struct mb_router *r);
-/* After uv_run returned: frees everything (second lws destroy included). */
+/* After uv_run returned: frees everything (listeners, connections, TLS contexts included). */
 void mb_router_free(struct mb_router *r);
 
 uint64_t mb_router_now_ms(const struct mb_router *r);
