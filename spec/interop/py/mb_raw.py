@@ -451,8 +451,14 @@ def register(conn, procedure, options=None):
 def expect_abort_then_close(conn, reason="wamp.error.protocol_violation", timeout=5):
     """The next message is ABORT(reason) with a non-empty details.message, then the
     transport closes. Returns (abort message, Closed)."""
+    return check_abort_then_close(conn.recv_json, conn.wait_closed, reason, timeout)
+
+
+def check_abort_then_close(recv, wait_closed, reason, timeout):
+    """expect_abort_then_close for any connection: recv(timeout) gives the next decoded
+    message, wait_closed(timeout) the Closed once the transport is gone."""
     try:
-        msg = conn.recv_json(timeout)
+        msg = recv(timeout)
     except Closed as c:
         raise AssertionError("connection closed (%s) without ABORT %s" % (c, reason))
     assert isinstance(msg, list) and len(msg) == 3 and msg[0] == ABORT, \
@@ -462,8 +468,7 @@ def expect_abort_then_close(conn, reason="wamp.error.protocol_violation", timeou
     m = msg[1].get("message")
     assert isinstance(m, str) and m.strip(), "ABORT details.message must be a non-empty " \
         "string: %r" % (msg,)
-    closed = conn.wait_closed(timeout)
-    return msg, closed
+    return msg, wait_closed(timeout)
 
 
 # ---------------------------------------------------------------- HTTP

@@ -175,18 +175,7 @@ class SerConn:
     def expect_abort_then_close(self, reason="wamp.error.protocol_violation", timeout=5):
         """ABORT(reason) with a non-empty details.message, in this session's serializer (and
         frame type), then the connection closes. Returns (abort message, Closed)."""
-        try:
-            msg = self.recv(timeout)
-        except raw.Closed as c:
-            raise AssertionError("connection closed (%s) without ABORT %s" % (c, reason))
-        assert isinstance(msg, list) and len(msg) == 3 and msg[0] == raw.ABORT, \
-            "expected ABORT %s, router sent %r" % (reason, msg)
-        assert msg[2] == reason, "expected ABORT reason %s, got %r" % (reason, msg)
-        assert isinstance(msg[1], dict), msg
-        m = msg[1].get("message")
-        assert isinstance(m, str) and m.strip(), "ABORT details.message must be a non-empty " \
-            "string: %r" % (msg,)
-        return msg, self.wait_closed(timeout)
+        return raw.check_abort_then_close(self.recv, self.wait_closed, reason, timeout)
 
 
 def connect(router, transport, ser, unix=None, port=None, timeout=5):
