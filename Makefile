@@ -1,6 +1,6 @@
 # moonbar — build, run and test. `make run` and `make test` install what is missing first.
 CC      ?= cc
-PKGS    := libuv jansson lua5.4 sqlite3 openssl zlib
+PKGS    := libuv jansson lua5.4 sqlite3 openssl zlib libsodium
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \
            -Iinclude $(shell pkg-config --cflags $(PKGS) 2>/dev/null) \
@@ -9,7 +9,7 @@ LDLIBS  := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm
 
 CORE_SRC := $(wildcard src/core/*.c)
 SRC      := $(CORE_SRC) $(wildcard src/router/*.c) $(wildcard src/transport/*.c) $(wildcard src/lua/*.c) \
-            $(wildcard src/store/*.c) src/config.c
+            $(wildcard src/store/*.c) $(wildcard src/auth/*.c) src/config.c
 OBJ      := $(SRC:%.c=build/obj/%.o)
 ASAN_OBJ := $(SRC:%.c=build/asan/%.o)
 ASAN_FLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
