@@ -8,6 +8,7 @@
 #include <stddef.h>
 
 #include "mb_match.h"
+#include "mb_roles.h"
 #include "mb_uri.h"
 
 /* realms[i].history[j]: topics whose events are kept for wamp.subscription.get_events. */
@@ -19,6 +20,37 @@ struct mb_history_config {
 #define MB_HISTORY_LIMIT_MAX 100000
 #define MB_HISTORY_RULES_MAX 64
 
+/* realms[i].auth: who may join, per authentication method (M10). */
+enum mb_auth_method { MB_AUTH_ANONYMOUS, MB_AUTH_TICKET, MB_AUTH_WAMPCRA, MB_AUTH_CRYPTOSIGN, MB_AUTH_METHODS };
+const char *mb_auth_method_name(enum mb_auth_method m);
+int mb_auth_method_parse(const char *s); /* -1 if unknown */
+
+/* realms[i].auth.<method>.users.<authid>. */
+struct mb_auth_user {
+    char *authid;
+    char *role;
+    char *secret;         /* ticket: the ticket; wampcra: the key (the derived key when salted) */
+    size_t secret_len;
+    bool secret_in_clear; /* written as a string in the file, not { file = } or { env = } */
+    char *salt;           /* wampcra: NULL when the secret is not salted */
+    unsigned iterations;  /* wampcra with salt: PBKDF2 iterations (default 1000) */
+    unsigned keylen;      /* ... and key length in bytes (default 32) */
+    unsigned char (*pubkeys)[32]; /* cryptosign: the keys it may sign with */
+    size_t npubkeys;
+};
+
+struct mb_auth_method_config {
+    bool enabled;               /* the method is listed (a table or true) */
+    struct mb_auth_user *users; /* static users, in no particular order */
+    size_t nusers;
+};
+
+struct mb_auth_config {
+    bool present;          /* the realm has an auth section: only the methods it lists */
+    struct mb_auth_method_config method[MB_AUTH_METHODS];
+    char *anonymous_role;  /* auth.anonymous.role (default "anonymous") */
+};
+
 struct mb_realm_config {
     char *name;
     enum mb_uri_rule uri_rule;
@@ -27,6 +59,21 @@ struct mb_realm_config {
     char *policy; /* Lua policy script, or NULL */
     struct mb_history_config *history; /* event history rules, in config order */
     size_t nhistory;
+    struct mb_auth_config auth;    /* realms[i].auth */
+    bool has_roles;                /* realms[i].roles is set: default-deny, static rules */
+    struct mb_role_config *roles;  /* realms[i].roles, in no particular order */
+    size_t nroles;
+};
+
+/* brute_force: failed authentications counted per peer address. */
+struct mb_brute_force_config {
+    unsigned free_failures; /* failures before answers slow down (default 5) */
+    double delay;           /* seconds: the first slowed HELLO waits this long, doubling (0.1) */
+    double max_delay;       /* ... up to this (2) */
+    unsigned lockout_after; /* failures after which the address is refused (10; 0: never) */
+    double lockout;         /* seconds an address is refused (60) */
+    double forget_after;    /* seconds without failure after which its count is dropped (600) */
+    size_t max_addresses;   /* addresses tracked at once (65536) */
 };
 
 /* One endpoint (listeners[i], or the older websocket / rawsocket keys, which become
@@ -57,6 +104,7 @@ struct mb_listener_config {
 };
 
 struct mb_config {
+    char *path; /* the file it was loaded from (SIGHUP reloads it), or NULL */
     int log_level;
 
     /* Every endpoint to listen on, in config order (the websocket and rawsocket keys first). */
@@ -92,6 +140,9 @@ struct mb_config {
     size_t lua_memory_limit;      /* bytes per Lua script */
     bool lua_watch;               /* reload scripts when their files change */
 
+    struct mb_brute_force_config brute_force;
+    double auth_timeout;          /* seconds a CHALLENGE waits for its AUTHENTICATE (limits.auth_timeout) */
+
     char *store_path;             /* moonbar.store's database file */
     size_t store_max_size_mb;     /* the file cannot grow past it */
 };
@@ -103,5 +154,13 @@ int mb_config_defaults(struct mb_config *cfg, const char *default_web_root);
 int mb_config_load(struct mb_config *cfg, const char *path, char *err, size_t errlen);
 
 void mb_config_free(struct mb_config *cfg);
+/* Frees a realm's auth and roles sections (SIGHUP swaps them). */
+void mb_config_free_auth(struct mb_realm_config *rc);
+
+/* --check-config: the warnings of a loaded config (anonymous with every permission on a
+ * non-loopback listener, secrets in clear in the file, passwords over plain TCP), one line each
+ * into out (NUL-separated count returned via the callback). */
+typedef void (*mb_config_warn_fn)(void *ctx, const char *line);
+size_t mb_config_warnings(const struct mb_config *cfg, mb_config_warn_fn fn, void *ctx);
 
 #endif

@@ -123,8 +123,12 @@ void mb_conn_set_reading(struct mb_conn *c, bool on);
  * the peer does not read; without, at once. on_close follows from a libuv callback. */
 void mb_conn_close(struct mb_conn *c, bool flush);
 bool mb_conn_tls(const struct mb_conn *c);
-/* The TLS channel binding of RFC 5929 tls-unique / RFC 9266 tls-exporter (for [M10]); 0 or -1. */
-int mb_conn_channel_binding(struct mb_conn *c, const char *type, unsigned char *out, size_t *len);
+/* WAMP-Cryptosign's TLS channel ID (32 bytes) of type "tls-exporter" (RFC 9266: 32 bytes of
+ * the exporter labelled "EXPORTER-Channel-Binding", no context) or "tls-unique" as autobahn
+ * and Crossbar compute it: SHA-256 of the server's Finished message (TLS 1.2 and 1.3; autobahn
+ * clients and Crossbar both use that one, not RFC 5929's first Finished). 0, or -1 (no TLS,
+ * handshake not done, unknown type). */
+int mb_conn_channel_binding(struct mb_conn *c, const char *type, unsigned char out[32]);
 
 /* Router hooks: the safe point writes every dirty queue; the tick cuts late handshakes
  * (cfg->handshake_timeout) and closing connections whose peer does not read; at the end of

@@ -41,11 +41,29 @@ enum mb_authz mb_lua_authorize(struct mb_session *s, const char *action, const s
 /* Forgets s's cached authorization decisions (it leaves). */
 void mb_lua_forget_session(struct mb_session *s);
 
-/* true if the realm's policy script authenticates (then every HELLO goes through it). */
+/* true if the realm's policy script sets an authorizer. */
+bool mb_lua_has_authorizer(struct mb_realm *realm);
+/* true if the realm's policy script authenticates. */
 bool mb_lua_has_authenticator(struct mb_realm *realm);
-/* Runs the authenticator: 0 with the authid and authrole set (malloc'd), or -1 with the reason. */
+
+/* What the authenticator returned (every string malloc'd; mb_lua_auth_free frees them). */
+struct mb_lua_auth {
+    char *authid, *authrole;
+    char *secret;       /* wampcra: the key (derived when salted) */
+    size_t secret_len;
+    char *salt;         /* wampcra: salted secret's PBKDF2 parameters */
+    unsigned iterations, keylen;
+    unsigned char (*pubkeys)[32]; /* cryptosign: the keys the user may sign with */
+    size_t npubkeys;
+};
+void mb_lua_auth_free(struct mb_lua_auth *a);
+
+/* Runs the authenticator (realm, authid, details) with details.authmethod = authmethod (and
+ * details.ticket for a ticket). 0: accepted (out filled: authrole always; for wampcra a secret,
+ * for cryptosign pubkeys, else -1 with why); -1: refused, why = its reason; -2: the function
+ * failed (an error, a bad return), why says so. */
 int mb_lua_authenticate(struct mb_realm *realm, const char *authmethod, const char *authid, const char *ticket,
-                        json_t *details, char **authid_out, char **authrole_out, char *why, size_t whylen);
+                        json_t *details, struct mb_lua_auth *out, char *why, size_t whylen);
 
 /* true if the realm's policy script defines the invocation policy name. */
 bool mb_lua_has_policy(struct mb_realm *realm, const char *name);

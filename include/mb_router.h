@@ -10,6 +10,7 @@
 #include <jansson.h>
 #include <uv.h>
 
+#include "mb_auth.h"
 #include "mb_buf.h"
 #include "mb_codec.h"
 #include "mb_config.h"
@@ -44,6 +45,9 @@ struct mb_transport {
      * code/reason go into the WebSocket close frame. The transport later calls
      * mb_session_free() from its close callback. */
     void (*close)(void *conn, int code, const char *reason, bool flush);
+    /* TLS channel binding data (32 bytes) of type "tls-unique" or "tls-exporter" for
+     * WAMP-Cryptosign; -1 when the connection has no TLS or the type is unknown. NULL: never. */
+    int (*channel_binding)(void *conn, const char *type, unsigned char out[32]);
 };
 
 /* One subscription per (topic, match policy), shared by its subscribers. */
@@ -132,6 +136,7 @@ struct mb_realm {
     size_t nsessions;
     struct mb_lua_realm *lua; /* its scripts, or NULL */
     struct mb_history *history; /* realms[i].history, or NULL when the realm keeps none */
+    struct mb_realm_auth *auth; /* realms[i].auth and roles (M10); NULL only if out of memory */
 };
 
 struct mb_router {
@@ -160,6 +165,8 @@ struct mb_router {
     struct mb_net *net;     /* listeners and connections (mb_conn.h) */
     struct mb_lua *lua;
     struct mb_store *store; /* moonbar.store: opened before the scripts start, closed after they stop */
+    struct mb_guard *guard; /* failed authentications per peer address (brute_force) */
+    struct mb_auth_counters auth_stats;
 
     uv_check_t safe_point;
     uv_prepare_t log_flush; /* writes the buffered log lines before the loop sleeps */

@@ -63,8 +63,8 @@ struct mb_session {
     bool trusted;              /* in-router (Lua) session: not asked to the authorizer */
     unsigned features;         /* enum mb_peer_feature bits, from HELLO */
     enum mb_disclose authz_disclose; /* set by mb_session_authorized for the request it allowed */
-    struct mb_realm *pending_realm; /* CHALLENGED: the realm asked for */
-    json_t *pending_details;        /* CHALLENGED: HELLO.Details, for the authenticator */
+    struct mb_auth_pending *auth;   /* CHALLENGED (or a HELLO held by the guard): mb_auth.h */
+    const struct mb_role *role;     /* the realm's static role of authrole, or NULL (mb_roles.h) */
     struct mb_map authz_cache; /* "action uri" → cached authorizer decision */
     char *authz_last;          /* its entry last used (mb_lua_authorize) */
     size_t authz_last_len;

@@ -45,7 +45,11 @@ const char *mb_msg_name(int type);
     X(CLOSE_NORMAL, "wamp.close.normal")                                           \
     X(RUNTIME_ERROR, "wamp.error.runtime_error")                                   \
     X(FEATURE_NOT_SUPPORTED, "wamp.error.feature_not_supported")                   \
-    X(OPTION_DISALLOWED_DISCLOSE_ME, "wamp.error.option_disallowed.disclose_me")
+    X(OPTION_DISALLOWED_DISCLOSE_ME, "wamp.error.option_disallowed.disclose_me")   \
+    X(AUTHENTICATION_FAILED, "wamp.error.authentication_failed")                   \
+    X(NO_MATCHING_AUTH_METHOD, "wamp.error.no_matching_auth_method")               \
+    X(NO_SUCH_PRINCIPAL, "wamp.error.no_such_principal")                           \
+    X(NO_SUCH_ROLE, "wamp.error.no_such_role")
 
 enum mb_reason {
 #define MB_REASON_ENUM(name, uri) MB_R_##name,

@@ -1,8 +1,10 @@
 /* Config loader: runs the Lua file, then copies and checks every key into struct mb_config. */
 #include "mb_config.h"
+#include "mb_crypto.h"
 #include "mb_log.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <lauxlib.h>
 #include <lua.h>
 #include <lualib.h>
@@ -12,6 +14,8 @@
 #include <string.h>
 
 static int legacy_listeners(struct mb_config *cfg);
+static char *read_text(const char *path);
+
 
 int mb_config_defaults(struct mb_config *cfg, const char *default_web_root)
 {
@@ -43,6 +47,10 @@ int mb_config_defaults(struct mb_config *cfg, const char *default_web_root)
     cfg->lua_callback_timeout = 0.1;
     cfg->lua_memory_limit = 64u << 20;
     cfg->lua_watch = true;
+    cfg->brute_force = (struct mb_brute_force_config){ .free_failures = 5, .delay = 0.1, .max_delay = 2,
+                                                       .lockout_after = 10, .lockout = 60, .forget_after = 600,
+                                                       .max_addresses = 65536 };
+    cfg->auth_timeout = 10;
     cfg->store_path = strdup("data/moonbar.db"); /* no config file: ./data/moonbar.db */
     cfg->store_max_size_mb = 1024;
     if (!cfg->store_path || !cfg->ws_host || !cfg->ws_path || !cfg->raw_host || !cfg->realms || !cfg->realms[0].name)
@@ -129,6 +137,7 @@ static void free_realm(struct mb_realm_config *rc)
     for (size_t i = 0; i < rc->nhistory; i++)
         free(rc->history[i].uri);
     free(rc->history);
+    mb_config_free_auth(rc);
 }
 
 void mb_config_free(struct mb_config *cfg)
@@ -138,6 +147,7 @@ void mb_config_free(struct mb_config *cfg)
     free(cfg->web_root);
     free(cfg->raw_host);
     free(cfg->store_path);
+    free(cfg->path);
     free_listeners(cfg);
     for (size_t i = 0; i < cfg->nrealms; i++)
         free_realm(&cfg->realms[i]);
@@ -433,6 +443,479 @@ out:
     return status;
 }
 
+/* ---- realms[i].auth and realms[i].roles (M10) ------------------------------------------------ */
+
+static const char *const method_names[MB_AUTH_METHODS] = { "anonymous", "ticket", "wampcra", "cryptosign" };
+
+const char *mb_auth_method_name(enum mb_auth_method m)
+{
+    return (unsigned)m < MB_AUTH_METHODS ? method_names[m] : "?";
+}
+
+int mb_auth_method_parse(const char *s)
+{
+    for (int i = 0; i < MB_AUTH_METHODS; i++)
+        if (strcmp(s, method_names[i]) == 0)
+            return i;
+    return -1;
+}
+
+static void free_user(struct mb_auth_user *u)
+{
+    free(u->authid);
+    free(u->role);
+    if (u->secret) {
+        memset(u->secret, 0, u->secret_len); /* secrets do not linger in freed memory */
+        free(u->secret);
+    }
+    free(u->salt);
+    free(u->pubkeys);
+}
+
+static void free_auth(struct mb_auth_config *a)
+{
+    for (int m = 0; m < MB_AUTH_METHODS; m++) {
+        for (size_t i = 0; i < a->method[m].nusers; i++)
+            free_user(&a->method[m].users[i]);
+        free(a->method[m].users);
+    }
+    free(a->anonymous_role);
+    memset(a, 0, sizeof *a);
+}
+
+static void free_roles(struct mb_realm_config *rc)
+{
+    for (size_t i = 0; i < rc->nroles; i++) {
+        for (size_t j = 0; j < rc->roles[i].nrules; j++)
+            free(rc->roles[i].rules[j].uri);
+        free(rc->roles[i].rules);
+        free(rc->roles[i].name);
+    }
+    free(rc->roles);
+    rc->roles = NULL;
+    rc->nroles = 0;
+    rc->has_roles = false;
+}
+
+void mb_config_free_auth(struct mb_realm_config *rc)
+{
+    free_auth(&rc->auth);
+    free_roles(rc);
+}
+
+/* A secret at key of the table on top: a string (in clear in the file), { file = "path" } (the
+ * file's text, one trailing newline dropped; relative to the config's folder) or
+ * { env = "NAME" }. Errors never quote the secret. */
+static int get_secret(struct ld *ld, const char *section, const char *key, struct mb_auth_user *u)
+{
+    lua_State *L = ld->L;
+    int t = lua_getfield(L, -1, key);
+    int rc = 0;
+    if (t == LUA_TSTRING) {
+        size_t n;
+        const char *v = lua_tolstring(L, -1, &n);
+        if ((u->secret = malloc(n + 1))) {
+            memcpy(u->secret, v, n + 1);
+            u->secret_len = n;
+            u->secret_in_clear = true;
+        }
+    } else if (t == LUA_TTABLE) {
+        static const char *const keys[] = { "file", "env", NULL };
+        char sub[200];
+        snprintf(sub, sizeof sub, "%s.%s", section, key);
+        char *file = NULL, *env = NULL;
+        rc = only_keys(ld, sub, keys);
+        if (rc == 0)
+            rc = get_string(ld, sub, "file", &file);
+        if (rc == 0)
+            rc = get_string(ld, sub, "env", &env);
+        if (rc == 0 && !file == !env)
+            rc = fail(ld, section, key, "must be a string, { file = \"path\" } or { env = \"NAME\" }");
+        if (rc == 0 && env) {
+            const char *v = getenv(env);
+            if (!v)
+                rc = fail(ld, section, key, "names the environment variable %s, which is not set", env);
+            else if ((u->secret = strdup(v)))
+                u->secret_len = strlen(v);
+        }
+        if (rc == 0 && file) {
+            resolve_path(ld, &file);
+            char *text = read_text(file);
+            if (!text) {
+                rc = fail(ld, section, key, "names the file %s, which cannot be read: %s", file, strerror(errno));
+            } else {
+                size_t n = strlen(text);
+                if (n && text[n - 1] == '\n')
+                    text[--n] = '\0';
+                if (n && text[n - 1] == '\r')
+                    text[--n] = '\0';
+                u->secret = text;
+                u->secret_len = n;
+            }
+        }
+        free(file);
+        free(env);
+    } else if (t != LUA_TNIL) {
+        rc = fail(ld, section, key, "must be a string, { file = \"path\" } or { env = \"NAME\" }, got %s",
+                  lua_typename(L, t));
+    }
+    lua_pop(L, 1);
+    if (rc == 0 && t != LUA_TNIL && !u->secret)
+        rc = fail(ld, section, key, "out of memory");
+    if (rc == 0 && u->secret && u->secret_len == 0)
+        rc = fail(ld, section, key, "is empty");
+    return rc;
+}
+
+/* cryptosign users' pubkeys: a list of 64 hex digits (or one such string). */
+static int get_pubkeys(struct ld *ld, const char *section, struct mb_auth_user *u)
+{
+    lua_State *L = ld->L;
+    int t = lua_getfield(L, -1, "pubkeys");
+    int rc = 0;
+    size_t n = t == LUA_TTABLE ? (size_t)luaL_len(L, -1) : t == LUA_TSTRING ? 1 : 0;
+    if (t != LUA_TTABLE && t != LUA_TSTRING)
+        rc = fail(ld, section, "pubkeys", "is required: a list of public keys (64 hex digits each)");
+    else if (n == 0)
+        rc = fail(ld, section, "pubkeys", "must list at least one public key");
+    else if (!(u->pubkeys = calloc(n, sizeof *u->pubkeys)))
+        rc = fail(ld, section, "pubkeys", "out of memory");
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        if (t == LUA_TTABLE)
+            lua_geti(L, -1, (lua_Integer)i + 1);
+        else
+            lua_pushvalue(L, -1);
+        size_t len = 0;
+        const char *hex = lua_type(L, -1) == LUA_TSTRING ? lua_tolstring(L, -1, &len) : NULL;
+        if (!hex || len != 64 || mb_hex_decode(hex, len, u->pubkeys[i], 32) != 32)
+            rc = fail(ld, section, "pubkeys", "[%zu] must be a public key of 64 hex digits (moonbar keygen prints one)",
+                      i + 1);
+        else
+            u->npubkeys++;
+        lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+    return rc;
+}
+
+static int load_user(struct ld *ld, const char *section, enum mb_auth_method m, struct mb_auth_user *u)
+{
+    static const char *const ticket_keys[] = { "ticket", "role", NULL };
+    static const char *const cra_keys[] = { "secret", "salt", "iterations", "keylen", "role", NULL };
+    static const char *const cs_keys[] = { "pubkeys", "role", NULL };
+    const char *const *keys = m == MB_AUTH_TICKET ? ticket_keys : m == MB_AUTH_WAMPCRA ? cra_keys : cs_keys;
+    int rc = only_keys(ld, section, keys);
+    if (rc == 0)
+        rc = get_string(ld, section, "role", &u->role);
+    if (rc == 0 && (!u->role || !*u->role))
+        rc = fail(ld, section, "role", "is required: the authrole this user joins with");
+    if (rc == 0 && m == MB_AUTH_TICKET) {
+        rc = get_secret(ld, section, "ticket", u);
+        if (rc == 0 && !u->secret)
+            rc = fail(ld, section, "ticket", "is required");
+    }
+    if (rc == 0 && m == MB_AUTH_WAMPCRA) {
+        double it = 1000, kl = 32;
+        rc = get_secret(ld, section, "secret", u);
+        if (rc == 0 && !u->secret)
+            rc = fail(ld, section, "secret", "is required (for a salted secret: what moonbar wampcra-secret prints)");
+        if (rc == 0)
+            rc = get_string(ld, section, "salt", &u->salt);
+        if (rc == 0)
+            rc = get_number(ld, section, "iterations", 1, 10000000, true, &it);
+        if (rc == 0)
+            rc = get_number(ld, section, "keylen", 1, 1024, true, &kl);
+        bool params = lua_getfield(ld->L, -1, "iterations") != LUA_TNIL;
+        params = lua_getfield(ld->L, -2, "keylen") != LUA_TNIL || params;
+        lua_pop(ld->L, 2);
+        if (rc == 0 && params && !u->salt)
+            rc = fail(ld, section, "salt", "is required with iterations or keylen (they are PBKDF2's parameters)");
+        u->iterations = (unsigned)it;
+        u->keylen = (unsigned)kl;
+    }
+    if (rc == 0 && m == MB_AUTH_CRYPTOSIGN)
+        rc = get_pubkeys(ld, section, u);
+    return rc;
+}
+
+/* auth.<method> = true | false | { users = { authid = { ... } } } (anonymous: { role = }). */
+static int load_method(struct ld *ld, const char *section, enum mb_auth_method m, struct mb_auth_config *a)
+{
+    lua_State *L = ld->L;
+    const char *name = method_names[m];
+    char sub[96];
+    snprintf(sub, sizeof sub, "%s.%s", section, name);
+    int t = lua_getfield(L, -1, name);
+    int rc = 0;
+    if (t == LUA_TBOOLEAN) {
+        a->method[m].enabled = lua_toboolean(L, -1);
+    } else if (t == LUA_TTABLE) {
+        a->method[m].enabled = true;
+        if (m == MB_AUTH_ANONYMOUS) {
+            static const char *const keys[] = { "role", NULL };
+            rc = only_keys(ld, sub, keys);
+            if (rc == 0)
+                rc = get_string(ld, sub, "role", &a->anonymous_role);
+            if (rc == 0 && a->anonymous_role && !*a->anonymous_role)
+                rc = fail(ld, sub, "role", "must not be empty");
+        } else {
+            static const char *const keys[] = { "users", NULL };
+            rc = only_keys(ld, sub, keys);
+            int ut = lua_getfield(L, -1, "users");
+            if (rc == 0 && ut == LUA_TTABLE) {
+                size_t n = 0;
+                for (lua_pushnil(L); lua_next(L, -2); lua_pop(L, 1))
+                    n++;
+                struct mb_auth_method_config *mc = &a->method[m];
+                if (n && !(mc->users = calloc(n, sizeof *mc->users)))
+                    rc = fail(ld, sub, "users", "out of memory");
+                lua_pushnil(L);
+                while (rc == 0 && lua_next(L, -2)) {
+                    char us[200];
+                    if (lua_type(L, -2) != LUA_TSTRING || lua_rawlen(L, -2) == 0) {
+                        rc = fail(ld, sub, "users", "must be keyed by authid (non-empty strings)");
+                    } else {
+                        snprintf(us, sizeof us, "%s.users.%s", sub, lua_tostring(L, -2));
+                        struct mb_auth_user *u = &mc->users[mc->nusers++];
+                        if (lua_type(L, -1) != LUA_TTABLE)
+                            rc = fail(ld, us, NULL, "must be a table like { role = \"user\", ... }");
+                        else if (!(u->authid = strdup(lua_tostring(L, -2))))
+                            rc = fail(ld, us, NULL, "out of memory");
+                        else
+                            rc = load_user(ld, us, m, u);
+                    }
+                    lua_pop(L, 1); /* the value; the key stays for lua_next */
+                }
+                if (rc < 0)
+                    lua_pop(L, 1); /* the key of the entry that failed */
+            } else if (ut != LUA_TNIL && rc == 0) {
+                rc = fail(ld, sub, "users", "must be a table keyed by authid, got %s", lua_typename(L, ut));
+            }
+            lua_pop(L, 1);
+        }
+    } else if (t != LUA_TNIL) {
+        rc = fail(ld, section, name, "must be a table or true/false, got %s", lua_typename(L, t));
+    }
+    lua_pop(L, 1);
+    return rc;
+}
+
+static int load_auth(struct ld *ld, const char *realm_section, struct mb_realm_config *rc_)
+{
+    lua_State *L = ld->L;
+    char section[64];
+    snprintf(section, sizeof section, "%s.auth", realm_section);
+    int t = lua_getfield(L, -1, "auth");
+    int rc = 0;
+    if (t == LUA_TTABLE) {
+        static const char *const keys[] = { "anonymous", "ticket", "wampcra", "cryptosign", NULL };
+        rc_->auth.present = true;
+        rc = only_keys(ld, section, keys);
+        for (int m = 0; rc == 0 && m < MB_AUTH_METHODS; m++)
+            rc = load_method(ld, section, (enum mb_auth_method)m, &rc_->auth);
+    } else if (t != LUA_TNIL) {
+        rc = fail(ld, realm_section, "auth", "must be a table like { ticket = { users = { ... } } }, got %s",
+                  lua_typename(L, t));
+    }
+    lua_pop(L, 1);
+    if (rc == 0 && !rc_->auth.anonymous_role && !(rc_->auth.anonymous_role = strdup("anonymous")))
+        rc = fail(ld, section, NULL, "out of memory");
+    return rc;
+}
+
+/* A rule's allow or deny: a list of actions, one action, or "*" (all four). */
+static int get_actions(struct ld *ld, const char *section, const char *key, unsigned *out)
+{
+    lua_State *L = ld->L;
+    int t = lua_getfield(L, -1, key);
+    int rc = 0;
+    size_t n = t == LUA_TTABLE ? (size_t)luaL_len(L, -1) : t == LUA_TSTRING ? 1 : 0;
+    if (t != LUA_TTABLE && t != LUA_TSTRING && t != LUA_TNIL)
+        rc = fail(ld, section, key, "must be a list of actions (call, register, publish, subscribe), got %s",
+                  lua_typename(L, t));
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        if (t == LUA_TTABLE)
+            lua_geti(L, -1, (lua_Integer)i + 1);
+        else
+            lua_pushvalue(L, -1);
+        const char *a = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
+        int act = a ? mb_action_parse(a) : -1;
+        if (a && strcmp(a, "*") == 0)
+            *out |= MB_ACT_BIT(MB_ACT_COUNT) - 1;
+        else if (act < 0)
+            rc = fail(ld, section, key, "has '%s', which is not an action: call, register, publish, subscribe or *",
+                      a ? a : luaL_typename(L, -1));
+        else
+            *out |= MB_ACT_BIT(act);
+        lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+    return rc;
+}
+
+static int load_rule(struct ld *ld, const char *section, enum mb_uri_rule urule, struct mb_rule_config *r)
+{
+    static const char *const keys[] = { "uri", "match", "allow", "deny", "disclose", NULL };
+    char *match = NULL;
+    int rc = only_keys(ld, section, keys);
+    r->disclose = -1;
+    if (rc == 0)
+        rc = get_string(ld, section, "uri", &r->uri);
+    if (rc == 0 && !r->uri)
+        rc = fail(ld, section, "uri", "is required (\"\" with match = \"prefix\": every URI)");
+    if (rc == 0)
+        rc = get_string(ld, section, "match", &match);
+    if (rc == 0 && match) {
+        int p = mb_match_policy_parse(match, strlen(match));
+        if (p < 0)
+            rc = fail(ld, section, "match", "must be \"exact\", \"prefix\" or \"wildcard\", got \"%s\"", match);
+        else
+            r->match = (enum mb_match_policy)p;
+    }
+    free(match);
+    if (rc == 0 && !(r->match == MB_MATCH_PREFIX && r->uri[0] == '\0') &&
+        !mb_uri_valid(r->uri, strlen(r->uri), urule, r->match != MB_MATCH_EXACT))
+        rc = fail(ld, section, "uri", "'%s' is not a valid URI%s", r->uri, r->match == MB_MATCH_EXACT ? "" : " pattern");
+    if (rc == 0)
+        rc = get_actions(ld, section, "allow", &r->allow);
+    if (rc == 0)
+        rc = get_actions(ld, section, "deny", &r->deny);
+    if (rc == 0 && !r->allow && !r->deny)
+        rc = fail(ld, section, NULL, "allows and denies nothing: give it allow = { ... } or deny = { ... }");
+    if (rc == 0 && (r->allow & r->deny))
+        rc = fail(ld, section, NULL, "both allows and denies %s", mb_action_name((enum mb_action)__builtin_ctz(r->allow & r->deny)));
+    if (rc == 0) {
+        int t = lua_getfield(ld->L, -1, "disclose");
+        if (t == LUA_TBOOLEAN)
+            r->disclose = lua_toboolean(ld->L, -1);
+        else if (t != LUA_TNIL)
+            rc = fail(ld, section, "disclose", "must be true or false, got %s", lua_typename(ld->L, t));
+        lua_pop(ld->L, 1);
+    }
+    return rc;
+}
+
+static int load_roles(struct ld *ld, const char *realm_section, struct mb_realm_config *rc_)
+{
+    lua_State *L = ld->L;
+    char section[64];
+    snprintf(section, sizeof section, "%s.roles", realm_section);
+    int t = lua_getfield(L, -1, "roles");
+    int rc = 0;
+    if (t == LUA_TTABLE) {
+        rc_->has_roles = true;
+        size_t n = 0;
+        for (lua_pushnil(L); lua_next(L, -2); lua_pop(L, 1))
+            n++;
+        if (n && !(rc_->roles = calloc(n, sizeof *rc_->roles)))
+            rc = fail(ld, section, NULL, "out of memory");
+        lua_pushnil(L);
+        while (rc == 0 && lua_next(L, -2)) {
+            if (lua_type(L, -2) != LUA_TSTRING || lua_rawlen(L, -2) == 0 || lua_type(L, -1) != LUA_TTABLE) {
+                rc = fail(ld, section, NULL, "must map role names to lists of rules");
+            } else {
+                struct mb_role_config *role = &rc_->roles[rc_->nroles++];
+                char rs[160];
+                snprintf(rs, sizeof rs, "%s.%s", section, lua_tostring(L, -2));
+                size_t nr = (size_t)luaL_len(L, -1);
+                if (!(role->name = strdup(lua_tostring(L, -2))) || (nr && !(role->rules = calloc(nr, sizeof *role->rules))))
+                    rc = fail(ld, rs, NULL, "out of memory");
+                for (size_t j = 1; rc == 0 && j <= nr; j++) {
+                    char rule[200];
+                    snprintf(rule, sizeof rule, "%s[%zu]", rs, j);
+                    if (lua_geti(L, -1, (lua_Integer)j) != LUA_TTABLE)
+                        rc = fail(ld, rule, NULL, "must be a table like { uri = \"com.example.\", match = \"prefix\", allow = { \"call\" } }");
+                    else
+                        rc = load_rule(ld, rule, rc_->uri_rule, &role->rules[role->nrules++]);
+                    lua_pop(L, 1);
+                }
+            }
+            lua_pop(L, 1);
+        }
+        if (rc < 0)
+            lua_pop(L, 1);
+        if (rc == 0) { /* compiled once here so that conflicting rules are a config error */
+            char why[300];
+            struct mb_roles *built = mb_roles_build(rc_->roles, rc_->nroles, why, sizeof why);
+            if (!built)
+                rc = fail(ld, section, NULL, "%s", why);
+            mb_roles_free(built);
+        }
+    } else if (t != LUA_TNIL) {
+        rc = fail(ld, realm_section, "roles", "must be a table of role name = { rules }, got %s", lua_typename(L, t));
+    }
+    lua_pop(L, 1);
+    return rc;
+}
+
+static bool has_role(const struct mb_realm_config *rc_, const char *name)
+{
+    for (size_t i = 0; i < rc_->nroles; i++)
+        if (strcmp(rc_->roles[i].name, name) == 0)
+            return true;
+    return false;
+}
+
+/* With roles, every authrole the config hands out must be one of them (a typo in a role name
+ * would otherwise deny everything to its users, silently). */
+static int check_auth_roles(struct ld *ld, const char *realm_section, const struct mb_realm_config *rc_)
+{
+    if (!rc_->has_roles)
+        return 0;
+    const struct mb_auth_config *a = &rc_->auth;
+    char sec[200];
+    if (a->present && a->method[MB_AUTH_ANONYMOUS].enabled && !has_role(rc_, a->anonymous_role)) {
+        snprintf(sec, sizeof sec, "%s.auth.anonymous", realm_section);
+        return fail(ld, sec, "role", "'%s' is not one of %s.roles", a->anonymous_role, realm_section);
+    }
+    for (int m = 1; m < MB_AUTH_METHODS; m++)
+        for (size_t i = 0; i < a->method[m].nusers; i++) {
+            const struct mb_auth_user *u = &a->method[m].users[i];
+            if (!has_role(rc_, u->role)) {
+                snprintf(sec, sizeof sec, "%s.auth.%s.users.%s", realm_section, method_names[m], u->authid);
+                return fail(ld, sec, "role", "'%s' is not one of %s.roles", u->role, realm_section);
+            }
+        }
+    return 0;
+}
+
+static int load_brute_force(struct ld *ld, struct mb_config *cfg)
+{
+    static const char *const keys[] = { "free_failures", "delay", "max_delay", "lockout_after", "lockout",
+                                        "forget_after", "max_addresses", NULL };
+    int sec = get_section(ld, "brute_force");
+    if (sec < 0)
+        return -1;
+    if (sec == 2 || sec == 3)
+        return fail(ld, NULL, "brute_force", "must be a table like { free_failures = 5, lockout = 60 }");
+    if (sec != 1)
+        return 0;
+    struct mb_brute_force_config *b = &cfg->brute_force;
+    double ff = b->free_failures, la = b->lockout_after, ma = (double)b->max_addresses;
+    int rc = only_keys(ld, "brute_force", keys);
+    if (rc == 0)
+        rc = get_number(ld, "brute_force", "free_failures", 0, 1000000, true, &ff);
+    if (rc == 0)
+        rc = get_number(ld, "brute_force", "delay", 0, 60, false, &b->delay);
+    if (rc == 0)
+        rc = get_number(ld, "brute_force", "max_delay", 0, 600, false, &b->max_delay);
+    if (rc == 0)
+        rc = get_number(ld, "brute_force", "lockout_after", 0, 1000000, true, &la);
+    if (rc == 0)
+        rc = get_number(ld, "brute_force", "lockout", 0, 86400 * 7, false, &b->lockout);
+    if (rc == 0)
+        rc = get_number(ld, "brute_force", "forget_after", 1, 86400 * 7, false, &b->forget_after);
+    if (rc == 0)
+        rc = get_number(ld, "brute_force", "max_addresses", 16, 16777216, true, &ma);
+    b->free_failures = (unsigned)ff;
+    b->lockout_after = (unsigned)la;
+    b->max_addresses = (size_t)ma;
+    if (rc == 0 && b->max_delay < b->delay)
+        rc = fail(ld, "brute_force", "max_delay", "must be at least delay");
+    lua_pop(ld->L, 1);
+    return rc;
+}
+
 static int load_realms(struct ld *ld, struct mb_config *cfg)
 {
     lua_State *L = ld->L;
@@ -459,7 +942,7 @@ static int load_realms(struct ld *ld, struct mb_config *cfg)
         lua_pop(L, 1);
         return fail(ld, NULL, "realms", "out of memory");
     }
-    static const char *const keys[] = { "name", "uri_check", "apps", "policy", "history", NULL };
+    static const char *const keys[] = { "name", "uri_check", "apps", "policy", "history", "auth", "roles", NULL };
     int rc = 0;
     for (size_t i = 1; i <= n && rc == 0; i++) {
         char section[32];
@@ -491,6 +974,12 @@ static int load_realms(struct ld *ld, struct mb_config *cfg)
             rc = load_apps(ld, section, rc_);
         if (rc == 0)
             rc = load_history(ld, section, rc_);
+        if (rc == 0)
+            rc = load_auth(ld, section, rc_);
+        if (rc == 0)
+            rc = load_roles(ld, section, rc_);
+        if (rc == 0)
+            rc = check_auth_roles(ld, section, rc_);
         lua_pop(L, 1);
     }
     lua_pop(L, 1);
@@ -727,7 +1216,7 @@ static int load_listeners(struct ld *ld, struct mb_config *cfg)
 static int load_table(struct ld *ld, struct mb_config *cfg)
 {
     static const char *const top[] = { "log_level", "websocket", "rawsocket", "listeners", "realms", "limits",
-                                       "lua", "store", NULL };
+                                       "lua", "store", "brute_force", NULL };
     static const char *const lua_keys[] = { "callback_timeout", "memory_limit", "watch", NULL };
     static const char *const ws_keys[] = { "host", "port", "path", "web_root", "compression", NULL };
     static const char *const raw_keys[] = { "host", "port", NULL };
@@ -735,7 +1224,7 @@ static int load_table(struct ld *ld, struct mb_config *cfg)
     static const char *const limit_keys[] = { "max_message_size", "max_queue_bytes",
                                               "slow_consumer_timeout", "shutdown_grace", "ping_interval",
                                               "ping_timeout", "ping_rawsocket", "busy_poll_us",
-                                              "max_retained_topics", NULL };
+                                              "max_retained_topics", "auth_timeout", NULL };
     lua_State *L = ld->L;
     if (only_keys(ld, NULL, top) < 0)
         return -1;
@@ -787,6 +1276,8 @@ static int load_table(struct ld *ld, struct mb_config *cfg)
         return -1;
     if (load_realms(ld, cfg) < 0)
         return -1;
+    if (load_brute_force(ld, cfg) < 0)
+        return -1;
 
     int sec = get_section(ld, "limits");
     if (sec < 0)
@@ -807,6 +1298,8 @@ static int load_table(struct ld *ld, struct mb_config *cfg)
             rc = get_number(ld, "limits", "ping_interval", 0.1, 3600, false, &cfg->ping_interval);
         if (rc == 0)
             rc = get_number(ld, "limits", "ping_timeout", 0.1, 3600, false, &cfg->ping_timeout);
+        if (rc == 0)
+            rc = get_number(ld, "limits", "auth_timeout", 0.1, 3600, false, &cfg->auth_timeout);
         double retained = (double)cfg->max_retained_topics;
         if (rc == 0 && (rc = get_number(ld, "limits", "max_retained_topics", 0, 10000000, true, &retained)) == 0)
             cfg->max_retained_topics = (size_t)retained;
@@ -915,6 +1408,8 @@ static char *read_text(const char *path)
 int mb_config_load(struct mb_config *cfg, const char *path, char *err, size_t errlen)
 {
     struct ld ld = { .path = path, .err = err, .errlen = errlen };
+    free(cfg->path);
+    cfg->path = strdup(path);
     const char *slash = strrchr(path, '/');
     if (slash)
         snprintf(ld.dir, sizeof ld.dir, "%.*s", slash == path ? 1 : (int)(slash - path), path);
@@ -954,4 +1449,92 @@ int mb_config_load(struct mb_config *cfg, const char *path, char *err, size_t er
     free(ld.text);
     lua_close(ld.L);
     return rc;
+}
+
+/* ---- --check-config's warnings ---------------------------------------------------------------- */
+
+static bool loopback_host(const char *host)
+{
+    return host && (strncmp(host, "127.", 4) == 0 || strcmp(host, "::1") == 0 || strcmp(host, "localhost") == 0);
+}
+
+static bool serves(const struct mb_listener_config *lc, const char *realm)
+{
+    if (!lc->nrealms)
+        return true;
+    for (size_t i = 0; i < lc->nrealms; i++)
+        if (strcmp(lc->realms[i], realm) == 0)
+            return true;
+    return false;
+}
+
+/* Whether a role of the config allows every action on every URI, with no deny rule. */
+static bool role_allows_all(const struct mb_realm_config *rc, const char *name)
+{
+    for (size_t i = 0; i < rc->nroles; i++) {
+        if (strcmp(rc->roles[i].name, name) != 0)
+            continue;
+        bool all = false;
+        for (size_t j = 0; j < rc->roles[i].nrules; j++) {
+            const struct mb_rule_config *r = &rc->roles[i].rules[j];
+            if (r->deny)
+                return false;
+            all = all || (r->match == MB_MATCH_PREFIX && r->uri[0] == '\0' &&
+                          r->allow == MB_ACT_BIT(MB_ACT_COUNT) - 1);
+        }
+        return all;
+    }
+    return false;
+}
+
+size_t mb_config_warnings(const struct mb_config *cfg, mb_config_warn_fn fn, void *ctx)
+{
+    size_t n = 0;
+    char line[600];
+    for (size_t i = 0; i < cfg->nrealms; i++) {
+        const struct mb_realm_config *rc = &cfg->realms[i];
+        const struct mb_auth_config *a = &rc->auth;
+        bool anonymous = !a->present || a->method[MB_AUTH_ANONYMOUS].enabled;
+        const char *anon_role = a->anonymous_role ? a->anonymous_role : "anonymous";
+        /* without roles or a policy script nothing restricts an anonymous session */
+        bool all = rc->has_roles ? role_allows_all(rc, anon_role) : !rc->policy;
+        for (size_t j = 0; j < cfg->nlisteners; j++) {
+            const struct mb_listener_config *lc = &cfg->listeners[j];
+            if (lc->unix_path || loopback_host(lc->host) || !serves(lc, rc->name))
+                continue;
+            const char *kind = lc->kind == MB_LISTEN_WEBSOCKET ? "websocket" : "rawsocket";
+            if (anonymous && all) {
+                snprintf(line, sizeof line, "realm %s: anonymous sessions may do everything (authrole %s, %s) and "
+                         "the %s listener on %s:%d is not loopback: set realms[%zu].auth (anonymous = false) or roles",
+                         rc->name, anon_role, rc->has_roles ? "a role that allows every action on every URI" : "no roles",
+                         kind, lc->host, lc->port, i + 1);
+                fn(ctx, line);
+                n++;
+            }
+            if (a->method[MB_AUTH_TICKET].enabled && !lc->tls.cert) {
+                snprintf(line, sizeof line, "realm %s: tickets travel in clear on the %s listener %s:%d (no tls): "
+                         "anyone on the path can read them", rc->name, kind, lc->host, lc->port);
+                fn(ctx, line);
+                n++;
+            }
+        }
+        for (int m = 1; m < MB_AUTH_METHODS; m++)
+            for (size_t k = 0; k < a->method[m].nusers; k++) {
+                const struct mb_auth_user *u = &a->method[m].users[k];
+                if (!u->secret_in_clear)
+                    continue;
+                snprintf(line, sizeof line, "realms[%zu].auth.%s.users.%s.%s is written in clear in the file: "
+                         "use { file = \"path\" } or { env = \"NAME\" }", i + 1, mb_auth_method_name((enum mb_auth_method)m),
+                         u->authid, m == MB_AUTH_TICKET ? "ticket" : "secret");
+                fn(ctx, line);
+                n++;
+            }
+        if (a->present && !a->method[MB_AUTH_ANONYMOUS].enabled && !a->method[MB_AUTH_TICKET].enabled &&
+            !a->method[MB_AUTH_WAMPCRA].enabled && !a->method[MB_AUTH_CRYPTOSIGN].enabled) {
+            snprintf(line, sizeof line, "realm %s: its auth section enables no method: nobody can join it", rc->name);
+            fn(ctx, line);
+            n++;
+        }
+    }
+    return n;
 }

@@ -3,6 +3,7 @@
  * this call (custom invocation policies). All run synchronously within a time budget; a
  * failure is reported, never fatal. */
 #include "lua_internal.h"
+#include "mb_crypto.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -115,19 +116,109 @@ enum mb_authz mb_lua_authorize(struct mb_session *s, const char *action, const s
     return allow ? MB_AUTHZ_ALLOW : MB_AUTHZ_DENY;
 }
 
+bool mb_lua_has_authorizer(struct mb_realm *realm)
+{
+    struct mb_script *sc = policy_of(realm);
+    return sc && sc->gen->authorize != LUA_NOREF;
+}
+
 bool mb_lua_has_authenticator(struct mb_realm *realm)
 {
     struct mb_script *sc = policy_of(realm);
     return sc && sc->gen->authenticate != LUA_NOREF;
 }
 
-int mb_lua_authenticate(struct mb_realm *realm, const char *authmethod, const char *authid, const char *ticket,
-                        json_t *details, char **authid_out, char **authrole_out, char *why, size_t whylen)
+void mb_lua_auth_free(struct mb_lua_auth *a)
 {
+    free(a->authid);
+    free(a->authrole);
+    if (a->secret) {
+        memset(a->secret, 0, a->secret_len);
+        free(a->secret);
+    }
+    free(a->salt);
+    free(a->pubkeys);
+    memset(a, 0, sizeof *a);
+}
+
+static char *field_string(lua_State *L, int idx, const char *key)
+{
+    lua_getfield(L, idx, key);
+    const char *v = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
+    char *copy = v ? strdup(v) : NULL;
+    lua_pop(L, 1);
+    return copy;
+}
+
+/* The table the authenticator returned, at the top: what the method needs from it. */
+static int read_result(lua_State *L, const char *method, struct mb_lua_auth *out, char *why, size_t whylen)
+{
+    out->authrole = field_string(L, -1, "authrole");
+    out->authid = field_string(L, -1, "authid");
+    if (!out->authrole) {
+        snprintf(why, whylen, "authenticator returned no authrole");
+        return -1;
+    }
+    if (strcmp(method, "wampcra") == 0) {
+        lua_getfield(L, -1, "secret");
+        size_t n = 0;
+        const char *v = lua_type(L, -1) == LUA_TSTRING ? lua_tolstring(L, -1, &n) : NULL;
+        if (v && n && (out->secret = malloc(n + 1))) {
+            memcpy(out->secret, v, n + 1);
+            out->secret_len = n;
+        }
+        lua_pop(L, 1);
+        if (!out->secret) {
+            snprintf(why, whylen, "authenticator returned no secret for wampcra");
+            return -2;
+        }
+        out->salt = field_string(L, -1, "salt");
+        lua_getfield(L, -1, "iterations");
+        lua_getfield(L, -2, "keylen");
+        lua_Integer it = lua_isinteger(L, -2) ? lua_tointeger(L, -2) : 1000;
+        lua_Integer kl = lua_isinteger(L, -1) ? lua_tointeger(L, -1) : 32;
+        lua_pop(L, 2);
+        if (it < 1 || it > 10000000 || kl < 1 || kl > 1024) {
+            snprintf(why, whylen, "authenticator returned iterations or keylen out of range");
+            return -2;
+        }
+        out->iterations = (unsigned)it;
+        out->keylen = (unsigned)kl;
+    } else if (strcmp(method, "cryptosign") == 0) {
+        lua_getfield(L, -1, "pubkeys");
+        if (lua_type(L, -1) == LUA_TSTRING) { /* one key */
+            lua_createtable(L, 1, 0);
+            lua_insert(L, -2);
+            lua_rawseti(L, -2, 1);
+        }
+        size_t n = lua_istable(L, -1) ? (size_t)lua_rawlen(L, -1) : 0;
+        if (n && !(out->pubkeys = calloc(n, sizeof *out->pubkeys)))
+            n = 0;
+        for (size_t i = 0; i < n; i++) {
+            lua_rawgeti(L, -1, (lua_Integer)i + 1);
+            size_t len = 0;
+            const char *hex = lua_type(L, -1) == LUA_TSTRING ? lua_tolstring(L, -1, &len) : NULL;
+            if (hex && len == 64 && mb_hex_decode(hex, 64, out->pubkeys[out->npubkeys], 32) == 32)
+                out->npubkeys++;
+            lua_pop(L, 1);
+        }
+        lua_pop(L, 1);
+        if (out->npubkeys == 0) {
+            snprintf(why, whylen, "authenticator returned no pubkeys (64 hex digits each) for cryptosign");
+            return -2;
+        }
+    }
+    return 0;
+}
+
+int mb_lua_authenticate(struct mb_realm *realm, const char *authmethod, const char *authid, const char *ticket,
+                        json_t *details, struct mb_lua_auth *out, char *why, size_t whylen)
+{
+    memset(out, 0, sizeof *out);
     struct mb_script *sc = policy_of(realm);
     if (!sc || sc->gen->authenticate == LUA_NOREF) {
         snprintf(why, whylen, "no authenticator");
-        return -1;
+        return -2;
     }
     lua_State *L = sc->sync;
     lua_rawgeti(L, LUA_REGISTRYINDEX, sc->gen->authenticate);
@@ -136,7 +227,9 @@ int mb_lua_authenticate(struct mb_realm *realm, const char *authmethod, const ch
         lua_pushstring(L, authid);
     else
         lua_pushnil(L);
-    mb_lua_push_json(L, details ? details : json_object());
+    json_t *empty = details ? NULL : json_object();
+    mb_lua_push_json(L, details ? details : empty);
+    json_decref(empty);
     lua_pushstring(L, authmethod);
     lua_setfield(L, -2, "authmethod");
     if (ticket) {
@@ -147,26 +240,23 @@ int mb_lua_authenticate(struct mb_realm *realm, const char *authmethod, const ch
     if (mb_script_call_sync(sc, 3, 2, err, sizeof err) < 0) {
         snprintf(why, whylen, "authenticator failed: %s", err);
         mb_warn(&sc->r->log, "script %s: authenticator failed: %s", sc->name, err);
-        return -1;
+        return -2;
     }
-    int rc = -1;
+    int rc;
     if (lua_istable(L, -2)) {
-        lua_getfield(L, -2, "authrole");
-        lua_getfield(L, -3, "authid");
-        const char *role = lua_tostring(L, -2), *id = lua_tostring(L, -1);
-        if (!role) {
-            snprintf(why, whylen, "authenticator returned no authrole");
-        } else {
-            *authrole_out = strdup(role);
-            *authid_out = id ? strdup(id) : authid ? strdup(authid) : NULL;
-            rc = 0;
-        }
-        lua_pop(L, 2);
+        lua_pushvalue(L, -2);
+        rc = read_result(L, authmethod, out, why, whylen);
+        lua_pop(L, 1);
+        if (rc == -2)
+            mb_warn(&sc->r->log, "script %s: %s", sc->name, why);
     } else {
         const char *reason = lua_tostring(L, -1);
         snprintf(why, whylen, "%s", reason ? reason : "authentication refused");
+        rc = -1;
     }
     lua_pop(L, 2);
+    if (rc != 0)
+        mb_lua_auth_free(out);
     return rc;
 }
 

@@ -1,5 +1,6 @@
 /* The router object: realms, the loop's own handles, the safe point and shutdown. */
 #include "mb_router.h"
+#include "mb_crypto.h"
 #include "mb_broker.h"
 #include "mb_conn.h"
 #include "mb_dealer.h"
@@ -67,6 +68,7 @@ void mb_realm_free(struct mb_realm *realm)
         mb_history_free(realm->history);
     free(realm->history);
     mb_dealer_free(&realm->dealer);
+    mb_realm_auth_free(realm->auth);
     free(realm->name);
     free(realm);
 }
@@ -114,6 +116,7 @@ static void on_tick(uv_timer_t *h)
     uint64_t now = mb_router_now_ms(r);
     mb_session_check_slow(r, now);
     mb_dealer_expire(r, now);
+    mb_auth_tick(r, now);
     mb_net_sweep(r, now);
     mb_ws_sweep(r, now);
     struct mb_realm *realm;
@@ -184,7 +187,8 @@ static void on_signal(uv_signal_t *h, int signum)
 {
     struct mb_router *r = h->data;
     if (signum == SIGHUP) {
-        mb_info(&r->log, "SIGHUP received: reloading every script");
+        mb_info(&r->log, "SIGHUP received: reloading the auth and roles sections and every script");
+        mb_auth_reload(r);
         mb_lua_reload_all(r);
         return;
     }
@@ -209,6 +213,10 @@ int mb_router_init(struct mb_router *r, uv_loop_t *loop, struct mb_config *cfg)
         return MB_ROUTER_BAD_SETUP;
     }
     mb_info(&r->log, "store %s (up to %zu MiB)", cfg->store_path, cfg->store_max_size_mb);
+    if (mb_crypto_init() < 0 || !(r->guard = mb_guard_new())) {
+        mb_error(&r->log, "cannot start libsodium or the brute-force guard");
+        return -1;
+    }
     for (size_t i = 0; i < cfg->nrealms; i++) {
         struct mb_realm *realm = mb_realm_new(cfg->realms[i].name, cfg->realms[i].uri_rule);
         if (!realm || mb_map_put_str(&r->realms, realm->name, strlen(realm->name), realm) < 0) {
@@ -217,6 +225,10 @@ int mb_router_init(struct mb_router *r, uv_loop_t *loop, struct mb_config *cfg)
             return -1;
         }
         realm->broker.max_retained = cfg->max_retained_topics;
+        if (!(realm->auth = mb_realm_auth_new(&cfg->realms[i], why, sizeof why))) {
+            mb_error(&r->log, "realm %s: %s", realm->name, why);
+            return -1;
+        }
         if (cfg->realms[i].nhistory) {
             if (!(realm->history = calloc(1, sizeof *realm->history)) ||
                 mb_history_init(realm->history, &cfg->realms[i]) < 0) {
@@ -277,6 +289,8 @@ void mb_router_free(struct mb_router *r)
         mb_realm_free(realm);
     mb_map_free(&r->realms);
     mb_map_free(&r->sessions);
+    mb_guard_free(r->guard);
+    r->guard = NULL;
     mb_buf_free(&r->scratch);
     for (int i = 0; i < MB_SER_COUNT; i++)
         mb_buf_free(&r->enc[i]);

@@ -2,6 +2,7 @@
  * the router's safe point (a uv_check after the I/O callbacks), never in the middle of a loop
  * over subscribers or callees. */
 #include "mb_session.h"
+#include "mb_auth.h"
 #include "mb_broker.h"
 #include "mb_dealer.h"
 #include "mb_json.h"
@@ -266,11 +267,42 @@ bool mb_check_uri(struct mb_session *s, const struct mb_msg *m, int match, bool 
     return true;
 }
 
+/* "call" | "register" | "publish" | "subscribe" → enum mb_action (the callers' literals). */
+static enum mb_action action_of(const char *action)
+{
+    switch (action[0]) {
+    case 'c': return MB_ACT_CALL;
+    case 'r': return MB_ACT_REGISTER;
+    case 'p': return MB_ACT_PUBLISH;
+    default: return MB_ACT_SUBSCRIBE;
+    }
+}
+
 bool mb_session_authorized(struct mb_session *s, const char *action, const struct mb_msg *m, bool reply)
 {
     char why[300];
     s->authz_disclose = MB_DISCLOSE_ASK;
-    enum mb_authz z = mb_lua_authorize(s, action, m, why, sizeof why);
+    enum mb_authz z = MB_AUTHZ_ALLOW;
+    const struct mb_realm_auth *ra = s->realm ? s->realm->auth : NULL;
+    if (!s->trusted && ra && ra->roles) { /* static roles first: C, no Lua */
+        int disclose = -1;
+        enum mb_rule_decision d = mb_role_check(s->role, action_of(action), m->uri, m->uri_len, &disclose);
+        if (d == MB_RULE_ALLOW) {
+            s->authz_disclose = disclose < 0 ? MB_DISCLOSE_ASK : disclose ? MB_DISCLOSE_FORCE : MB_DISCLOSE_REFUSE;
+            return true;
+        }
+        if (d == MB_RULE_DENY) {
+            z = MB_AUTHZ_DENY;
+            snprintf(why, sizeof why, "not authorized to %s '%.*s' (role %s denies it)", action, URI_ARG(m),
+                     s->authrole);
+        } else if (!mb_lua_has_authorizer(s->realm)) { /* default-deny */
+            z = MB_AUTHZ_DENY;
+            snprintf(why, sizeof why, "not authorized to %s '%.*s' (no rule of role %s allows it)", action,
+                     URI_ARG(m), s->authrole);
+        }
+    }
+    if (z == MB_AUTHZ_ALLOW)
+        z = mb_lua_authorize(s, action, m, why, sizeof why);
     if (z == MB_AUTHZ_ALLOW)
         return true;
     mb_info(&s->router->log, "session %llu (authid=%s, authrole=%s): %s '%.*s' %s: %s", (unsigned long long)s->id,
@@ -431,6 +463,7 @@ static void leave_realm(struct mb_session *s, const char *why)
     mb_meta_testaments(s);
     mb_meta_on_leave(s->realm, s);
     s->realm = NULL;
+    s->role = NULL;
     mb_lua_forget_session(s);
     free(s->authid);
     free(s->authrole);
@@ -472,8 +505,8 @@ void mb_session_free(struct mb_session *s)
     mb_vec_free(&s->regs);
     mb_map_free(&s->invocations);
     mb_map_free(&s->calls);
-    free(s->authid); /* set while CHALLENGED */
-    json_decref(s->pending_details);
+    free(s->authid);
+    mb_auth_forget(s);
     mb_meta_free_testaments(s);
     free(s);
 }
@@ -581,12 +614,14 @@ void mb_session_join(struct mb_session *s, struct mb_realm *realm, const char *a
     s->authrole = strdup(authrole);
     s->authmethod = authmethod;
     s->authprovider = authprovider;
-    s->id = mb_router_new_id(r, &r->sessions);
+    if (!s->id || mb_map_get_id(&r->sessions, s->id)) /* WAMP-CRA's challenge announced its ID */
+        s->id = mb_router_new_id(r, &r->sessions);
     if (!s->authid || !s->authrole || mb_map_put_id(&r->sessions, s->id, s) < 0) {
         mb_session_abort(s, MB_R_SYSTEM_SHUTDOWN, "out of memory");
         return;
     }
     s->realm = realm;
+    mb_auth_bind_role(s);
     s->next_request = 1;
     realm->nsessions++;
     s->state = MB_S_JOINED;
@@ -608,31 +643,6 @@ json_t *mb_session_details(const struct mb_session *s)
                      "authrole", s->authrole ? s->authrole : "", "authmethod", s->authmethod ? s->authmethod : "",
                      "authprovider", s->authprovider ? s->authprovider : "", "transport", "type", s->tr->name,
                      "peer", s->peer, "tls", lc && lc->tls.cert, "unix", lc && lc->unix_path);
-}
-
-static bool offers_method(json_t *details, const char *method)
-{
-    json_t *methods = json_object_get(details, "authmethods");
-    size_t i;
-    json_t *v;
-    json_array_foreach(methods, i, v)
-        if (json_is_string(v) && strcmp(json_string_value(v), method) == 0)
-            return true;
-    return false;
-}
-
-/* Runs the realm's Lua authenticator and joins, or aborts with its reason. */
-static void authenticate(struct mb_session *s, struct mb_realm *realm, const char *method, const char *authid,
-                         const char *ticket, json_t *details)
-{
-    char *id = NULL, *role = NULL, why[256];
-    if (mb_lua_authenticate(realm, method, authid, ticket, details, &id, &role, why, sizeof why) < 0) {
-        mb_session_abort(s, MB_R_NOT_AUTHORIZED, "%s", why);
-        return;
-    }
-    mb_session_join(s, realm, id, role, method, "lua");
-    free(id);
-    free(role);
 }
 
 /* The features HELLO.Details.roles announce, as enum mb_peer_feature bits. */
@@ -680,41 +690,8 @@ static void on_hello(struct mb_session *s, const struct mb_msg *m)
             return;
         }
     }
-    json_t *authid = json_object_get(m->dict, "authid");
-    const char *id = json_is_string(authid) ? json_string_value(authid) : NULL;
     s->features = peer_features(m->dict);
-    if (!mb_lua_has_authenticator(realm)) {
-        mb_session_join(s, realm, id, "anonymous", "anonymous", "static");
-        return;
-    }
-    if (offers_method(m->dict, "ticket")) {
-        /* the ticket comes in AUTHENTICATE; keep what HELLO said until then */
-        s->pending_realm = realm;
-        json_decref(s->pending_details);
-        s->pending_details = json_incref(m->dict);
-        free(s->authid);
-        s->authid = id ? strdup(id) : NULL;
-        s->state = MB_S_CHALLENGED;
-        mb_session_send(s, json_pack("[is{}]", MB_CHALLENGE, "ticket"));
-        return;
-    }
-    authenticate(s, realm, "anonymous", id, NULL, m->dict);
-}
-
-static void on_authenticate(struct mb_session *s, const struct mb_msg *m)
-{
-    struct mb_realm *realm = s->pending_realm;
-    char *authid = s->authid;
-    json_t *details = s->pending_details; /* the HELLO's, plus AUTHENTICATE.Extra as authextra */
-    s->pending_realm = NULL;
-    s->pending_details = NULL;
-    s->authid = NULL;
-    s->state = MB_S_NEW;
-    if (json_object_size(m->dict) > 0)
-        json_object_set(details, "authenticate_extra", m->dict);
-    authenticate(s, realm, "ticket", authid, m->uri, details);
-    json_decref(details);
-    free(authid);
+    mb_auth_hello(s, realm, m->dict);
 }
 
 static void on_goodbye(struct mb_session *s, const struct mb_msg *m)
@@ -741,7 +718,7 @@ static void dispatch(struct mb_session *s, const struct mb_msg *m)
         return;
     case MB_S_CHALLENGED:
         if (m->type == MB_AUTHENTICATE)
-            on_authenticate(s, m);
+            mb_auth_authenticate(s, m);
         else if (m->type == MB_ABORT)
             mb_session_close(s, 1000, "abort", true);
         else

@@ -21,6 +21,8 @@
 #include <openssl/err.h>
 #include <openssl/x509.h>
 #include <openssl/ssl.h>
+#include <openssl/sha.h>
+#include <openssl/evp.h>
 
 enum { C_TLS_HANDSHAKE, C_OPEN, C_CLOSING, C_CLOSED };
 #define TLS_RECORD 16384
@@ -373,28 +375,21 @@ bool mb_conn_tls(const struct mb_conn *c)
     return c->ssl != NULL;
 }
 
-int mb_conn_channel_binding(struct mb_conn *c, const char *type, unsigned char *out, size_t *len)
+int mb_conn_channel_binding(struct mb_conn *c, const char *type, unsigned char out[32])
 {
     SSL *ssl = c->ssl;
     if (!ssl || c->state == C_TLS_HANDSHAKE || c->state == C_CLOSED)
         return -1;
     if (strcmp(type, "tls-unique") == 0) {
-        /* RFC 5929: the first Finished message of the handshake: the client's in a full
-         * handshake, the server's in a resumed one. TLS 1.3 has none (RFC 9266). */
-        if (SSL_version(ssl) >= TLS1_3_VERSION)
+        unsigned char fin[EVP_MAX_MD_SIZE];
+        size_t n = SSL_get_finished(ssl, fin, sizeof fin); /* the server's: this side's */
+        if (n == 0 || n > sizeof fin)
             return -1;
-        size_t n = SSL_session_reused(ssl) ? SSL_get_finished(ssl, out, *len) : SSL_get_peer_finished(ssl, out, *len);
-        if (n == 0 || n > *len)
-            return -1;
-        *len = n;
-        return 0;
+        return SHA256(fin, n, out) ? 0 : -1;
     }
     if (strcmp(type, "tls-exporter") == 0) {
         static const char label[] = "EXPORTER-Channel-Binding";
-        if (*len < 32 || SSL_export_keying_material(ssl, out, 32, label, sizeof label - 1, NULL, 0, 0) != 1)
-            return -1;
-        *len = 32;
-        return 0;
+        return SSL_export_keying_material(ssl, out, 32, label, sizeof label - 1, NULL, 0, 0) == 1 ? 0 : -1;
     }
     return -1;
 }

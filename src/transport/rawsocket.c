@@ -41,9 +41,14 @@ static size_t rs_queued(void *conn);
 static void rs_set_reading(void *conn, bool on);
 static void rs_close(void *conn, int code, const char *reason, bool flush);
 
+static int rs_channel_binding(void *conn, const char *type, unsigned char out[32])
+{
+    return mb_conn_channel_binding(((struct raw_conn *)conn)->c, type, out);
+}
+
 static const struct mb_transport rawsocket_transport = {
     .name = "rawsocket", .send = rs_send, .queued = rs_queued,
-    .set_reading = rs_set_reading, .close = rs_close,
+    .set_reading = rs_set_reading, .close = rs_close, .channel_binding = rs_channel_binding,
 };
 
 static struct mb_router *router_of(const struct raw_conn *rc)

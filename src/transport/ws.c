@@ -104,9 +104,11 @@ static size_t ws_queued(void *conn);
 static void ws_set_reading(void *conn, bool on);
 static void ws_close(void *conn, int code, const char *reason, bool flush);
 
+static int ws_channel_binding(void *conn, const char *type, unsigned char out[32]);
+
 static const struct mb_transport websocket_transport = {
     .name = "websocket", .send = ws_send, .queued = ws_queued,
-    .set_reading = ws_set_reading, .close = ws_close,
+    .set_reading = ws_set_reading, .close = ws_close, .channel_binding = ws_channel_binding,
 };
 
 static void http_input(struct wsc *w, const char *data, size_t len);
@@ -632,6 +634,11 @@ static void ws_send(void *conn, const char *data, size_t len)
 static size_t ws_queued(void *conn)
 {
     return mb_conn_queued(((struct wsc *)conn)->c);
+}
+
+static int ws_channel_binding(void *conn, const char *type, unsigned char out[32])
+{
+    return mb_conn_channel_binding(((struct wsc *)conn)->c, type, out);
 }
 
 static void ws_set_reading(void *conn, bool on)
