@@ -8,7 +8,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-/* Initialises libsodium (idempotent). 0, or -1 if it cannot start. */
+/* Initialises libsodium (idempotent). 0, or -1 if it cannot start. Call it before the others. */
 int mb_crypto_init(void);
 
 /* Fills out with n random bytes (libsodium's randombytes_buf). */
@@ -25,7 +25,8 @@ int mb_hex_decode(const char *hex, size_t len, unsigned char *out, size_t outcap
 
 /* Standard base64 with padding into out (4*ceil(n/3)+1 bytes, NUL-terminated); returns its length. */
 size_t mb_base64_encode(const unsigned char *in, size_t n, char *out);
-/* Decodes base64: standard (+/) or URL-safe (-_) alphabet, padded or not; whitespace refused.
+/* Decodes base64: standard (+/) or URL-safe (-_) alphabet, padded or not; whitespace refused,
+ * and so is a string mixing the two alphabets. Non-zero trailing bits are accepted.
  * Returns the number of bytes, or -1 (bad character, bad length, bad padding, over outcap). */
 int mb_base64_decode(const char *in, size_t len, unsigned char *out, size_t outcap);
 
@@ -38,7 +39,8 @@ void mb_wampcra_sign(const char *key, size_t keylen, const char *challenge, size
 bool mb_wampcra_verify(const char *key, size_t keylen, const char *challenge, size_t clen,
                        const char *signature, size_t siglen);
 /* autobahn's derive_key: base64(PBKDF2-HMAC-SHA256(secret, salt, iterations, keylen)) into out
- * (NUL-terminated). iterations >= 1, 1 <= keylen <= 1024. Returns its length, or -1. */
+ * (NUL-terminated). 1 <= iterations <= INT_MAX (OpenSSL counts in int), 1 <= keylen <= 1024;
+ * outcap at least 4*ceil(keylen/3)+1. Returns its length, or -1. */
 int mb_wampcra_derive_key(const char *secret, size_t slen, const char *salt, size_t saltlen,
                           unsigned iterations, unsigned keylen, char *out, size_t outcap);
 
