@@ -157,9 +157,9 @@ void mb_config_free(struct mb_config *cfg);
 /* Frees a realm's auth and roles sections (SIGHUP swaps them). */
 void mb_config_free_auth(struct mb_realm_config *rc);
 
-/* --check-config: the warnings of a loaded config (anonymous with every permission on a
- * non-loopback listener, secrets in clear in the file, passwords over plain TCP), one line each
- * into out (NUL-separated count returned via the callback). */
+/* --check-config: the warnings of a loaded config (anonymous sessions with every permission on
+ * a non-loopback listener, secrets in clear in the file, tickets over plain TCP), each line given
+ * to fn; returns how many. */
 typedef void (*mb_config_warn_fn)(void *ctx, const char *line);
 size_t mb_config_warnings(const struct mb_config *cfg, mb_config_warn_fn fn, void *ctx);
 

@@ -5,6 +5,7 @@
 #include "mb_router.h"
 
 #include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +19,7 @@ static void usage(FILE *out)
 {
     fprintf(out,
             "usage: moonbar [--config FILE] [-v | -vv] [--help] [--version]\n"
+            "       moonbar --check-config FILE\n"
             "       moonbar keygen\n"
             "       moonbar wampcra-secret SECRET [--salt S [--iterations N] [--keylen L]]\n"
             "\n"
@@ -26,6 +28,9 @@ static void usage(FILE *out)
             "  -v, -vv        log level debug, trace\n"
             "  --help         this text\n"
             "  --version      moonbar's version\n"
+            "  --check-config FILE  loads FILE as moonbar would, prints its errors (exit 2) and\n"
+            "                 warnings (anonymous sessions that may do everything on a public\n"
+            "                 listener, secrets written in clear, tickets without TLS; exit 0)\n"
             "\n"
             "  keygen         prints a new cryptosign (Ed25519) key pair as hex, two lines:\n"
             "                 'private <64 hex>' for the client, 'public <64 hex>' for the config\n"
@@ -180,8 +185,67 @@ static int finish_stdout(int status)
     return status;
 }
 
+static void print_warning(void *ctx, const char *line)
+{
+    printf("%s: warning: %s\n", (const char *)ctx, line);
+}
+
+static bool readable(const char *path)
+{
+    FILE *f = path ? fopen(path, "rb") : NULL;
+    if (f)
+        fclose(f);
+    return f != NULL;
+}
+
+/* moonbar --check-config FILE: what the start would refuse, and what is unsafe. */
+static int cmd_check_config(int argc, char **argv)
+{
+    if (argc != 3) {
+        fprintf(stderr, "moonbar: --check-config takes one FILE\n");
+        return 2;
+    }
+    const char *path = argv[2];
+    struct mb_config cfg;
+    char err[1024];
+    if (mb_config_defaults(&cfg, MB_DEFAULT_WEB_ROOT) < 0) {
+        fprintf(stderr, "moonbar: out of memory\n");
+        return 1;
+    }
+    if (mb_config_load(&cfg, path, err, sizeof err) < 0) {
+        printf("%s: error: %s\n", path, err);
+        mb_config_free(&cfg);
+        return 2;
+    }
+    int errors = 0;
+    for (size_t i = 0; i < cfg.nlisteners; i++) { /* files the start opens */
+        const struct mb_tls_config *t = &cfg.listeners[i].tls;
+        const char *files[] = { t->cert, t->key, t->ca };
+        const char *names[] = { "cert", "key", "ca" };
+        for (int k = 0; k < 3; k++)
+            if (files[k] && !readable(files[k])) {
+                printf("%s: error: listeners[%zu].tls.%s: cannot read %s\n", path, i + 1, names[k], files[k]);
+                errors++;
+            }
+    }
+    for (size_t i = 0; i < cfg.nrealms; i++) {
+        const struct mb_realm_config *rc = &cfg.realms[i];
+        if (rc->policy && !readable(rc->policy)) {
+            printf("%s: error: realms[%zu].policy: cannot read %s\n", path, i + 1, rc->policy);
+            errors++;
+        }
+    }
+    size_t warnings = mb_config_warnings(&cfg, print_warning, (void *)path);
+    printf("%s: %d error%s, %zu warning%s\n", path, errors, errors == 1 ? "" : "s", warnings,
+           warnings == 1 ? "" : "s");
+    mb_config_free(&cfg);
+    return errors ? 2 : 0;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc > 1 && strcmp(argv[1], "--check-config") == 0)
+        return finish_stdout(cmd_check_config(argc, argv));
     if (argc > 1 && strcmp(argv[1], "keygen") == 0)
         return finish_stdout(cmd_keygen(argc, argv));
     if (argc > 1 && strcmp(argv[1], "wampcra-secret") == 0)

@@ -450,7 +450,7 @@ static void hello_cryptosign(struct mb_session *s, struct mb_realm *realm, json_
     mb_hex_encode(p->nonce, 32, hex);
     p->deadline = mb_router_now_ms(r) + (uint64_t)(r->cfg->auth_timeout * 1000);
     s->state = MB_S_CHALLENGED;
-    mb_session_send(s, json_pack("[is{sss?}]", MB_CHALLENGE, "cryptosign", "challenge", hex, "channel_binding", cb_type));
+    mb_session_send(s, json_pack("[is{ssss?}]", MB_CHALLENGE, "cryptosign", "challenge", hex, "channel_binding", cb_type));
 }
 
 static void hello_now(struct mb_session *s, struct mb_realm *realm, json_t *details)

@@ -19,7 +19,7 @@ from mb_router import T, T_quiet
 HOST = "127.0.0.1"
 
 # WAMP message codes
-HELLO, WELCOME, ABORT, GOODBYE, ERROR = 1, 2, 3, 6, 8
+HELLO, WELCOME, ABORT, CHALLENGE, AUTHENTICATE, GOODBYE, ERROR = 1, 2, 3, 4, 5, 6, 8
 PUBLISH, PUBLISHED = 16, 17
 SUBSCRIBE, SUBSCRIBED, UNSUBSCRIBE, UNSUBSCRIBED, EVENT = 32, 33, 34, 35, 36
 CALL, RESULT = 48, 50
@@ -283,13 +283,16 @@ def _mask_fast(payload, mask):
 
 class RawSocketConn(_Conn):
     """WAMP RawSocket client. handshake=None: connect only (send bytes yourself).
-    unix=PATH: over a Unix domain socket instead of host:port; tls=ssl.SSLContext: over TLS."""
+    unix=PATH: over a Unix domain socket instead of host:port; tls=ssl.SSLContext: over TLS;
+    source: the local address to connect from."""
 
     MSG, PING, PONG = 0, 1, 2
 
     def __init__(self, port, handshake=b"\x7f\xf1\x00\x00", timeout=5, rcvbuf=None, host=HOST,
-                 unix=None, tls=None):
+                 unix=None, tls=None, source=None):
         sock = socket.socket(socket.AF_UNIX if unix else socket.AF_INET, socket.SOCK_STREAM)
+        if source:  # the local address to connect from (another 127.x.y.z: another peer address)
+            sock.bind((source, 0))
         if rcvbuf:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
         sock.settimeout(T(timeout))
@@ -367,7 +370,7 @@ def connect(router, transport, **kw):
 
 # ---------------------------------------------------------------- WAMP helpers
 
-NAMES = {1: "HELLO", 2: "WELCOME", 3: "ABORT", 6: "GOODBYE", 8: "ERROR", 16: "PUBLISH",
+NAMES = {1: "HELLO", 2: "WELCOME", 3: "ABORT", 4: "CHALLENGE", 5: "AUTHENTICATE", 6: "GOODBYE", 8: "ERROR", 16: "PUBLISH",
          17: "PUBLISHED", 32: "SUBSCRIBE", 33: "SUBSCRIBED", 34: "UNSUBSCRIBE",
          35: "UNSUBSCRIBED", 36: "EVENT", 48: "CALL", 50: "RESULT", 64: "REGISTER",
          65: "REGISTERED", 66: "UNREGISTER", 67: "UNREGISTERED", 68: "INVOCATION", 70: "YIELD"}

@@ -149,11 +149,13 @@ class _Session(ApplicationSession):
                 for feature, value in changes.items():
                     setattr(roles[name], feature, value)
             self._session_roles = roles
-        self.join(self.config.realm, authid=c.authid, authmethods=c.authmethods)
+        self.join(self.config.realm, authid=c.authid, authmethods=c.authmethods, authextra=c.authextra)
 
     def onChallenge(self, challenge):
         c = self.config.extra["client"]
         c.challenges.append(challenge)
+        if c.on_challenge is not None:  # (session, challenge) -> signature (or a Deferred)
+            return c.on_challenge(self, challenge)
         if challenge.method == "ticket" and c.ticket is not None:
             return c.ticket
         raise Exception("no answer to a %r challenge" % challenge.method)
@@ -182,6 +184,8 @@ class Client:
         self.authid = authid
         self.authmethods = authmethods
         self.ticket = ticket
+        self.authextra = None  # HELLO.Details.authextra (connect's authextra)
+        self.on_challenge = None  # connect's on_challenge
         self.features = None  # role feature changes for HELLO (connect's features)
         self.challenges = []  # autobahn Challenge objects the router sent
         self.session = None
@@ -334,7 +338,7 @@ def tls_options(ca, hostname="localhost", client_cert=None):
 def connect(router, transport="websocket", realm="realm1", serializers="json", authid=None,
             authmethods=None, ticket=None, features=None, unix=None, tls=False, ca=None,
             client_cert=None, port=None, tls_hostname="localhost", endpoint=None,
-            _timeout=5):
+            authextra=None, on_challenge=None, _timeout=5):
     """Connect an autobahn Twisted client to `router` and join `realm`.
 
     transport: "websocket" or "rawsocket", or "unix" (RawSocket on the router's Unix
@@ -350,6 +354,9 @@ def connect(router, transport="websocket", realm="realm1", serializers="json", a
     ABORT. features: role feature announcements to change, e.g.
     {"subscriber": {"subscription_revocation": False}}. endpoint: a function of the reactor
     returning the Twisted client endpoint to use instead of the one the other arguments name.
+    authextra: HELLO.Details.authextra; on_challenge(session, challenge): the AUTHENTICATE
+    signature for any CHALLENGE (a value or a Deferred; see mb_auth.py for WAMP-CRA and
+    cryptosign answers).
     """
     if transport in TRANSPORT_ALIASES:
         transport, is_unix, tls = TRANSPORT_ALIASES[transport]
@@ -375,6 +382,8 @@ def connect(router, transport="websocket", realm="realm1", serializers="json", a
     sers = make_serializers(serializers, transport)
     client = Client(authid=authid, authmethods=authmethods, ticket=ticket)
     client.features = features
+    client.authextra = authextra
+    client.on_challenge = on_challenge
 
     def session_factory():
         return _Session(ComponentConfig(realm=realm, extra={"client": client}))
