@@ -66,4 +66,11 @@ void mb_matcher_each(const struct mb_matcher *m, const char *uri, size_t len, mb
  * (the spec's "longest portion of URI components before each wildcard"). NULL if none. */
 void *mb_matcher_best(const struct mb_matcher *m, const char *uri, size_t len, enum mb_match_policy *policy);
 
+/* mb_matcher_each and mb_matcher_best work on the stack for a URI of at most
+ * MB_MATCH_STACK_COMPONENTS components, none longer than MB_MATCH_STACK_COMPONENT bytes. Past
+ * either bound the wildcard walk takes scratch memory from malloc, and if that fails it
+ * reports no wildcard match. Callers that must not allocate (static roles) check first. */
+#define MB_MATCH_STACK_COMPONENTS 64
+#define MB_MATCH_STACK_COMPONENT 248
+
 #endif

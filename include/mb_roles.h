@@ -6,10 +6,14 @@
  * string), the rules of the role that decide that action (list it in allow or deny) are matched
  * with the spec's routing precedence, as a CALL picks its registration: an exact rule beats the
  * longest matching prefix rule, which beats wildcard rules (among wildcards: the one concrete
- * where the others are wildcards, at the first component they differ). The winning rule
- * decides: allow or deny. No rule deciding the action matches: MB_RULE_NONE (the realm's Lua
+ * where the others are wildcards, at the first component they differ; an empty component of a
+ * wildcard rule covers any one component of the request, an empty one of a pattern request
+ * included, as in moonbar.acl: rule "com..tick" covers a SUBSCRIBE to "com..tick").
+ * The winning rule decides: allow or deny. No rule deciding the action matches: MB_RULE_NONE (the realm's Lua
  * authorizer decides when there is one, else the request is denied).
- * The lookup costs what mb_matcher_best costs: bounded by the URI, not by the number of rules. */
+ * The lookup costs what mb_matcher_best costs: bounded by the URI, not by the number of rules
+ * (save URIs past the matcher's stack bounds, MB_MATCH_STACK_*: their wildcard step scans the
+ * role's wildcard rules rather than allocate). */
 #ifndef MB_ROLES_H
 #define MB_ROLES_H
 
@@ -52,11 +56,11 @@ void mb_roles_free(struct mb_roles *roles);
 const struct mb_role *mb_roles_find(const struct mb_roles *roles, const char *name);
 size_t mb_roles_count(const struct mb_roles *roles);
 /* The decision of role for action on uri (len bytes). On ALLOW, *disclose gets the winning
- * rule's disclose (-1, 0, 1). role NULL: MB_RULE_NONE. */
+ * rule's disclose (-1, 0, 1); disclose may be NULL. role NULL: MB_RULE_NONE. Allocates nothing. */
 enum mb_rule_decision mb_role_check(const struct mb_role *role, enum mb_action action, const char *uri,
                                     size_t len, int *disclose);
-/* Whether the role allows every action on every URI (an allow rule for all four actions with
- * prefix "" and no deny rule anywhere): --check-config's "all permissions" warning. */
+/* Whether the role allows every action on every URI (prefix "" allowing all four actions, in one
+ * rule or several, and no deny rule anywhere): --check-config's "all permissions" warning. */
 bool mb_role_allows_everything(const struct mb_role *role);
 
 #endif

@@ -213,6 +213,64 @@ describe("moonbar.acl", function()
       assert.matches("acl rule 2: unknown key 'rol'", err, 1, true)
     end)
 
+    it("refuses an action that is not one, naming the rule and the value", function()
+      local function err_of(action)
+        local ok, err = pcall(acl.authorizer, {
+          { uri = "a", allow = true },
+          { action = "call", uri = "b", allow = true },
+          { action = action, allow = false },
+        })
+        assert.is_false(ok)
+        return err
+      end
+      local want = "acl rule 3: action 'pubish' is not one of call, register, publish, subscribe or *"
+      assert.matches(want, err_of("pubish"), 1, true)
+      assert.matches(want, err_of({ "call", "pubish" }), 1, true)
+      assert.matches(want, err_of({ "*", "pubish" }), 1, true) -- "*" in the list does not hide it
+      assert.matches("acl rule 3: action 'Call' is not one of", err_of("Call"), 1, true)
+      assert.matches("acl rule 3: action '' is not one of", err_of(""), 1, true)
+      assert.matches("acl rule 3: action 'calls' is not one of", err_of({ "calls" }), 1, true)
+      local shape = "acl rule 3: action must be call, register, publish, subscribe or *, or a list of them, not "
+      assert.matches(shape .. "5", err_of(5), 1, true)
+      assert.matches(shape .. "true", err_of(true), 1, true)
+      assert.matches(shape .. "an empty list", err_of({}), 1, true)
+      assert.matches(shape .. "a table that is not a list", err_of({ call = true }), 1, true)
+      assert.matches(shape .. "a function", err_of(print), 1, true)
+      assert.matches("acl rule 3: action list item 2 is a number, not one of call, register, publish, subscribe or *",
+        err_of({ "call", 5 }), 1, true)
+    end)
+
+    it("reports a bad action where the authorizer is built", function()
+      local ok, err = pcall(function()
+        local f = acl.authorizer{ { action = "pubish", allow = false } } -- no tail call: this line is named
+        return f
+      end)
+      assert.is_false(ok)
+      assert.matches("acl_spec.lua:%d+: acl rule 1: action 'pubish'", err)
+    end)
+
+    it("accepts every documented action value", function()
+      local f = acl.authorizer{
+        { action = "call", uri = "c", allow = true },
+        { action = "register", uri = "r", allow = true },
+        { action = "publish", uri = "p", allow = true },
+        { action = "subscribe", uri = "s", allow = true },
+        { action = { "call", "register", "publish", "subscribe" }, uri = "all4", allow = true },
+        { action = { "publish", "*" }, uri = "star-in-list", allow = true },
+        { action = "*", uri = "star", allow = true },
+      }
+      assert.is_true(allowed(f, "r", "call", "c"))
+      assert.is_false(allowed(f, "r", "register", "c"))
+      assert.is_true(allowed(f, "r", "register", "r"))
+      assert.is_true(allowed(f, "r", "publish", "p"))
+      assert.is_true(allowed(f, "r", "subscribe", "s"))
+      for _, action in ipairs{ "call", "register", "publish", "subscribe" } do
+        assert.is_true(allowed(f, "r", action, "all4"))
+        assert.is_true(allowed(f, "r", action, "star-in-list"))
+        assert.is_true(allowed(f, "r", action, "star"))
+      end
+    end)
+
     it("refuses bad options", function()
       assert.has_error(function() acl.authorizer("rules") end)
       assert.has_error(function() acl.authorizer{ default = "no" } end)

@@ -6,8 +6,8 @@
 #include <string.h>
 #include <sys/mman.h>
 
-#define MAX_STACK_COMPONENTS 64
-#define EDGE_KEY_STACK 256
+#define MAX_STACK_COMPONENTS MB_MATCH_STACK_COMPONENTS
+#define EDGE_KEY_STACK (sizeof(struct mb_wnode *) + MB_MATCH_STACK_COMPONENT) /* parent, component */
 
 struct mb_wnode {
     struct mb_wnode *parent;

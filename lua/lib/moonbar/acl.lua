@@ -15,8 +15,8 @@
 -- URI), match = "exact" | "prefix" | "wildcard" (default "exact"), allow = true | false
 -- (required). Rules are tried in order; the first one that matches decides, else `default`.
 -- The authorizer returns { allow = <decision>, cache = <opts.cache> }. A rule with an unknown
--- key or a bad value raises an error when the authorizer is built, so a policy script with a
--- typo is rejected when it loads.
+-- key or a bad value (an action such as "pubish", which would never match) raises an error
+-- when the authorizer is built, so a policy script with a typo is rejected when it loads.
 --
 -- Matching is on the URI string of the request. `prefix` is a plain string prefix (a trailing
 -- dot keeps it to whole components, as in moonbar's own prefix matching); `wildcard` follows
@@ -27,6 +27,8 @@ local M = {}
 
 local MATCHES = { exact = true, prefix = true, wildcard = true }
 local RULE_KEYS = { role = true, action = true, uri = true, match = true, allow = true }
+local ACTIONS = { call = true, register = true, publish = true, subscribe = true }
+local ACTION_NAMES = "call, register, publish, subscribe or *"
 
 local function split(uri)
   local parts, start = {}, 1
@@ -61,6 +63,44 @@ local function set_of(v, what, i)
       return nil
     end
     set[x] = true
+  end
+  return set
+end
+
+-- A bad value as an error message shows it.
+local function shown(v)
+  if type(v) == "table" then
+    return next(v) == nil and "an empty list" or "a table that is not a list"
+  elseif type(v) == "number" or type(v) == "boolean" then
+    return tostring(v)
+  end
+  return "a " .. type(v)
+end
+
+-- The rule's action: "*" → nil (any); "call" or { "call", "publish" } → a set. Every name must
+-- be an action or "*": a misspelt one would make a rule that silently never matches.
+local function action_set(v, i)
+  if v == nil or v == "*" then
+    return nil
+  end
+  local list = v
+  if type(v) == "string" then
+    list = { v }
+  elseif type(v) ~= "table" or #v == 0 then
+    error(string.format("acl rule %d: action must be %s, or a list of them, not %s", i, ACTION_NAMES, shown(v)), 4)
+  end
+  local set = {}
+  for k, x in ipairs(list) do
+    if type(x) ~= "string" then
+      error(string.format("acl rule %d: action list item %d is a %s, not one of %s", i, k, type(x), ACTION_NAMES), 4)
+    end
+    if x ~= "*" and not ACTIONS[x] then
+      error(string.format("acl rule %d: action '%s' is not one of %s", i, x, ACTION_NAMES), 4)
+    end
+    set[x] = true
+  end
+  if set["*"] then
+    return nil
   end
   return set
 end
@@ -112,7 +152,7 @@ local function compile(rule, i)
   end
   return {
     roles = set_of(rule.role, "role", i),
-    actions = set_of(rule.action, "action", i),
+    actions = action_set(rule.action, i),
     uri = uri_matcher(rule.uri, match),
     allow = rule.allow,
   }
