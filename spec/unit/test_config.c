@@ -822,4 +822,187 @@ TEST(listener_keys_are_checked_with_their_path)
                "listeners[2].port");
 }
 
+/* ---- realms[i].auth, roles, brute_force (M10) ---- */
+
+static const char *const PUBKEY = "545efb0a2192db8d43f118e9bf9aee081466e1ef36c708b96ee6f62dddad9122";
+
+static const struct mb_auth_user *user_of(const struct mb_realm_config *rc, int m, const char *authid)
+{
+    for (size_t i = 0; i < rc->auth.method[m].nusers; i++)
+        if (strcmp(rc->auth.method[m].users[i].authid, authid) == 0)
+            return &rc->auth.method[m].users[i];
+    return NULL;
+}
+
+TEST(auth_section_loads_every_method_with_its_users)
+{
+    struct fx f;
+    char text[2048];
+    snprintf(text, sizeof text,
+             "return { realms = { { name = 'realm1', auth = {\n"
+             "  anonymous = { role = 'guest' },\n"
+             "  ticket = { users = { alice = { ticket = 'a-t', role = 'admin' } } },\n"
+             "  wampcra = { users = { bob = { secret = 'b-s', role = 'user' },\n"
+             "                        dave = { secret = 'KEY', salt = 'salt', iterations = 10, keylen = 16, role = 'user' } } },\n"
+             "  cryptosign = { users = { carol = { pubkeys = { '%s' }, role = 'user' } } } },\n"
+             "  roles = { admin = { { uri = '', match = 'prefix', allow = '*', disclose = true } },\n"
+             "            user = { { uri = 'com.', match = 'prefix', allow = { 'call', 'subscribe' } },\n"
+             "                     { uri = 'com.x', deny = { 'publish' } } },\n"
+             "            guest = { { uri = 'com..tick', match = 'wildcard', allow = 'subscribe' } } } } } }\n",
+             PUBKEY);
+    LOADS(&f, text);
+    const struct mb_realm_config *rc = &f.cfg.realms[0];
+    CHECK(rc->auth.present);
+    CHECK(rc->auth.method[MB_AUTH_ANONYMOUS].enabled);
+    CHECK_EQ_STR(rc->auth.anonymous_role, "guest");
+    const struct mb_auth_user *a = user_of(rc, MB_AUTH_TICKET, "alice");
+    REQUIRE(a);
+    CHECK_EQ_STR(a->secret, "a-t");
+    CHECK_EQ_STR(a->role, "admin");
+    CHECK(a->secret_in_clear);
+    const struct mb_auth_user *d = user_of(rc, MB_AUTH_WAMPCRA, "dave");
+    REQUIRE(d);
+    CHECK_EQ_STR(d->salt, "salt");
+    CHECK(d->iterations == 10 && d->keylen == 16);
+    const struct mb_auth_user *b = user_of(rc, MB_AUTH_WAMPCRA, "bob");
+    REQUIRE(b);
+    CHECK(b->salt == NULL);
+    const struct mb_auth_user *c = user_of(rc, MB_AUTH_CRYPTOSIGN, "carol");
+    REQUIRE(c);
+    CHECK(c->npubkeys == 1 && c->pubkeys[0][0] == 0x54 && c->pubkeys[0][31] == 0x22);
+    CHECK(rc->has_roles && rc->nroles == 3);
+    fx_done(&f);
+}
+
+TEST(without_an_auth_section_nothing_is_present)
+{
+    struct fx f;
+    LOADS(&f, "return { realms = { { name = 'realm1' } } }");
+    CHECK(!f.cfg.realms[0].auth.present);
+    CHECK(!f.cfg.realms[0].has_roles);
+    CHECK(f.cfg.brute_force.free_failures == 5 && f.cfg.brute_force.lockout_after == 10);
+    CHECK(f.cfg.auth_timeout == 10);
+    fx_done(&f);
+}
+
+TEST(secrets_come_from_files_and_environment_variables)
+{
+    struct fx f;
+    char dir[64] = "/tmp/mb-unit-secret-XXXXXX", path[128], text[1024];
+    REQUIRE(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/ticket.txt", dir);
+    REQUIRE(write_file(path, "from-a-file\n") == 0);
+    setenv("MB_UNIT_SECRET", "from-the-env", 1);
+    snprintf(text, sizeof text,
+             "return { realms = { { name = 'realm1', auth = {\n"
+             "  ticket = { users = { a = { ticket = { file = '%s' }, role = 'r' } } },\n"
+             "  wampcra = { users = { b = { secret = { env = 'MB_UNIT_SECRET' }, role = 'r' } } } } } } }\n", path);
+    LOADS(&f, text);
+    const struct mb_auth_user *a = user_of(&f.cfg.realms[0], MB_AUTH_TICKET, "a");
+    const struct mb_auth_user *b = user_of(&f.cfg.realms[0], MB_AUTH_WAMPCRA, "b");
+    REQUIRE(a && b);
+    CHECK_EQ_STR(a->secret, "from-a-file"); /* the trailing newline dropped */
+    CHECK(a->secret_len == 11 && !a->secret_in_clear);
+    CHECK_EQ_STR(b->secret, "from-the-env");
+    CHECK(!b->secret_in_clear);
+    fx_done(&f);
+    unsetenv("MB_UNIT_SECRET");
+    FAILS_WITH("return { realms = { { name = 'r', auth = { ticket = { users = { a = { ticket = { env = 'MB_UNIT_UNSET_X' }, role = 'r' } } } } } } }",
+               "MB_UNIT_UNSET_X", "not set");
+    FAILS_WITH("return { realms = { { name = 'r', auth = { ticket = { users = { a = { ticket = { file = '/nonexistent/t' }, role = 'r' } } } } } } }",
+               "/nonexistent/t", "cannot be read");
+    FAILS_WITH("return { realms = { { name = 'r', auth = { ticket = { users = { a = { ticket = { file = 'x', env = 'y' }, role = 'r' } } } } } } }",
+               "ticket");
+    unlink(path);
+    rmdir(dir);
+}
+
+TEST(bad_auth_sections_are_refused_naming_the_key)
+{
+    FAILS_WITH("return { realms = { { name = 'r', auth = 5 } } }", "auth", "must be a table");
+    FAILS_WITH("return { realms = { { name = 'r', auth = { scram = true } } } }", "scram", "not a known setting");
+    FAILS_WITH("return { realms = { { name = 'r', auth = { ticket = { users = { a = { ticket = 't' } } } } } } }",
+               "users.a", "role", "required");
+    FAILS_WITH("return { realms = { { name = 'r', auth = { ticket = { users = { a = { role = 'x' } } } } } } }",
+               "ticket", "required");
+    FAILS_WITH("return { realms = { { name = 'r', auth = { ticket = { users = { a = { ticket = '', role = 'x' } } } } } } }",
+               "empty");
+    FAILS_WITH("return { realms = { { name = 'r', auth = { wampcra = { users = { b = { secret = 's', iterations = 5, role = 'x' } } } } } } }",
+               "salt", "required");
+    FAILS_WITH("return { realms = { { name = 'r', auth = { wampcra = { users = { b = { secret = 's', salt = 's', keylen = 0, role = 'x' } } } } } } }",
+               "keylen");
+    FAILS_WITH("return { realms = { { name = 'r', auth = { cryptosign = { users = { c = { pubkeys = { 'abcd' }, role = 'x' } } } } } } }",
+               "pubkeys", "64 hex");
+    FAILS_WITH("return { realms = { { name = 'r', auth = { cryptosign = { users = { c = { role = 'x' } } } } } } }",
+               "pubkeys", "required");
+    FAILS_WITH("return { realms = { { name = 'r', auth = { ticket = { users = { a = { ticket = 't', role = 'x', tiket = 1 } } } } } } }",
+               "tiket");
+    FAILS_WITH("return { realms = { { name = 'r', auth = { ticket = { users = { 't' } } } } } }", "authid");
+}
+
+TEST(bad_roles_are_refused_naming_the_rule)
+{
+    FAILS_WITH("return { realms = { { name = 'r', roles = { u = { { uri = 'a', allow = { 'pubish' } } } } } } }",
+               "roles.u[1].allow", "pubish");
+    FAILS_WITH("return { realms = { { name = 'r', roles = { u = { { uri = 'a' } } } } } }", "roles.u[1]", "allows and denies nothing");
+    FAILS_WITH("return { realms = { { name = 'r', roles = { u = { { uri = 'a', allow = 'call', deny = 'call' } } } } } }",
+               "both allows and denies call");
+    FAILS_WITH("return { realms = { { name = 'r', roles = { u = { { uri = 'a', match = 'glob', allow = '*' } } } } } }",
+               "match");
+    FAILS_WITH("return { realms = { { name = 'r', roles = { u = { { uri = 'a..b', allow = '*' } } } } } }", "not a valid URI");
+    FAILS_WITH("return { realms = { { name = 'r', roles = { u = { { allow = '*' } } } } } }", "uri", "required");
+    FAILS_WITH("return { realms = { { name = 'r', roles = { u = { { uri = 'a', allow = '*', when = 1 } } } } } }", "when");
+    FAILS_WITH("return { realms = { { name = 'r', roles = { u = { { uri = 'a', allow = 'call' }, { uri = 'a', allow = 'call' } } } } } }",
+               "rules 1 and 2");
+    /* with roles, every role a user or anonymous gets must exist */
+    FAILS_WITH("return { realms = { { name = 'r', auth = { ticket = { users = { a = { ticket = 't', role = 'admn' } } } },\n"
+               "  roles = { admin = { { uri = '', match = 'prefix', allow = '*' } } } } } }",
+               "users.a", "admn", "not one of");
+    FAILS_WITH("return { realms = { { name = 'r', auth = { anonymous = true },\n"
+               "  roles = { admin = { { uri = '', match = 'prefix', allow = '*' } } } } } }",
+               "anonymous", "not one of");
+}
+
+TEST(brute_force_section_is_read_and_checked)
+{
+    struct fx f;
+    LOADS(&f, "return { brute_force = { free_failures = 2, delay = 0.5, max_delay = 4, lockout_after = 0, lockout = 5,"
+              " forget_after = 30, max_addresses = 100 }, limits = { auth_timeout = 3 } }");
+    const struct mb_brute_force_config *b = &f.cfg.brute_force;
+    CHECK(b->free_failures == 2 && b->delay == 0.5 && b->max_delay == 4 && b->lockout_after == 0);
+    CHECK(b->lockout == 5 && b->forget_after == 30 && b->max_addresses == 100);
+    CHECK(f.cfg.auth_timeout == 3);
+    fx_done(&f);
+    FAILS_WITH("return { brute_force = { delay = 2, max_delay = 1 } }", "max_delay");
+    FAILS_WITH("return { brute_force = { lockdown = 1 } }", "lockdown");
+    FAILS_WITH("return { brute_force = true }", "brute_force");
+}
+
+static void count_warning(void *ctx, const char *line)
+{
+    (void)line;
+    ++*(int *)ctx;
+}
+
+TEST(check_config_warns_about_open_realms_on_public_listeners_and_secrets_in_clear)
+{
+    struct fx f;
+    int n = 0;
+    LOADS(&f, "return { websocket = { host = '0.0.0.0', port = 0 } }");
+    CHECK(mb_config_warnings(&f.cfg, count_warning, &n) == 1); /* anonymous may do everything */
+    fx_done(&f);
+    LOADS(&f, "return { websocket = { host = '127.0.0.1', port = 0 },\n"
+              " realms = { { name = 'r', auth = { ticket = { users = { a = { ticket = 't', role = 'u' } } } } } } }");
+    n = 0;
+    CHECK(mb_config_warnings(&f.cfg, count_warning, &n) == 1); /* the ticket in clear */
+    fx_done(&f);
+    LOADS(&f, "return { websocket = { host = '0.0.0.0', port = 0 },\n"
+              " realms = { { name = 'r', auth = { anonymous = true },\n"
+              "   roles = { anonymous = { { uri = 'com.', match = 'prefix', allow = 'call' } } } } } }");
+    n = 0;
+    CHECK(mb_config_warnings(&f.cfg, count_warning, &n) == 0); /* anonymous, but limited */
+    CHECK(n == 0);
+    fx_done(&f);
+}
+
 UNIT_MAIN()
