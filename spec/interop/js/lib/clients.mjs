@@ -20,16 +20,23 @@ function onUserError(err, message) {
  *   transport: {type: 'websocket', url} | {type: 'rawsocket', host, port}
  *   serializers: autobahn serializer objects offered in that order (WebSocket), e.g.
  *                [new autobahn.serializer.MsgpackSerializer()]; default autobahn's (json, msgpack)
+ *   authid, authmethods, authextra: HELLO details (autobahn sends none of them by default)
+ *   onchallenge: (session, method, extra) => signature, or a promise of one
  *
  * Resolves {connection, session, details, closed, close()}; `closed` resolves with
  * {reason, details} from Connection.onclose. Rejects with an Error carrying .reason and
  * .details when the connection closes before the session joins.
  */
-export async function autobahnConnect({ transport, realm = 'realm1', authid, serializers, timeoutMs = 5000 }) {
+export async function autobahnConnect({
+  transport, realm = 'realm1', authid, authmethods, authextra, onchallenge, serializers, timeoutMs = 5000,
+}) {
   const connection = new autobahn.Connection({
     transports: [serializers ? { ...transport, serializers } : transport],
     realm,
     authid,
+    authmethods,
+    authextra,
+    onchallenge,
     max_retries: 0,
     retry_if_unreachable: false,
     on_user_error: onUserError,
@@ -83,11 +90,13 @@ export const rsTransport = (router) => ({ type: 'rawsocket', host: '127.0.0.1', 
 /**
  * Connects wampy (over WebSocket, no auto-reconnect; JSON unless `serializer` is another of
  * wampy's, e.g. new MsgpackSerializer() from 'wampy/MsgpackSerializer.js') and joins the realm.
+ * `auth` is merged into wampy's options: {authid, authmethods, authextra, onChallenge} (wampy
+ * refuses to connect with only some of authid, authmethods and onChallenge/authPlugins).
  * Resolves {wampy, details, wire, closed, close()}. `wire` records what the router sent:
  * wire.messages (parsed WAMP messages) and wire.close ({code, reason} of the close frame).
  * `closed` resolves with wire.close once wampy reports the connection closed.
  */
-export async function wampyConnect({ url, realm = 'realm1', serializer, timeoutMs = 5000 }) {
+export async function wampyConnect({ url, realm = 'realm1', serializer, auth, timeoutMs = 5000 }) {
   const closed = deferred();
   const wire = { messages: [], close: null };
   class RecordingWebSocket extends WebSocket {
@@ -109,6 +118,7 @@ export async function wampyConnect({ url, realm = 'realm1', serializer, timeoutM
     uriValidation: 'loose',
     onClose: () => closed.resolve(wire.close),
     onError: () => {},
+    ...(auth || {}),
   });
   const details = await withTimeout(wampy.connect(), timeoutMs, `wampy to join ${realm}`);
   return {

@@ -83,6 +83,7 @@ const SANITIZER_RE = /AddressSanitizer|LeakSanitizer|runtime error:/;
  *   rawsocket  false to disable, or fields merged into {host: '127.0.0.1', port: 0}
  *   realms     default [{name: 'realm1'}]
  *   limits     optional limits table
+ *   bruteForce optional brute_force table, e.g. {free_failures: 1000000, lockout_after: 0}
  *   logLevel   default $MOONBAR_LOG_LEVEL or "info"
  *
  * Returns an object with wsPort, rsPort, wsUrl, httpUrl, stderr(), stop().
@@ -103,6 +104,7 @@ export async function startMoonbar(options = {}) {
     realms: options.realms || [{ name: 'realm1' }],
   };
   if (options.limits) config.limits = options.limits;
+  if (options.bruteForce) config.brute_force = options.bruteForce;
   // compression (permessage-deflate) is a key of the listeners form only: the websocket
   // endpoint is written there instead
   const wsConfig = config.websocket;
