@@ -187,7 +187,7 @@ static bool role_known(struct mb_session *s, struct mb_realm *realm, const char 
     struct mb_realm_auth *ra = realm->auth;
     if (!ra || !ra->roles || mb_roles_find(ra->roles, role))
         return true;
-    refuse(s, MB_R_NO_SUCH_ROLE, "authrole '%s' is not one of realm %s's roles", role, realm->name);
+    refuse(s, MB_R_NO_SUCH_ROLE, "authrole '%s' is not one of the roles of realm %s", role, realm->name);
     return false;
 }
 
@@ -404,7 +404,7 @@ static void hello_cryptosign(struct mb_session *s, struct mb_realm *realm, json_
                              : ra ? mb_map_get_str(&ra->by_pubkey, (const char *)pubkey, 32) : NULL;
     struct mb_lua_auth la = { 0 };
     if (u && !has_pubkey(u->pubkeys, u->npubkeys, pubkey)) {
-        failed(s, realm, MB_R_AUTHENTICATION_FAILED, authid, "cryptosign", "this public key is not one of '%s''s keys",
+        failed(s, realm, MB_R_AUTHENTICATION_FAILED, authid, "cryptosign", "this public key is not one of the keys of '%s'",
                u->authid);
         return;
     }
