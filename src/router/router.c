@@ -289,6 +289,13 @@ void mb_router_free(struct mb_router *r)
         mb_realm_free(realm);
     mb_map_free(&r->realms);
     mb_map_free(&r->sessions);
+    const struct mb_auth_counters *a = &r->auth_stats;
+    mb_info(&r->log, "auth: joins anonymous %llu, ticket %llu, wampcra %llu, cryptosign %llu; failures %llu, "
+            "held %llu, locked out %llu, no matching method %llu, challenge timeouts %llu, guard evictions %llu",
+            (unsigned long long)a->joins[MB_AUTH_ANONYMOUS], (unsigned long long)a->joins[MB_AUTH_TICKET],
+            (unsigned long long)a->joins[MB_AUTH_WAMPCRA], (unsigned long long)a->joins[MB_AUTH_CRYPTOSIGN],
+            (unsigned long long)a->failures, (unsigned long long)a->held, (unsigned long long)a->locked_out,
+            (unsigned long long)a->no_method, (unsigned long long)a->timeouts, (unsigned long long)a->guard_evicted);
     mb_guard_free(r->guard);
     r->guard = NULL;
     mb_buf_free(&r->scratch);

@@ -129,3 +129,17 @@ def test_a_held_hello_whose_connection_goes_away_costs_nothing(router_factory):
     time.sleep(1.3)
     assert r.alive()
     assert attempt(r, "127.0.0.9", "alice-ticket")[0] == raw.WELCOME
+
+
+def test_the_counters_are_logged_at_shutdown(router_factory):
+    r = router_factory(config(lockout_after=2, free_failures=1, delay=0.1, max_delay=0.1))
+    assert attempt(r, "127.0.0.10", "alice-ticket")[0] == raw.WELCOME
+    attempt(r, "127.0.0.11", "bad")
+    attempt(r, "127.0.0.11", "bad")  # held, then the second failure locks the address
+    attempt(r, "127.0.0.11", "bad")  # refused
+    c = raw.RawSocketConn(r.rawsocket_port, source="127.0.0.12")
+    assert raw.hello(c, authmethods=["cryptosign"])[2] == "wamp.error.no_matching_auth_method"  # not a failure
+    c.close()
+    r.stop()
+    assert "auth: joins anonymous 0, ticket 1, wampcra 0, cryptosign 0; failures 2, held 1, locked out 1, " \
+           "no matching method 1, challenge timeouts 0, guard evictions 0" in r.log, r.log[-1500:]
