@@ -40,7 +40,8 @@
  * public key --print-pubkey prints), the CHALLENGE is answered (WAMP-CRA: HMAC-SHA256 of the
  * challenge text with --secret; cryptosign: the Ed25519 signature of the challenge, then the
  * challenge), and the WELCOME must name the method and the authid. A session refused (ABORT) or
- * welcomed otherwise is an error: conns counts it and goes on, the others stop.
+ * welcomed otherwise is an error: conns counts it and goes on, the others stop. An ERROR that
+ * refuses a request as not authorized always stops loadgen (the realm's roles lack a rule).
  *
  * The hot path does no serializer library work and no per-message malloc: incoming frames are
  * read with a small scanner per format (message code, integer fields, slices of the elements),
@@ -2214,6 +2215,32 @@ static void join_failed(struct conn *c, const char *why, const char *p, size_t l
     conns_open_more();
 }
 
+static const char *wamp_request_name(uint64_t type)
+{
+    switch (type) {
+    case WAMP_CALL: return "CALL";
+    case WAMP_REGISTER: return "REGISTER";
+    case WAMP_PUBLISH: return "PUBLISH";
+    case WAMP_SUBSCRIBE: return "SUBSCRIBE";
+    case WAMP_UNSUBSCRIBE: return "UNSUBSCRIBE";
+    default: return "request";
+    }
+}
+
+/* An ERROR [8, type, request, details, uri, ...] that refuses authorization is never load: the
+ * realm's roles (or its authorizer) lack a rule for what the scenario does, and every figure of
+ * the run would be a rate of refusals. loadgen stops there. */
+static void check_authorized(const struct conn *c, uint64_t type, const char *p, size_t len)
+{
+    struct msg em;
+    char uri[128];
+    size_t ul;
+    if (split(c->ser, p, len, &em, 5) >= 5 && item_str(c->ser, em.s[4], em.e[4], uri, sizeof uri, &ul) &&
+        (strcmp(uri, "wamp.error.not_authorized") == 0 || strcmp(uri, "wamp.error.authorization_failed") == 0))
+        die("the router refused a %s of the %s connection %d (a rule missing from the realm's roles?): %s",
+            wamp_request_name(type), role_names[c->role], c->idx, show(c->ser, p, len));
+}
+
 /* One WAMP message from the router. */
 static void on_message(struct conn *c, const char *p, size_t len, uint64_t now)
 {
@@ -2330,6 +2357,7 @@ static void on_message(struct conn *c, const char *p, size_t len, uint64_t now)
     case WAMP_ERROR: {
         uint64_t type = 0;
         field_u64(&m, 1, &type);
+        check_authorized(c, type, p, len);
         G.errors++;
         if (G.errors <= 3)
             fprintf(stderr, "loadgen: ERROR from the router: %s\n", show(c->ser, p, len));
