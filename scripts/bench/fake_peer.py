@@ -14,7 +14,14 @@ format, or when a benchmark number looks wrong). It listens on RawSocket or WebS
   the subprotocol), masked client frames, text frames for JSON and binary for the others;
 - answers like a tiny dealer and broker (WELCOME, REGISTERED, INVOCATION, RESULT, SUBSCRIBED,
   EVENT in each subscriber's own format, PUBLISHED, GOODBYE), so that loadgen's rpc, pubsub and
-  conns scenarios run to their end.
+  conns scenarios run to their end;
+- authenticates as a router does (loadgen --auth): a HELLO naming wampcra or cryptosign gets a
+  CHALLENGE (WAMP-CRA: JSON text with characters that JSON must escape, \\u escapes and a
+  surrogate pair among them; cryptosign: 32 random bytes in hex, channel_binding null), and the
+  AUTHENTICATE is checked with hmac (key --secret) or PyNaCl / cryptography's Ed25519 (the
+  HELLO's pubkey, which must be the bench key: the Ed25519 key of loadgen's fixed seed). A wrong
+  signature gets an ABORT (counted, not a problem: refusing is the router's part); an AUTHENTICATE
+  of the wrong shape is a problem. The WELCOME names the authmethod and authid.
 
 On SIGTERM or SIGINT it prints what it saw and exits 1 if anything was wrong.
 
@@ -26,13 +33,20 @@ import asyncio
 import base64
 import collections
 import hashlib
+import hmac
 import json
+import os
 import signal
 import ssl
 import sys
 
 import cbor2
 import msgpack
+
+# loadgen's bench key (BENCH_SEED in loadgen.c): not a secret
+BENCH_SEED = b"moonbar bench key, not a secret!"
+SECRET = "bench-secret"  # --secret
+ED25519 = None  # (public key of a seed, verify), set in main
 
 SERS = {1: "json", 2: "msgpack", 3: "cbor"}
 PROTOS = {"wamp.2.json": 1, "wamp.2.msgpack": 2, "wamp.2.cbor": 3}
@@ -76,6 +90,7 @@ def encode(ser, obj):
 # The shapes of the messages loadgen sends: code -> element types (None: any), optional tail.
 SHAPES = {
     1: ("HELLO", [str, dict], 0),
+    5: ("AUTHENTICATE", [str, dict], 0),
     6: ("GOODBYE", [dict, str], 0),
     16: ("PUBLISH", [int, dict, str], 2),
     32: ("SUBSCRIBE", [int, dict, str], 0),
@@ -83,6 +98,37 @@ SHAPES = {
     64: ("REGISTER", [int, dict, str], 0),
     70: ("YIELD", [int, dict], 2),
 }
+
+
+def ed25519():
+    """(public key of a seed, verify(pubkey, signature, message) -> bool), from PyNaCl or cryptography."""
+    try:
+        import nacl.exceptions
+        import nacl.signing
+
+        def verify(pub, sig, msg):
+            try:
+                nacl.signing.VerifyKey(pub).verify(msg, sig)
+                return True
+            except nacl.exceptions.BadSignatureError:
+                return False
+        return lambda seed: bytes(nacl.signing.SigningKey(seed).verify_key), verify
+    except ImportError:
+        from cryptography.exceptions import InvalidSignature
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric import ed25519 as ed
+
+        def public(seed):
+            return ed.Ed25519PrivateKey.from_private_bytes(seed).public_key().public_bytes(
+                serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+
+        def verify(pub, sig, msg):
+            try:
+                ed.Ed25519PublicKey.from_public_bytes(pub).verify(sig, msg)
+                return True
+            except InvalidSignature:
+                return False
+        return public, verify
 
 
 class Router:
@@ -105,6 +151,7 @@ class Peer:
         self.r, self.w, self.ws = reader, writer, ws
         self.ser = None
         self.session = None
+        self.auth = None  # (method, authid, what the AUTHENTICATE must prove) between HELLO and it
 
     def send(self, msg):
         data = encode(self.ser, msg)
@@ -213,7 +260,12 @@ class Peer:
         code = msg[0]
         if code == 1:
             self.session = router.new_id()
+            methods = msg[2].get("authmethods") or []
+            if methods:
+                return self.challenge(methods, msg[2])
             self.send([2, self.session, {"roles": {"broker": {}, "dealer": {}}}])
+        elif code == 5:
+            return self.authenticate(msg)
         elif code == 6:
             self.send([6, {}, "wamp.close.goodbye_and_out"])
             return False
@@ -253,6 +305,60 @@ class Peer:
                 self.send([17, msg[1], pub])
         return True
 
+    def challenge(self, methods, details):
+        authid = details.get("authid")
+        method = methods[0] if len(methods) == 1 else None
+        if method not in ("wampcra", "cryptosign") or not isinstance(authid, str) or not authid:
+            problem(f"HELLO authmethods {methods!r} / authid {authid!r}: loadgen --auth sends one method and an authid")
+            self.send([3, {}, "wamp.error.no_auth_method"])
+            return False
+        if method == "wampcra":
+            # JSON text that JSON must escape inside the CHALLENGE: quotes, a slash, a backslash,
+            # a control character, \u00e9 and a surrogate pair (json.dumps escapes all non-ASCII)
+            text = json.dumps({"authid": authid, "authmethod": "wampcra", "nonce": base64.b64encode(os.urandom(18)).decode(),
+                               "session": self.session, "x": "a/b\\c\t\u00e9\U0001f600"}, separators=(",", ":"))
+            key = SECRET.encode()
+            want = base64.b64encode(hmac.new(key, text.encode("utf-8"), hashlib.sha256).digest()).decode()
+            self.auth = (method, authid, want)
+            self.send([4, "wampcra", {"challenge": text}])
+            return True
+        pub = (details.get("authextra") or {}).get("pubkey")
+        bench_pub = ED25519[0](BENCH_SEED).hex()
+        if pub != bench_pub:
+            problem(f"cryptosign HELLO authextra.pubkey {pub!r} is not the bench key's {bench_pub}")
+        nonce = os.urandom(32)
+        self.auth = (method, authid, (bytes.fromhex(pub) if isinstance(pub, str) and len(pub) == 64 else b"", nonce))
+        self.send([4, "cryptosign", {"challenge": nonce.hex(), "channel_binding": None}])
+        return True
+
+    def authenticate(self, msg):
+        if not self.auth:
+            problem(f"AUTHENTICATE without a CHALLENGE: {msg!r:.100}")
+            return False
+        method, authid, want = self.auth
+        self.auth = None
+        sig = msg[1]
+        if method == "wampcra":
+            ok = hmac.compare_digest(sig, want)
+        else:
+            pub, nonce = want
+            if len(sig) != 192 or any(ch not in "0123456789abcdef" for ch in sig):
+                problem(f"cryptosign AUTHENTICATE is not 192 lowercase hex digits: {sig!r:.200}")
+                ok = False
+            elif sig[128:] != nonce.hex():
+                problem(f"cryptosign AUTHENTICATE: the challenge after the signature is not the one sent: {sig[128:]}")
+                ok = False
+            else:
+                ok = len(pub) == 32 and ED25519[1](pub, bytes.fromhex(sig[:128]), nonce)
+        if not ok:
+            counts[f"AUTHENTICATE {method} refused"] += 1
+            self.send([3, {"message": f"{method} signature is not valid"}, "wamp.error.authentication_failed"])
+            return False
+        counts[f"AUTHENTICATE {method} accepted"] += 1
+        self.send([2, self.session, {"authid": authid, "authrole": "anonymous", "authmethod": method,
+                                     "authprovider": "static", "roles": {"broker": {}, "dealer": {}}}])
+        return True
+
     async def run(self):
         counts["connections"] += 1
         try:
@@ -274,13 +380,17 @@ class Peer:
 
 
 async def main():
+    global SECRET, ED25519
     ap = argparse.ArgumentParser(description="checks what loadgen sends (not a router)")
     ap.add_argument("--transport", choices=("raw", "ws"), default="raw")
     ap.add_argument("--port", type=int, default=0)
     ap.add_argument("--port-file", help="write the port listened on to this file")
     ap.add_argument("--cert")
     ap.add_argument("--key")
+    ap.add_argument("--secret", default=SECRET, help="the WAMP-CRA secret loadgen must sign with")
     a = ap.parse_args()
+    SECRET = a.secret
+    ED25519 = ed25519()
     ctx = None
     if a.cert:
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)

@@ -35,6 +35,14 @@
  *           CALL written -> this move's event read on the mover's session. Every session must
  *           get every move event, in order.
  *
+ * --auth wampcra | cryptosign: every session of any scenario joins as --authid (bench): HELLO
+ * names the method (cryptosign: authextra.pubkey, the bench key's, a fixed Ed25519 seed whose
+ * public key --print-pubkey prints), the CHALLENGE is answered (WAMP-CRA: HMAC-SHA256 of the
+ * challenge text with --secret; cryptosign: the Ed25519 signature of the challenge, then the
+ * challenge), and the WELCOME must name the method and the authid. A session refused (ABORT) or
+ * welcomed otherwise is an error: conns counts it and goes on, the others stop. An ERROR that
+ * refuses a request as not authorized always stops loadgen (the realm's roles lack a rule).
+ *
  * The hot path does no serializer library work and no per-message malloc: incoming frames are
  * read with a small scanner per format (message code, integer fields, slices of the elements),
  * outgoing ones are assembled from prebuilt pieces (templates with holes for the request IDs and
@@ -46,6 +54,8 @@
 #include <uv.h>
 
 #include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <openssl/sha.h>
 #include <openssl/ssl.h>
 
@@ -552,6 +562,216 @@ static bool array_first_u64(enum ser ser, const char *s, const char *e, uint64_t
     return q && n > 0 && bin_uint(ser, q, (const unsigned char *)e, out) != NULL;
 }
 
+/* ---- strings and dicts of the join's messages (CHALLENGE, WELCOME, ABORT, ERROR) ------------ */
+
+/* Appends code point cp to out as UTF-8; false if it does not fit (cap counts the NUL). */
+static bool put_utf8(char *out, size_t cap, size_t *o, unsigned cp)
+{
+    unsigned char t[4];
+    size_t n;
+    if (cp < 0x80) {
+        t[0] = (unsigned char)cp;
+        n = 1;
+    } else if (cp < 0x800) {
+        t[0] = (unsigned char)(0xc0 | cp >> 6);
+        t[1] = (unsigned char)(0x80 | (cp & 63));
+        n = 2;
+    } else if (cp < 0x10000) {
+        t[0] = (unsigned char)(0xe0 | cp >> 12);
+        t[1] = (unsigned char)(0x80 | ((cp >> 6) & 63));
+        t[2] = (unsigned char)(0x80 | (cp & 63));
+        n = 3;
+    } else {
+        t[0] = (unsigned char)(0xf0 | cp >> 18);
+        t[1] = (unsigned char)(0x80 | ((cp >> 12) & 63));
+        t[2] = (unsigned char)(0x80 | ((cp >> 6) & 63));
+        t[3] = (unsigned char)(0x80 | (cp & 63));
+        n = 4;
+    }
+    if (*o + n >= cap)
+        return false;
+    memcpy(out + *o, t, n);
+    *o += n;
+    return true;
+}
+
+static int hex_digit(char ch)
+{
+    return ch >= '0' && ch <= '9' ? ch - '0' : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10 : ch >= 'A' && ch <= 'F' ? ch - 'A' + 10 : -1;
+}
+
+/* The four hex digits at p (a \u escape), or -1. */
+static long hex4(const char *p, const char *e)
+{
+    if (e - p < 4)
+        return -1;
+    long v = 0;
+    for (int i = 0; i < 4; i++) {
+        int d = hex_digit(p[i]);
+        if (d < 0)
+            return -1;
+        v = v << 4 | d;
+    }
+    return v;
+}
+
+/* The JSON string s..e (its quotes included) unescaped into out: WAMP-CRA's challenge is JSON
+ * text inside a JSON string, so its quotes arrive as \" (and an encoder may write any character
+ * as \uXXXX, / as \/). False if it is not a string or does not fit in cap bytes with a NUL. */
+static bool json_unescape(const char *s, const char *e, char *out, size_t cap, size_t *len)
+{
+    if (e - s < 2 || *s != '"' || e[-1] != '"')
+        return false;
+    size_t o = 0;
+    const char *p = s + 1, *end = e - 1;
+    while (p < end) {
+        if (*p != '\\') {
+            if (o + 1 >= cap)
+                return false;
+            out[o++] = *p++;
+            continue;
+        }
+        if (++p >= end)
+            return false;
+        char ch = *p++;
+        unsigned cp;
+        switch (ch) {
+        case '"':
+        case '\\':
+        case '/': cp = (unsigned)ch; break;
+        case 'b': cp = '\b'; break;
+        case 'f': cp = '\f'; break;
+        case 'n': cp = '\n'; break;
+        case 'r': cp = '\r'; break;
+        case 't': cp = '\t'; break;
+        case 'u': {
+            long hi = hex4(p, end);
+            if (hi < 0)
+                return false;
+            p += 4;
+            cp = (unsigned)hi;
+            if (hi >= 0xd800 && hi < 0xdc00) { /* a surrogate pair: \uD8xx\uDCxx */
+                long lo = end - p >= 6 && p[0] == '\\' && p[1] == 'u' ? hex4(p + 2, end) : -1;
+                if (lo < 0xdc00 || lo >= 0xe000)
+                    return false;
+                p += 6;
+                cp = 0x10000 + (((unsigned)hi - 0xd800) << 10) + ((unsigned)lo - 0xdc00);
+            } else if (hi >= 0xdc00 && hi < 0xe000) {
+                return false;
+            }
+            break;
+        }
+        default: return false;
+        }
+        if (!put_utf8(out, cap, &o, cp))
+            return false;
+    }
+    out[o] = '\0';
+    *len = o;
+    return true;
+}
+
+/* MessagePack or CBOR: the string item at p (definite length); its bytes in *sp, *n. Returns
+ * the end of the item, or NULL. */
+static const unsigned char *bin_str(enum ser s, const unsigned char *p, const unsigned char *e,
+                                    const unsigned char **sp, uint64_t *n)
+{
+    if (p >= e)
+        return NULL;
+    const unsigned char *q;
+    if (s == SER_CBOR) {
+        int mt;
+        bool indef;
+        if (!(q = cbor_head(p, e, &mt, n, &indef)) || mt != 3 || indef)
+            return NULL;
+    } else if (*p >= 0xa0 && *p <= 0xbf) {
+        *n = *p & 31;
+        q = p + 1;
+    } else {
+        int w = *p == 0xd9 ? 1 : *p == 0xda ? 2 : *p == 0xdb ? 4 : 0;
+        if (!w || e - p < 1 + w)
+            return NULL;
+        *n = get_be(p + 1, w);
+        q = p + 1 + w;
+    }
+    if ((uint64_t)(e - q) < *n)
+        return NULL;
+    *sp = q;
+    return q + *n;
+}
+
+/* The string item s..e of a message in format ser, copied into out (JSON: unescaped) with a
+ * NUL; false if it is not a string or does not fit in cap bytes. */
+static bool item_str(enum ser ser, const char *s, const char *e, char *out, size_t cap, size_t *len)
+{
+    if (ser == SER_JSON)
+        return json_unescape(s, e, out, cap, len);
+    const unsigned char *sp;
+    uint64_t n;
+    if (bin_str(ser, (const unsigned char *)s, (const unsigned char *)e, &sp, &n) != (const unsigned char *)e ||
+        n >= cap)
+        return false;
+    memcpy(out, sp, (size_t)n);
+    out[n] = '\0';
+    *len = (size_t)n;
+    return true;
+}
+
+static bool obj_get(const char *s, const char *e, const char *key, const char **vs, const char **ve);
+
+/* The value of string key `key` in the dict item s..e of format ser, as a slice. */
+static bool dict_get(enum ser ser, const char *s, const char *e, const char *key, const char **vs, const char **ve)
+{
+    if (ser == SER_JSON)
+        return obj_get(s, e, key, vs, ve);
+    const unsigned char *p = (const unsigned char *)s, *end = (const unsigned char *)e;
+    uint64_t n;
+    size_t kl = strlen(key);
+    if (p >= end)
+        return false;
+    if (ser == SER_CBOR) {
+        int mt;
+        bool indef;
+        if (!(p = cbor_head(p, end, &mt, &n, &indef)) || mt != 5)
+            return false;
+        if (indef)
+            n = UINT64_MAX;
+    } else if (*p >= 0x80 && *p <= 0x8f) {
+        n = *p++ & 15;
+    } else if ((*p == 0xde || *p == 0xdf) && end - p >= (*p == 0xde ? 3 : 5)) {
+        int w = *p == 0xde ? 2 : 4;
+        n = get_be(p + 1, w);
+        p += 1 + w;
+    } else {
+        return false;
+    }
+    for (uint64_t i = 0; i < n && p < end && !(n == UINT64_MAX && *p == 0xff); i++) {
+        const unsigned char *ks = NULL;
+        uint64_t klen = 0;
+        const unsigned char *v = bin_str(ser, p, end, &ks, &klen);
+        bool is_str = v != NULL;
+        if (!is_str)
+            v = bin_skip(ser, p, end, 0); /* a key that is not a string */
+        const unsigned char *vend = v ? bin_skip(ser, v, end, 0) : NULL;
+        if (!vend)
+            return false;
+        if (is_str && klen == kl && memcmp(ks, key, kl) == 0) {
+            *vs = (const char *)v;
+            *ve = (const char *)vend;
+            return true;
+        }
+        p = vend;
+    }
+    return false;
+}
+
+/* The string at key `key` of the dict item s..e (see item_str). */
+static bool dict_str(enum ser ser, const char *s, const char *e, const char *key, char *out, size_t cap, size_t *len)
+{
+    const char *vs, *ve;
+    return dict_get(ser, s, e, key, &vs, &ve) && item_str(ser, vs, ve, out, cap, len);
+}
+
 /* A message for a log line: JSON as it is, the others in hex (the first bytes). */
 static const char *show(enum ser ser, const char *p, size_t len)
 {
@@ -701,8 +921,13 @@ static const char *const role_names[] = { "caller", "callee", "subscriber", "pub
 enum cstate { C_CONNECTING, C_HANDSHAKE, C_JOINING, C_SETUP, C_READY, C_CLOSED };
 static const char *const state_names[] = { "connecting", "handshake", "joining", "setup", "ready", "closed" };
 enum phase { P_SETUP, P_WARMUP, P_MEASURE, P_DRAIN, P_DONE };
+/* --auth: how every session joins (anonymous: HELLO names no authmethods, the spec's default) */
+enum auth { AUTH_ANONYMOUS, AUTH_WAMPCRA, AUTH_CRYPTOSIGN };
+static const char *const auth_names[] = { "anonymous", "wampcra", "cryptosign" };
+#define N_AUTH 3
 
-enum { WAMP_HELLO = 1, WAMP_WELCOME = 2, WAMP_ABORT = 3, WAMP_GOODBYE = 6, WAMP_ERROR = 8,
+enum { WAMP_HELLO = 1, WAMP_WELCOME = 2, WAMP_ABORT = 3, WAMP_CHALLENGE = 4, WAMP_AUTHENTICATE = 5,
+       WAMP_GOODBYE = 6, WAMP_ERROR = 8,
        WAMP_PUBLISH = 16, WAMP_PUBLISHED = 17, WAMP_SUBSCRIBE = 32, WAMP_SUBSCRIBED = 33,
        WAMP_UNSUBSCRIBE = 34, WAMP_UNSUBSCRIBED = 35,
        WAMP_EVENT = 36, WAMP_CALL = 48, WAMP_RESULT = 50, WAMP_REGISTER = 64, WAMP_REGISTERED = 65,
@@ -716,6 +941,7 @@ struct conn {
     enum role role;
     enum cstate state;
     bool writing, dirty, lost;
+    bool challenged;   /* --auth: the CHALLENGE came and was answered */
     struct buf in, out, inflight, frag;
     struct conn *next_dirty;
     /* callers: one slot per call in flight; slot s carries request ids s+1, s+1+D, s+1+2D, ... */
@@ -764,6 +990,9 @@ struct opts {
     bool mixed;       /* pubsub: subscribers take json, msgpack, cbor in turn */
     bool tls;
     const char *dump; /* --dump FILE: the first messages sent, each as a 4-byte length + its bytes */
+    enum auth auth;   /* --auth */
+    const char *authid, *secret; /* --authid (bench), --secret (WAMP-CRA's, bench-secret) */
+    bool print_pubkey;
 };
 
 /* chess: one game (3 sessions: conns 3g, 3g+1, 3g+2) */
@@ -814,6 +1043,9 @@ static struct {
     struct hist hist;
     uint64_t t_measure0, t_measure1, t_setup0;
     uint64_t completed, completed_window, errors, call_errors, bad, disconnects, calls_sent;
+    uint64_t join_failures; /* sessions refused (ABORT) or welcomed wrongly: counted in errors too */
+    EVP_PKEY *bench_key;    /* --auth cryptosign: the bench key (BENCH_SEED) */
+    char bench_pub_hex[65];
     uint64_t progress_results, progress_window; /* --progress: progressive RESULTs (all, measured) */
     uint64_t pubs_sent, pubs_acked, pubs_acked_window, events_rx, events_rx_window;
     int pub_unacked;
@@ -1836,6 +2068,179 @@ static void send_hello(struct conn *c)
     send_tmpl(c, &G.m[c->ser].hello, NULL);
 }
 
+/* ---- authentication (--auth) ---------------------------------------------------------------- */
+
+/* The bench's cryptosign key: a fixed Ed25519 seed (32 bytes), so that scripts/bench/run can
+ * write its public key into the config it makes (loadgen --print-pubkey). It guards nothing but
+ * a benchmark's realm: not a secret. */
+static const unsigned char BENCH_SEED[33] = "moonbar bench key, not a secret!";
+
+static void base64(const unsigned char *in, size_t n, char *out);
+
+static void hex_encode(const unsigned char *in, size_t n, char *out)
+{
+    static const char digits[] = "0123456789abcdef";
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = digits[in[i] >> 4];
+        out[2 * i + 1] = digits[in[i] & 15];
+    }
+    out[2 * n] = '\0';
+}
+
+/* 2n hex digits at s into n bytes; false if one is not a hex digit. */
+static bool hex_decode(const char *s, size_t n, unsigned char *out)
+{
+    for (size_t i = 0; i < n; i++) {
+        int hi = hex_digit(s[2 * i]), lo = hex_digit(s[2 * i + 1]);
+        if (hi < 0 || lo < 0)
+            return false;
+        out[i] = (unsigned char)(hi << 4 | lo);
+    }
+    return true;
+}
+
+/* The bench key from its seed, and its public key in hex (G.bench_pub_hex). */
+static void auth_init(void)
+{
+    if (!(G.bench_key = EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, NULL, BENCH_SEED, 32)))
+        die("Ed25519 key: %s", tls_error());
+    unsigned char pub[32];
+    size_t n = sizeof pub;
+    if (EVP_PKEY_get_raw_public_key(G.bench_key, pub, &n) != 1 || n != sizeof pub)
+        die("Ed25519 public key: %s", tls_error());
+    hex_encode(pub, sizeof pub, G.bench_pub_hex);
+}
+
+/* Whether the item s..e is null (an absent channel_binding may also be written as null). */
+static bool item_null(enum ser ser, const char *s, const char *e)
+{
+    if (ser == SER_JSON)
+        return e - s == 4 && memcmp(s, "null", 4) == 0;
+    return e - s == 1 && (unsigned char)*s == (ser == SER_MSGPACK ? 0xc0 : 0xf6);
+}
+
+/* CHALLENGE [4, method, extra] → AUTHENTICATE [5, signature, {}]:
+ *   wampcra     base64(HMAC-SHA256(key = --secret as it is, message = extra.challenge, the JSON
+ *               text as the router wrote it)); a salted challenge is refused (no PBKDF2 here);
+ *   cryptosign  hex(Ed25519 signature of the 32 bytes of extra.challenge) + the challenge in
+ *               hex: 192 digits, no channel binding.
+ * Returns what is wrong with the CHALLENGE, or NULL once the answer is queued. */
+static const char *answer_challenge(struct conn *c, const struct msg *m)
+{
+    char method[32], text[4096], sig[256];
+    size_t ml, tl;
+    const char *vs, *ve;
+    if (G.o.auth == AUTH_ANONYMOUS)
+        return "a CHALLENGE, but loadgen joins anonymously (see --auth)";
+    if (c->challenged)
+        return "a second CHALLENGE";
+    if (m->n < 3 || !item_str(c->ser, m->s[1], m->e[1], method, sizeof method, &ml))
+        return "a CHALLENGE without a method";
+    if (strcmp(method, auth_names[G.o.auth]) != 0)
+        return "a CHALLENGE for another method";
+    if (!dict_str(c->ser, m->s[2], m->e[2], "challenge", text, sizeof text, &tl))
+        return "a CHALLENGE without extra.challenge (a string)";
+    if (G.o.auth == AUTH_WAMPCRA) {
+        if (dict_get(c->ser, m->s[2], m->e[2], "salt", &vs, &ve))
+            return "a salted WAMP-CRA challenge (loadgen signs with --secret as it is)";
+        unsigned char mac[EVP_MAX_MD_SIZE];
+        unsigned maclen = 0;
+        if (!HMAC(EVP_sha256(), G.o.secret, (int)strlen(G.o.secret), (const unsigned char *)text, tl, mac, &maclen))
+            die("HMAC-SHA256: %s", tls_error());
+        base64(mac, maclen, sig);
+    } else {
+        unsigned char nonce[32], ed[64];
+        size_t edlen = sizeof ed;
+        if (tl != 64 || !hex_decode(text, sizeof nonce, nonce))
+            return "a cryptosign challenge that is not 64 hex digits";
+        if (dict_get(c->ser, m->s[2], m->e[2], "channel_binding", &vs, &ve) && !item_null(c->ser, vs, ve))
+            return "a cryptosign challenge with a channel binding (loadgen asked for none)";
+        EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+        if (!ctx || EVP_DigestSignInit(ctx, NULL, NULL, NULL, G.bench_key) != 1 ||
+            EVP_DigestSign(ctx, ed, &edlen, nonce, sizeof nonce) != 1 || edlen != sizeof ed)
+            die("Ed25519 signature: %s", tls_error());
+        EVP_MD_CTX_free(ctx);
+        hex_encode(ed, sizeof ed, sig);
+        hex_encode(nonce, sizeof nonce, sig + 2 * sizeof ed);
+    }
+    c->challenged = true;
+    struct wr w = wr_start(c->ser);
+    wr_open(&w, I_ARR, 3);
+    wr_uint(&w, WAMP_AUTHENTICATE);
+    wr_str(&w, sig);
+    wr_open(&w, I_MAP, 0);
+    struct tmpl t = wr_done(&w);
+    send_tmpl(c, &t, NULL);
+    free(t.p);
+    return NULL;
+}
+
+/* --auth: the WELCOME must come after the CHALLENGE and say the method and authid asked for.
+ * Returns what is wrong, or NULL. */
+static const char *check_welcome(const struct conn *c, const struct msg *m)
+{
+    static char why[160];
+    char v[128];
+    size_t n;
+    if (G.o.auth == AUTH_ANONYMOUS)
+        return NULL;
+    if (!c->challenged)
+        return "a WELCOME without a CHALLENGE";
+    if (m->n < 3 || !dict_str(c->ser, m->s[2], m->e[2], "authmethod", v, sizeof v, &n))
+        return "a WELCOME without details.authmethod";
+    if (strcmp(v, auth_names[G.o.auth]) != 0) {
+        snprintf(why, sizeof why, "a WELCOME with authmethod %.60s, not %s", v, auth_names[G.o.auth]);
+        return why;
+    }
+    if (!dict_str(c->ser, m->s[2], m->e[2], "authid", v, sizeof v, &n) || strcmp(v, G.o.authid) != 0) {
+        snprintf(why, sizeof why, "a WELCOME without authid %.60s", G.o.authid);
+        return why;
+    }
+    return NULL;
+}
+
+/* A session that could not join (ABORT, a CHALLENGE it cannot answer, a WELCOME other than the
+ * one asked for) is an error: conns goes on with the next session; the other scenarios cannot
+ * run without it. */
+static void join_failed(struct conn *c, const char *why, const char *p, size_t len)
+{
+    if (G.o.scenario != S_CONNS || G.phase != P_SETUP)
+        die("%s connection %d could not join: %s: %s", role_names[c->role], c->idx, why, show(c->ser, p, len));
+    G.errors++;
+    if (G.join_failures++ < 3)
+        fprintf(stderr, "loadgen: connection %d could not join: %s: %s\n", c->idx, why, show(c->ser, p, len));
+    c->state = C_CLOSED;
+    if (!uv_is_closing((uv_handle_t *)&c->tcp))
+        uv_close((uv_handle_t *)&c->tcp, NULL);
+    conns_open_more();
+}
+
+static const char *wamp_request_name(uint64_t type)
+{
+    switch (type) {
+    case WAMP_CALL: return "CALL";
+    case WAMP_REGISTER: return "REGISTER";
+    case WAMP_PUBLISH: return "PUBLISH";
+    case WAMP_SUBSCRIBE: return "SUBSCRIBE";
+    case WAMP_UNSUBSCRIBE: return "UNSUBSCRIBE";
+    default: return "request";
+    }
+}
+
+/* An ERROR [8, type, request, details, uri, ...] that refuses authorization is never load: the
+ * realm's roles (or its authorizer) lack a rule for what the scenario does, and every figure of
+ * the run would be a rate of refusals. loadgen stops there. */
+static void check_authorized(const struct conn *c, uint64_t type, const char *p, size_t len)
+{
+    struct msg em;
+    char uri[128];
+    size_t ul;
+    if (split(c->ser, p, len, &em, 5) >= 5 && item_str(c->ser, em.s[4], em.e[4], uri, sizeof uri, &ul) &&
+        (strcmp(uri, "wamp.error.not_authorized") == 0 || strcmp(uri, "wamp.error.authorization_failed") == 0))
+        die("the router refused a %s of the %s connection %d (a rule missing from the realm's roles?): %s",
+            wamp_request_name(type), role_names[c->role], c->idx, show(c->ser, p, len));
+}
+
 /* One WAMP message from the router. */
 static void on_message(struct conn *c, const char *p, size_t len, uint64_t now)
 {
@@ -1952,6 +2357,7 @@ static void on_message(struct conn *c, const char *p, size_t len, uint64_t now)
     case WAMP_ERROR: {
         uint64_t type = 0;
         field_u64(&m, 1, &type);
+        check_authorized(c, type, p, len);
         G.errors++;
         if (G.errors <= 3)
             fprintf(stderr, "loadgen: ERROR from the router: %s\n", show(c->ser, p, len));
@@ -1987,10 +2393,24 @@ static void on_message(struct conn *c, const char *p, size_t len, uint64_t now)
         }
         return;
     }
+    case WAMP_CHALLENGE:
+        if (c->state != C_JOINING)
+            break;
+        {
+            const char *why = answer_challenge(c, &m);
+            if (why)
+                join_failed(c, why, p, len);
+        }
+        return;
     case WAMP_WELCOME:
         field_u64(&m, 1, &c->session);
-        if (c->state == C_JOINING)
-            on_welcome(c, now);
+        if (c->state == C_JOINING) {
+            const char *why = check_welcome(c, &m);
+            if (why)
+                join_failed(c, why, p, len);
+            else
+                on_welcome(c, now);
+        }
         return;
     case WAMP_REGISTERED:
     case WAMP_SUBSCRIBED:
@@ -2014,6 +2434,11 @@ static void on_message(struct conn *c, const char *p, size_t len, uint64_t now)
             return;
         break;
     case WAMP_ABORT:
+        if (c->state == C_JOINING) {
+            join_failed(c, "ABORT", p, len);
+            return;
+        }
+        /* fall through */
     case WAMP_GOODBYE:
         conn_lost(c, code == WAMP_ABORT ? "ABORT from the router" : "GOODBYE from the router");
         if (c->lost && G.lost_reports <= 5)
@@ -2377,12 +2802,12 @@ static void conn_open(struct conn *c)
 /* conns: keeps --concurrency connections joining until --sessions joined. */
 static void conns_open_more(void)
 {
-    while (G.opened < G.o.sessions && G.opened - G.joined - (int)G.disconnects < G.o.concurrency) {
+    int done = G.joined + (int)G.disconnects + (int)G.join_failures; /* joins that ended, one way or another */
+    while (G.opened < G.o.sessions && G.opened - done < G.o.concurrency) {
         struct conn *c = &G.conns[G.opened++];
         conn_open(c);
     }
-    if (G.opened == G.o.sessions && G.joined + (int)G.disconnects == G.o.sessions && G.joined < G.o.sessions &&
-        G.phase == P_SETUP) {
+    if (G.opened == G.o.sessions && done == G.o.sessions && G.joined < G.o.sessions && G.phase == P_SETUP) {
         G.t_join1 = now_ns();
         start_phases();
     }
@@ -2553,8 +2978,8 @@ static void report(void)
     char extra[320] = "";
     if (G.o.scenario == S_CONNS)
         secs = (double)(G.t_join1 - G.t_join0) / 1e9; /* CPU use of conns is the joins' */
-    size_t l = (size_t)snprintf(extra, sizeof extra, " serializer=%s tls=%d%s", ser_names[G.o.ser], G.o.tls,
-                                G.o.mixed ? " mixed=1" : "");
+    size_t l = (size_t)snprintf(extra, sizeof extra, " serializer=%s tls=%d%s auth=%s", ser_names[G.o.ser], G.o.tls,
+                                G.o.mixed ? " mixed=1" : "", auth_names[G.o.auth]);
     if (secs > 0) {
         if (G.o.router_pid > 0 && G.router_cpu0 >= 0)
             l += (size_t)snprintf(extra + l, sizeof extra - l, " router_cpu=%.0f",
@@ -2566,8 +2991,9 @@ static void report(void)
     /* the transport (RESULT: raw or ws), and in the human lines with TLS and the serializer */
     const char *tr = G.o.ws ? "ws" : "raw";
     char trh[64];
-    snprintf(trh, sizeof trh, "%s%s%s%s", tr, G.o.tls ? "+tls" : "", G.o.ser != SER_JSON || G.o.mixed ? " " : "",
-             G.o.mixed ? "mixed" : G.o.ser != SER_JSON ? ser_names[G.o.ser] : "");
+    snprintf(trh, sizeof trh, "%s%s%s%s%s%s", tr, G.o.tls ? "+tls" : "", G.o.ser != SER_JSON || G.o.mixed ? " " : "",
+             G.o.mixed ? "mixed" : G.o.ser != SER_JSON ? ser_names[G.o.ser] : "", G.o.auth ? " " : "",
+             G.o.auth ? auth_names[G.o.auth] : "");
     switch (G.o.scenario) {
     case S_RPC:
     case S_LUA:
@@ -2732,11 +3158,12 @@ static void report(void)
         double jrate = jsecs > 0 ? (double)G.joined / jsecs : 0;
         double per = (G.rss0 >= 0 && G.rss1 >= 0 && G.joined) ? (double)(G.rss1 - G.rss0) / G.joined : -1;
         printf("conns %s: %d of %d sessions joined in %.3f s (%.0f joins/s), router RSS %ld -> %ld KiB "
-               "(%.2f KiB per session), disconnects %" PRIu64 "\n",
-               trh, G.joined, G.o.sessions, jsecs, jrate, G.rss0, G.rss1, per, G.disconnects);
+               "(%.2f KiB per session), failed joins %" PRIu64 ", disconnects %" PRIu64 "\n",
+               trh, G.joined, G.o.sessions, jsecs, jrate, G.rss0, G.rss1, per, G.join_failures, G.disconnects);
         printf("RESULT scenario=conns transport=%s sessions=%d joins_per_s=%.0f rss_per_session_kib=%.2f "
-               "rss_before_kib=%ld rss_after_kib=%ld disconnects=%" PRIu64 " errors=%" PRIu64 "%s\n",
-               tr, G.joined, jrate, per, G.rss0, G.rss1, G.disconnects, G.errors, extra);
+               "rss_before_kib=%ld rss_after_kib=%ld disconnects=%" PRIu64 " errors=%" PRIu64 " failed_joins=%" PRIu64
+               "%s\n",
+               tr, G.joined, jrate, per, G.rss0, G.rss1, G.disconnects, G.errors, G.join_failures, extra);
         break;
     }
     }
@@ -2813,6 +3240,12 @@ static void usage(FILE *out)
             "  --mixed             pubsub: subscribers take json, msgpack, cbor in turn (the\n"
             "                      publisher: --serializer)\n"
             "  --tls               TLS 1.2+ (OpenSSL; the router's certificate is not verified)\n"
+            "  --auth M            how every session joins: anonymous (HELLO names no authmethods),\n"
+            "                      wampcra (--secret) or cryptosign (the bench key); a session\n"
+            "                      refused, or welcomed with another authmethod, is an error\n"
+            "  --authid ID         --auth: the authid (bench)\n"
+            "  --secret S          --auth wampcra: the user's secret, unsalted (bench-secret)\n"
+            "  --print-pubkey      print the bench key's cryptosign public key (64 hex digits), exit\n"
             "  --dump FILE         write the first 64 messages sent to FILE (4-byte length + bytes)\n");
 }
 
@@ -2831,7 +3264,8 @@ static void parse_args(int argc, char **argv)
     *o = (struct opts){ .host = "127.0.0.1", .realm = "realm1", .scenario = S_RPC, .callers = 8, .depth = 16,
                         .payload = 16, .subscribers = 1, .window = 64, .sessions = 10000, .concurrency = 500,
                         .duration = 3, .warmup = 1, .drain = 5, .topic = "bench.topic", .reload_ms = 100,
-                        .rooms = 1000, .members = 4, .games = 1000, .stagger = true };
+                        .rooms = 1000, .members = 4, .games = 1000, .stagger = true, .authid = "bench",
+                        .secret = "bench-secret" };
     static const struct option lo[] = {
         { "host", 1, 0, 'H' }, { "port", 1, 0, 'p' }, { "transport", 1, 0, 't' }, { "realm", 1, 0, 'r' },
         { "scenario", 1, 0, 's' }, { "callers", 1, 0, 'c' }, { "depth", 1, 0, 'd' }, { "payload", 1, 0, 'b' },
@@ -2842,6 +3276,7 @@ static void parse_args(int argc, char **argv)
         { "router-pid", 1, 0, 'R' }, { "rooms", 1, 0, 'o' }, { "members", 1, 0, 'M' },
         { "games", 1, 0, 'g' }, { "stagger", 1, 0, 'G' }, { "eligible", 1, 0, 'e' }, { "progress", 1, 0, 'q' },
         { "serializer", 1, 0, 'z' }, { "mixed", 0, 0, 'x' }, { "tls", 0, 0, 'L' }, { "dump", 1, 0, 'u' },
+        { "auth", 1, 0, 'A' }, { "authid", 1, 0, 'I' }, { "secret", 1, 0, 'Y' }, { "print-pubkey", 0, 0, 'K' },
         { "help", 0, 0, 'h' },
         { 0, 0, 0, 0 }
     };
@@ -2903,10 +3338,26 @@ static void parse_args(int argc, char **argv)
         case 'x': o->mixed = true; break;
         case 'L': o->tls = true; break;
         case 'u': o->dump = optarg; break;
+        case 'A': {
+            int i = 0;
+            while (i < N_AUTH && strcmp(optarg, auth_names[i]) != 0)
+                i++;
+            if (i == N_AUTH)
+                die("--auth: anonymous, wampcra or cryptosign");
+            o->auth = (enum auth)i;
+            break;
+        }
+        case 'I': o->authid = optarg; break;
+        case 'Y': o->secret = optarg; break;
+        case 'K': o->print_pubkey = true; break;
         case 'h': usage(stdout); exit(0);
         default: usage(stderr); exit(2);
         }
     }
+    if (o->print_pubkey && optind == argc)
+        return;
+    if (!*o->authid || !*o->secret)
+        die("--authid and --secret must not be empty");
     if (optind < argc || !o->port) {
         usage(stderr);
         exit(2);
@@ -2949,11 +3400,12 @@ static void build_messages(void)
     for (int i = 0; i < N_SER; i++) {
         enum ser ser = (enum ser)i;
         struct wr w = wr_start(ser);
-        /* [1, realm, {roles: {caller: F, callee: F, publisher: {}, subscriber: {}}}] */
+        /* [1, realm, {roles: {caller: F, callee: F, publisher: {}, subscriber: {}}}], with --auth
+         * authmethods: [M], authid (and cryptosign's authextra: {pubkey}) after roles */
         wr_open(&w, I_ARR, 3);
         wr_uint(&w, WAMP_HELLO);
         wr_str(&w, o->realm);
-        wr_open(&w, I_MAP, 1);
+        wr_open(&w, I_MAP, 1 + (o->auth ? 2 : 0) + (o->auth == AUTH_CRYPTOSIGN));
         wr_str(&w, "roles");
         wr_open(&w, I_MAP, 4);
         for (int r = 0; r < 2; r++) {
@@ -2972,6 +3424,19 @@ static void build_messages(void)
         wr_open(&w, I_MAP, 0);
         wr_str(&w, "subscriber");
         wr_open(&w, I_MAP, 0);
+        if (o->auth) {
+            wr_str(&w, "authmethods");
+            wr_open(&w, I_ARR, 1);
+            wr_str(&w, auth_names[o->auth]);
+            wr_str(&w, "authid");
+            wr_str(&w, o->authid);
+        }
+        if (o->auth == AUTH_CRYPTOSIGN) {
+            wr_str(&w, "authextra");
+            wr_open(&w, I_MAP, 1);
+            wr_str(&w, "pubkey");
+            wr_str(&w, G.bench_pub_hex);
+        }
         G.m[i].hello = wr_done(&w);
 
         const char *const uris[3] = { o->procedure, o->topic, "moonbar.script.on_reload" };
@@ -3045,6 +3510,13 @@ static void free_messages(void)
 int main(int argc, char **argv)
 {
     parse_args(argc, argv);
+    if (G.o.print_pubkey || G.o.auth == AUTH_CRYPTOSIGN)
+        auth_init();
+    if (G.o.print_pubkey) {
+        printf("%s\n", G.bench_pub_hex);
+        EVP_PKEY_free(G.bench_key);
+        return 0;
+    }
     raise_nofile();
     build_messages();
     if (getrandom(&G.rng, sizeof G.rng, 0) != (ssize_t)sizeof G.rng)
@@ -3170,6 +3642,7 @@ int main(int argc, char **argv)
     }
     if (G.ssl_ctx)
         SSL_CTX_free(G.ssl_ctx);
+    EVP_PKEY_free(G.bench_key);
     if (G.dump)
         fclose(G.dump);
     if (G.room_ids)
