@@ -1,0 +1,225 @@
+"""The auth and roles sections of the config checked (M10): every mistake refuses the start (exit 2,
+a message naming the key) and is reported by `moonbar --check-config FILE` (`FILE: error: ...`,
+exit 2); the warnings of --check-config (anonymous sessions that may do everything on a public
+listener, secrets written in clear in the file, tickets over a public listener without TLS); secrets
+read from a file or an environment variable, which work like strings and never show in the log;
+the repository's production config."""
+import os
+import re
+import signal
+
+import pytest
+
+import mb_auth
+import mb_router
+import mb_tls
+import mb_twisted as tx
+from mb_router import bad_output, lua_value, run_cli
+
+REPO = mb_router.REPO
+PRODUCTION = REPO / "lua" / "config.production.lua"
+UNSET = "MB_TEST_SECRET_NOBODY_SET"
+
+
+def base_config():
+    """A config --check-config finds clean: loopback listeners, a realm with ticket users whose
+    tickets come from the environment, roles for all of them."""
+    return {
+        "log_level": "info",
+        "websocket": {"host": "127.0.0.1", "port": 0, "path": "/ws", "web_root": False},
+        "rawsocket": {"host": "127.0.0.1", "port": 0},
+        "realms": [{
+            "name": "realm1",
+            "auth": {"anonymous": {"role": "guest"},
+                     "ticket": {"users": {"alice": {"ticket": {"env": "HOME"}, "role": "user"}}}},
+            "roles": {"user": [{"uri": "com.example.", "match": "prefix", "allow": ["call", "subscribe"]}],
+                      "guest": [{"uri": "com.example.public.", "match": "prefix", "allow": "subscribe"}]},
+        }],
+    }
+
+
+def write_config(tmp_path, config, name="moonbar.lua"):
+    path = tmp_path / name
+    path.write_text("return " + lua_value(config) + "\n")
+    return path
+
+
+def check_config(path):
+    """moonbar --check-config PATH: (exit status, stdout lines)."""
+    p = run_cli("--check-config", str(path))
+    assert not bad_output(p.stdout + p.stderr), p.stdout + p.stderr
+    return p.returncode, p.stdout.splitlines(), p
+
+
+def refused(tmp_path, config, *named):
+    """config is refused at the start and by --check-config, with one message naming every
+    string of `named` (keys, values, users); returns that message (from --check-config)."""
+    path = write_config(tmp_path, config)
+    p = run_cli("--config", str(path))
+    assert p.returncode == 2, "expected exit 2 at the start, got %s\nstderr:\n%s" % (p.returncode, p.stderr)
+    lines = [ln for ln in p.stderr.splitlines() if ln.startswith("moonbar: config %s:" % path)]
+    assert len(lines) == 1, "one 'moonbar: config FILE:...' line expected:\n" + p.stderr
+    for word in named:
+        assert word in lines[0], "%r not in %r" % (word, lines[0])
+    assert "listening" not in p.stderr, p.stderr
+    rc, out, p = check_config(path)
+    assert rc == 2, (rc, out, p.stderr)
+    errors = [ln for ln in out if ln.startswith("%s: error: " % path)]
+    assert len(errors) == 1, out
+    for word in named:
+        assert word in errors[0], "%r not in %r" % (word, errors[0])
+    return errors[0]
+
+
+def with_rules(*rules):
+    c = base_config()
+    c["realms"][0]["roles"]["user"] = list(rules)
+    return c
+
+
+def with_user(method, authid, user):
+    c = base_config()
+    c["realms"][0]["auth"].setdefault(method, {"users": {}})["users"][authid] = user
+    return c
+
+
+# ---------------------------------------------------------------- clean
+
+def test_a_clean_config_has_no_errors_and_no_warnings(tmp_path):
+    path = write_config(tmp_path, base_config())
+    rc, out, p = check_config(path)
+    assert (rc, out) == (0, ["%s: 0 errors, 0 warnings" % path]), (rc, out, p.stderr)
+
+
+def test_the_suites_default_config_is_clean(tmp_path):
+    (tmp_path / "www").mkdir()
+    path = write_config(tmp_path, mb_router.default_config())
+    rc, out, _ = check_config(path)
+    assert (rc, out) == (0, ["%s: 0 errors, 0 warnings" % path])
+
+
+# ---------------------------------------------------------------- errors in rules
+
+RULE = "realms[1].roles.user[1]"
+
+RULE_ERRORS = [
+    ("unknown key", [{"uri": "com.x", "allow": "call", "alow": "publish"}], [RULE + ".alow", "not a known setting"]),
+    ("bad match", [{"uri": "com.x", "match": "regex", "allow": "call"}], [RULE + ".match", "regex"]),
+    ("unknown action in a list", [{"uri": "com.x", "allow": ["call", "pubish"]}], [RULE + ".allow", "'pubish'"]),
+    ("unknown action alone", [{"uri": "com.x", "deny": "pubish"}], [RULE + ".deny", "'pubish'"]),
+    ("action not a string", [{"uri": "com.x", "allow": [1]}], [RULE + ".allow", "not an action"]),
+    ("allows and denies an action", [{"uri": "com.x", "allow": ["call", "publish"], "deny": "publish"}],
+     [RULE, "both allows and denies publish"]),
+    ("allows all and denies one", [{"uri": "com.x", "allow": "*", "deny": ["call"]}],
+     [RULE, "both allows and denies call"]),
+    ("neither allow nor deny", [{"uri": "com.x"}], [RULE, "allows and denies nothing"]),
+    ("allow is empty", [{"uri": "com.x", "allow": []}], [RULE, "allows and denies nothing"]),
+    ("no uri", [{"allow": "call"}], [RULE + ".uri", "is required"]),
+    ("invalid exact uri", [{"uri": "com..x", "allow": "call"}], [RULE + ".uri", "'com..x'", "not a valid URI"]),
+    ("invalid uri with a space", [{"uri": "com.x y", "allow": "call"}], [RULE + ".uri", "'com.x y'"]),
+    ("empty exact uri", [{"uri": "", "allow": "call"}], [RULE + ".uri", "''"]),
+    ("invalid prefix", [{"uri": "com.#", "match": "prefix", "allow": "call"}], [RULE + ".uri", "'com.#'"]),
+    ("empty wildcard", [{"uri": "", "match": "wildcard", "allow": "call"}], [RULE + ".uri", "''"]),
+    ("disclose not a boolean", [{"uri": "com.x", "allow": "call", "disclose": "yes"}], [RULE + ".disclose"]),
+    ("rule not a table", ["com.x"], [RULE, "must be a table"]),
+    ("two exact rules decide one action",
+     [{"uri": "com.x", "allow": "call"}, {"uri": "com.x", "match": "exact", "deny": ["publish", "call"]}],
+     ["realms[1].roles", "'user'", "rules 1 and 2", "'call'", "exact 'com.x'"]),
+    ("two prefix rules decide one action",
+     [{"uri": "com.", "match": "prefix", "allow": "*"}, {"uri": "com.", "match": "prefix", "deny": "register"}],
+     ["'user'", "rules 1 and 2", "'register'", "prefix 'com.'"]),
+    ("two wildcard rules decide one action",
+     [{"uri": "com.example.first", "allow": "call"},
+      {"uri": "com..x", "match": "wildcard", "allow": "subscribe"},
+      {"uri": "com..x", "match": "wildcard", "deny": ["call", "subscribe"]}],
+     ["'user'", "rules 2 and 3", "'subscribe'", "wildcard 'com..x'"]),
+]
+
+
+@pytest.mark.parametrize("rules,named", [c[1:] for c in RULE_ERRORS], ids=[c[0] for c in RULE_ERRORS])
+def test_a_bad_rule_is_refused_naming_the_rule_and_key(tmp_path, rules, named):
+    refused(tmp_path, with_rules(*rules), *named)
+
+
+def test_rules_on_one_uri_that_decide_different_actions_or_match_differently_are_fine(tmp_path):
+    c = with_rules({"uri": "com.x", "allow": "call"}, {"uri": "com.x", "deny": "publish"},
+                   {"uri": "com.x", "match": "prefix", "deny": "call"},
+                   {"uri": "com.x", "match": "wildcard", "allow": "call"})
+    path = write_config(tmp_path, c)
+    assert check_config(path)[:2] == (0, ["%s: 0 errors, 0 warnings" % path])
+
+
+def test_a_bad_rule_in_a_later_role_or_realm_is_found_too(tmp_path):
+    c = base_config()
+    c["realms"][0]["roles"]["zeta"] = [{"uri": "com.ok", "allow": "call"}, {"uri": "com.x", "allow": "pubish"}]
+    refused(tmp_path, c, "realms[1].roles.zeta[2].allow", "'pubish'")
+    c = base_config()
+    c["realms"].append({"name": "realm2", "roles": {"r": [{"uri": "com.x", "match": "glob", "allow": "call"}]}})
+    refused(tmp_path, c, "realms[2].roles.r[1].match", "glob")
+
+
+def test_roles_that_are_not_a_table_of_rule_lists_are_refused(tmp_path):
+    c = base_config()
+    c["realms"][0]["roles"] = "admin"
+    refused(tmp_path, c, "realms[1].roles")
+
+
+# ---------------------------------------------------------------- errors in users
+
+@pytest.mark.parametrize("method,authid,user", [
+    ("ticket", "alice", {"ticket": {"env": "HOME"}, "role": "admn"}),
+    ("wampcra", "bob", {"secret": {"env": "HOME"}, "role": "svc"}),
+    ("cryptosign", "carol", {"pubkeys": ["ab" * 32], "role": "player"}),
+], ids=["ticket", "wampcra", "cryptosign"])
+def test_a_user_whose_role_is_not_in_roles_is_refused_naming_the_user_and_role(tmp_path, method, authid, user):
+    msg = refused(tmp_path, with_user(method, authid, user),
+                  "realms[1].auth.%s.users.%s.role" % (method, authid), "'%s'" % user["role"], "realms[1].roles")
+    assert "is not one of" in msg, msg
+
+
+def test_an_anonymous_role_not_in_roles_is_refused(tmp_path):
+    c = base_config()
+    c["realms"][0]["auth"]["anonymous"] = {"role": "gest"}
+    refused(tmp_path, c, "realms[1].auth.anonymous.role", "'gest'")
+
+
+def test_without_roles_any_role_name_is_fine(tmp_path):
+    c = base_config()
+    del c["realms"][0]["roles"]
+    c["realms"][0]["auth"]["ticket"]["users"]["alice"]["role"] = "whatever"
+    path = write_config(tmp_path, c)
+    assert check_config(path)[:2] == (0, ["%s: 0 errors, 0 warnings" % path])
+
+
+def test_a_secret_from_an_unset_environment_variable_is_refused_naming_it(tmp_path, monkeypatch):
+    monkeypatch.delenv(UNSET, raising=False)
+    refused(tmp_path, with_user("ticket", "alice", {"ticket": {"env": UNSET}, "role": "user"}),
+            "realms[1].auth.ticket.users.alice.ticket", UNSET, "not set")
+    refused(tmp_path, with_user("wampcra", "bob", {"secret": {"env": UNSET}, "role": "user"}),
+            "realms[1].auth.wampcra.users.bob.secret", UNSET)
+
+
+def test_a_secret_from_a_file_that_cannot_be_read_is_refused_naming_it(tmp_path):
+    refused(tmp_path, with_user("ticket", "alice", {"ticket": {"file": "secrets/missing.txt"}, "role": "user"}),
+            "realms[1].auth.ticket.users.alice.ticket", "secrets/missing.txt", "cannot be read")
+    (tmp_path / "secrets").mkdir()
+    refused(tmp_path, with_user("wampcra", "bob", {"secret": {"file": "secrets"}, "role": "user"}),
+            "realms[1].auth.wampcra.users.bob.secret", "secrets", "cannot be read")
+
+
+@pytest.mark.parametrize("secret,named", [
+    ({"file": "a", "env": "HOME"}, "must be a string"),
+    ({}, "must be a string"),
+    ({"path": "a"}, "path"),
+    (42, "got number"),
+    ("", "is empty"),
+], ids=["file and env", "neither", "unknown key", "a number", "empty"])
+def test_a_secret_of_the_wrong_shape_is_refused(tmp_path, secret, named):
+    refused(tmp_path, with_user("ticket", "alice", {"ticket": secret, "role": "user"}),
+            "realms[1].auth.ticket.users.alice.ticket", named)
+
+
+def test_an_empty_secret_file_is_refused(tmp_path):
+    (tmp_path / "empty.txt").write_text("\n")
+    refused(tmp_path, with_user("ticket", "alice", {"ticket": {"file": "empty.txt"}, "role": "user"}),
+            "realms[1].auth.ticket.users.alice.ticket", "is empty")
