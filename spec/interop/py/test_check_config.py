@@ -223,3 +223,133 @@ def test_an_empty_secret_file_is_refused(tmp_path):
     (tmp_path / "empty.txt").write_text("\n")
     refused(tmp_path, with_user("ticket", "alice", {"ticket": {"file": "empty.txt"}, "role": "user"}),
             "realms[1].auth.ticket.users.alice.ticket", "is empty")
+
+
+# ---------------------------------------------------------------- warnings
+
+def listeners(host, tls=None):
+    """The old websocket/rawsocket keys replaced by one WebSocket listener on host."""
+    lst = {"type": "websocket", "host": host, "port": 0, "path": "/ws", "web_root": False}
+    if tls:
+        lst["tls"] = tls
+    return {"websocket": mb_router.DELETE, "rawsocket": mb_router.DELETE, "listeners": [lst]}
+
+
+def warnings_of(tmp_path, config):
+    """--check-config of config: the text of its warnings (exit 0, summary line checked)."""
+    path = write_config(tmp_path, config)
+    rc, out, p = check_config(path)
+    assert rc == 0, (rc, out, p.stderr)
+    warnings = [ln[len("%s: warning: " % path):] for ln in out if ln.startswith("%s: warning: " % path)]
+    assert out == ["%s: warning: %s" % (path, w) for w in warnings] + \
+        ["%s: 0 errors, %d warning%s" % (path, len(warnings), "" if len(warnings) == 1 else "s")], out
+    return warnings
+
+
+def anonymous_realm(**realm):
+    return {"realms": [dict({"name": "realm1"}, **realm)]}
+
+
+ALL = [{"uri": "", "match": "prefix", "allow": "*"}]
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "::", "192.0.2.7"])
+@pytest.mark.parametrize("realm", [
+    {},                                                     # no auth, no roles, no policy
+    {"auth": {"anonymous": True}},
+    {"auth": {"anonymous": {"role": "guest"}}, "roles": {"guest": ALL}},
+    {"auth": {"anonymous": {"role": "guest"}},
+     "roles": {"guest": [{"uri": "", "match": "prefix", "allow": ["call", "register", "publish", "subscribe"]}]}},
+], ids=["no-auth", "anonymous-true", "role-star", "role-all-four"])
+def test_anonymous_sessions_that_may_do_everything_on_a_public_listener_are_a_warning(tmp_path, host, realm):
+    c = mb_router.merge(base_config(), dict(listeners(host), **anonymous_realm(**realm)))
+    (w,) = warnings_of(tmp_path, c)
+    assert w.startswith("realm realm1: anonymous sessions may do everything"), w
+    assert "not loopback" in w and "websocket listener" in w, w
+    assert ("authrole guest" if "roles" in realm else "authrole anonymous") in w, w
+
+
+@pytest.mark.parametrize("overrides", [
+    listeners("127.0.0.1"),
+    listeners("127.0.0.2"),
+    listeners("::1"),
+    {"websocket": mb_router.DELETE, "rawsocket": mb_router.DELETE,
+     "listeners": [{"type": "rawsocket", "unix": "run/moonbar.sock"}]},
+], ids=["127.0.0.1", "127.0.0.2", "::1", "unix"])
+def test_anonymous_sessions_that_may_do_everything_on_loopback_are_fine(tmp_path, overrides):
+    assert warnings_of(tmp_path, mb_router.merge(base_config(), dict(overrides, **anonymous_realm()))) == []
+
+
+@pytest.mark.parametrize("realm", [
+    {"auth": {"anonymous": False, "wampcra": {"users": {"b": {"secret": {"env": "HOME"}, "role": "r"}}}}},
+    {"auth": {"anonymous": {"role": "guest"}}, "roles": {"guest": [{"uri": "com.", "match": "prefix", "allow": "*"}]}},
+    {"auth": {"anonymous": {"role": "guest"}},
+     "roles": {"guest": [{"uri": "", "match": "prefix", "allow": "subscribe"}]}},
+    {"auth": {"anonymous": {"role": "guest"}},
+     "roles": {"guest": ALL + [{"uri": "com.admin.", "match": "prefix", "deny": "*"}]}},
+    {"policy": "policy.lua"},
+], ids=["no-anonymous", "role-com", "role-subscribe-only", "role-star-with-a-deny", "policy"])
+def test_anonymous_sessions_restricted_by_roles_or_a_policy_are_fine_on_a_public_listener(tmp_path, realm):
+    (tmp_path / "policy.lua").write_text("moonbar.authorize(function() return true end)\n")
+    c = mb_router.merge(base_config(), dict(listeners("0.0.0.0"), **anonymous_realm(**realm)))
+    assert warnings_of(tmp_path, c) == []
+
+
+def test_each_public_listener_gets_its_warning(tmp_path):
+    c = mb_router.merge(base_config(), dict(anonymous_realm(), websocket={"host": "0.0.0.0"},
+                                            rawsocket={"host": "0.0.0.0"}))
+    ws, rs = warnings_of(tmp_path, c)
+    assert "websocket listener on 0.0.0.0" in ws and "rawsocket listener on 0.0.0.0" in rs, (ws, rs)
+
+
+@pytest.mark.parametrize("method,authid,user,key", [
+    ("ticket", "alice", {"ticket": "alice-in-the-file", "role": "user"}, "ticket"),
+    ("wampcra", "bob", {"secret": "bob-in-the-file", "role": "user"}, "secret"),
+    ("wampcra", "dave", {"secret": mb_auth.derived("pw", "salt"), "salt": "salt", "role": "user"}, "secret"),
+], ids=["ticket", "wampcra", "wampcra-salted"])
+def test_a_secret_written_in_clear_in_the_file_is_a_warning(tmp_path, method, authid, user, key):
+    (w,) = warnings_of(tmp_path, with_user(method, authid, user))
+    assert w == "realms[1].auth.%s.users.%s.%s is written in clear in the file: use { file = \"path\" } " \
+        "or { env = \"NAME\" }" % (method, authid, key), w
+    assert user[key] not in w
+
+
+def test_secrets_from_a_file_or_the_environment_are_no_warning(tmp_path, monkeypatch):
+    monkeypatch.setenv("MB_TEST_BOB", "bob-from-env")
+    (tmp_path / "alice.txt").write_text("alice-from-file\n")
+    c = with_user("ticket", "alice", {"ticket": {"file": "alice.txt"}, "role": "user"})
+    c["realms"][0]["auth"]["wampcra"] = {"users": {"bob": {"secret": {"env": "MB_TEST_BOB"}, "role": "user"}}}
+    assert warnings_of(tmp_path, c) == []
+
+
+@pytest.mark.parametrize("kind", ["websocket", "rawsocket"])
+def test_tickets_on_a_public_listener_without_tls_are_a_warning(tmp_path, kind):
+    c = base_config()
+    c["realms"][0]["auth"]["anonymous"] = False
+    c[kind]["host"] = "0.0.0.0"
+    (w,) = warnings_of(tmp_path, c)
+    assert w == "realm realm1: tickets travel in clear on the %s listener 0.0.0.0:0 (no tls): anyone on the " \
+        "path can read them" % kind, w
+
+
+def test_tickets_on_a_public_listener_with_tls_or_on_loopback_are_fine(tmp_path):
+    pki = mb_tls.PKI(tmp_path / "pki")
+    c = mb_router.merge(base_config(), listeners("0.0.0.0", tls=pki.server_tls()))
+    c["realms"][0]["auth"]["anonymous"] = False
+    assert warnings_of(tmp_path, c) == []
+    c = base_config()
+    c["realms"][0]["auth"]["anonymous"] = False
+    assert warnings_of(tmp_path, c) == []
+
+
+def test_a_config_with_every_warning_lists_them_all_and_exits_0(tmp_path):
+    c = mb_router.merge(base_config(), listeners("0.0.0.0"))
+    c["realms"][0]["auth"] = {"ticket": {"users": {"alice": {"ticket": "t-in-clear", "role": "user"}}},
+                              "anonymous": {"role": "guest"}}
+    c["realms"][0]["roles"]["guest"] = ALL
+    ws = warnings_of(tmp_path, c)
+    assert len(ws) == 3, ws
+    assert "anonymous sessions may do everything" in ws[0], ws
+    assert "tickets travel in clear" in ws[1], ws
+    assert ws[2].startswith("realms[1].auth.ticket.users.alice.ticket is written in clear"), ws
+    assert "t-in-clear" not in "".join(ws)
