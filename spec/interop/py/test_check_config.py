@@ -353,3 +353,123 @@ def test_a_config_with_every_warning_lists_them_all_and_exits_0(tmp_path):
     assert "tickets travel in clear" in ws[1], ws
     assert ws[2].startswith("realms[1].auth.ticket.users.alice.ticket is written in clear"), ws
     assert "t-in-clear" not in "".join(ws)
+
+
+# ---------------------------------------------------------------- secrets from a file and the environment
+
+SALT = "svc-salt"
+DAVE_KEY = mb_auth.derived("dave-password", SALT, 10, 32)
+
+
+def secrets_config():
+    return {"realms": [{"name": "realm1", "auth": {
+        "ticket": {"users": {
+            "alice": {"ticket": {"file": "secrets/alice.ticket"}, "role": "user"},
+            "amy": {"ticket": {"file": "secrets/amy.ticket"}, "role": "user"},
+            "win": {"ticket": {"file": "secrets/win.ticket"}, "role": "user"},
+            "eve": {"ticket": {"env": "MB_TEST_EVE_TICKET"}, "role": "user"}}},
+        "wampcra": {"users": {
+            "bob": {"secret": {"env": "MB_TEST_BOB_SECRET"}, "role": "user"},
+            "dave": {"secret": {"file": "secrets/dave.key"}, "salt": SALT, "iterations": 10, "keylen": 32,
+                     "role": "user"}}}},
+        "roles": {"user": [{"uri": "com.", "match": "prefix", "allow": "*"}]}}],
+        "brute_force": {"free_failures": 1000000, "lockout_after": 0}}
+
+
+SECRET_FILES = {"secrets/alice.ticket": "alice-from-file\n",     # one newline dropped
+                "secrets/amy.ticket": "amy-from-file\n\n",       # one only
+                "secrets/win.ticket": "win-from-file\r\n",       # a CRLF line end is one newline
+                "secrets/dave.key": DAVE_KEY + "\n"}
+SECRETS = ["alice-from-file", "amy-from-file", "win-from-file", "eve-from-env", "bob-from-env", DAVE_KEY]
+
+
+@pytest.fixture
+def secrets_env(monkeypatch):
+    monkeypatch.setenv("MB_TEST_EVE_TICKET", "eve-from-env")
+    monkeypatch.setenv("MB_TEST_BOB_SECRET", "bob-from-env")
+
+
+def ticket_fails(r, authid, ticket):
+    with pytest.raises(tx.JoinFailed) as e:
+        tx.connect(r, authid=authid, authmethods=["ticket"], ticket=ticket).close()
+    assert e.value.reason == "wamp.error.authentication_failed", (e.value.reason, e.value.message)
+
+
+def test_secrets_from_a_file_and_the_environment_work_like_strings(router_factory, clients, secrets_env):
+    r = router_factory(secrets_config(), files=SECRET_FILES)  # the files: next to the config, not the cwd
+    for authid, ticket in (("alice", "alice-from-file"), ("amy", "amy-from-file\n"), ("win", "win-from-file"),
+                           ("eve", "eve-from-env")):
+        c = clients(r, "rawsocket", authid=authid, authmethods=["ticket"], ticket=ticket)
+        assert (c.details.authid, c.details.authrole) == (authid, "user")
+    for authid, ticket in (("alice", "alice-from-file\n"), ("amy", "amy-from-file"), ("win", "win-from-file\r"),
+                           ("eve", "eve-from-env\n")):
+        ticket_fails(r, authid, ticket)
+    bob = clients(r, authid="bob", authmethods=["wampcra"], on_challenge=mb_auth.wampcra("bob-from-env"))
+    dave = clients(r, authid="dave", authmethods=["wampcra"], on_challenge=mb_auth.wampcra("dave-password"))
+    assert (bob.details.authmethod, dave.details.authmethod) == ("wampcra", "wampcra")
+    r.check()
+    for secret in SECRETS:
+        assert secret not in r.log + r.stdout, secret
+
+
+def test_check_config_reads_the_secrets_and_prints_none_of_them(tmp_path, secrets_env):
+    for name, text in SECRET_FILES.items():
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        (tmp_path / name).write_text(text)
+    path = write_config(tmp_path, secrets_config())
+    p = run_cli("--check-config", str(path), cwd=str(tmp_path / "secrets"))  # relative to the config
+    assert (p.returncode, p.stdout.splitlines()) == (0, ["%s: 0 errors, 0 warnings" % path]), p
+    for secret in SECRETS:
+        assert secret not in p.stdout + p.stderr
+
+
+def test_a_secret_file_changed_is_read_again_on_sighup(router_factory, clients, secrets_env):
+    r = router_factory(secrets_config(), files=SECRET_FILES)
+    clients(r, authid="alice", authmethods=["ticket"], ticket="alice-from-file")
+    mark = r.log_mark()
+    r.write_file("secrets/alice.ticket", "alice-rotated\n", atomic=True)
+    r.signal(signal.SIGHUP)
+    r.wait_for_log(r"SIGHUP: realm realm1: auth and roles reloaded", since=mark)
+    ticket_fails(r, "alice", "alice-from-file")
+    clients(r, authid="alice", authmethods=["ticket"], ticket="alice-rotated")
+    assert "alice-rotated" not in r.log
+
+
+# ---------------------------------------------------------------- the production config
+
+@pytest.fixture
+def production_env(tmp_path, monkeypatch):
+    pki = mb_tls.PKI(tmp_path / "pki")
+    monkeypatch.setenv("MOONBAR_TLS_CERT", pki.server_cert)
+    monkeypatch.setenv("MOONBAR_TLS_KEY", pki.server_key)
+    monkeypatch.setenv("MOONBAR_ALICE_TICKET", "alice-production-ticket")
+    monkeypatch.setenv("MOONBAR_SERVICE_KEY", mb_auth.derived("svc-password", "moonbar-svc", 100000, 32))
+    return pki
+
+
+def test_the_production_config_passes_check_config_without_warnings(production_env):
+    p = run_cli("--check-config", str(PRODUCTION))
+    assert (p.returncode, p.stdout.splitlines()) == (0, ["%s: 0 errors, 0 warnings" % PRODUCTION]), \
+        (p.returncode, p.stdout, p.stderr)
+    assert "alice-production-ticket" not in p.stdout + p.stderr
+    assert os.environ["MOONBAR_SERVICE_KEY"] not in p.stdout + p.stderr
+
+
+@pytest.mark.parametrize("var", ["MOONBAR_ALICE_TICKET", "MOONBAR_SERVICE_KEY"])
+def test_the_production_config_without_a_secret_fails_naming_its_variable(production_env, monkeypatch, var):
+    monkeypatch.delenv(var)
+    p = run_cli("--check-config", str(PRODUCTION))
+    assert p.returncode == 2, (p.returncode, p.stdout, p.stderr)
+    (line,) = [ln for ln in p.stdout.splitlines() if ln.startswith("%s: error: " % PRODUCTION)]
+    assert var in line and "not set" in line, line
+    assert re.search(r"realms\[1\]\.auth\.(ticket\.users\.alice\.ticket|wampcra\.users\.svc\.secret)", line), line
+
+
+@pytest.mark.skipif(os.path.exists("/etc/moonbar/tls/fullchain.pem"), reason="this machine has the default certificate")
+def test_the_production_config_without_certificates_fails_naming_the_listener(production_env, monkeypatch):
+    monkeypatch.delenv("MOONBAR_TLS_CERT")
+    monkeypatch.delenv("MOONBAR_TLS_KEY")
+    p = run_cli("--check-config", str(PRODUCTION))
+    assert p.returncode == 2, (p.returncode, p.stdout, p.stderr)
+    assert "%s: error: listeners[1].tls.cert: cannot read /etc/moonbar/tls/fullchain.pem" % PRODUCTION in \
+        p.stdout.splitlines(), p.stdout
