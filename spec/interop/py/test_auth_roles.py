@@ -748,3 +748,33 @@ def test_sighup_can_lift_a_denial_and_remove_a_role(router_factory, clients):
     ursula.publish("rl.topic", 1)
     assert_denied(error_of(tim.subscribe, "any.topic"), BY_DEFAULT, "subscribe", "any.topic", "temp")
     assert tim.is_connected()
+
+
+def ticket_attempt(r, source, ticket):
+    """One ticket authentication of ursula from the address source: the router's last answer."""
+    conn = raw.RawSocketConn(r.rawsocket_port, source=source)
+    try:
+        msg = raw.hello(conn, authmethods=["ticket"], authid="ursula")
+        if msg[0] == raw.CHALLENGE:
+            conn.send_json([raw.AUTHENTICATE, ticket, {}])
+            msg = conn.recv_json()
+        return msg
+    finally:
+        conn.close()
+
+
+def test_sighup_replaces_the_brute_force_settings(router_factory):
+    r = router_factory({"realms": [{"name": "realm1", "auth": RELOAD_AUTH, "roles": RELOAD_ROLES}],
+                        "brute_force": {"free_failures": 1000000, "lockout_after": 0}})
+    for _ in range(3):
+        assert ticket_attempt(r, "127.0.0.6", "wrong")[0] == raw.ABORT
+    assert ticket_attempt(r, "127.0.0.6", "ursula-ticket")[0] == raw.WELCOME  # no lockout
+    config = reload_config(RELOAD_AUTH, RELOAD_ROLES)
+    config["brute_force"] = {"free_failures": 1000000, "lockout_after": 2, "lockout": 60}
+    rewrite(r, config, RELOADED)
+    for _ in range(2):
+        msg = ticket_attempt(r, "127.0.0.7", "wrong")
+        assert msg[0] == raw.ABORT and msg[2] == "wamp.error.authentication_failed", msg
+    msg = ticket_attempt(r, "127.0.0.7", "ursula-ticket")
+    assert msg[0] == raw.ABORT and "too many failed authentications from 127.0.0.7" in msg[1]["message"], msg
+    assert ticket_attempt(r, "127.0.0.8", "ursula-ticket")[0] == raw.WELCOME
