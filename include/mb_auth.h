@@ -25,6 +25,23 @@ struct mb_realm_auth {
     struct mb_map users[MB_AUTH_METHODS]; /* authid → struct mb_auth_user * (borrowed from cfg) */
     struct mb_map by_pubkey; /* 32 raw bytes → cryptosign user: a HELLO without authid */
     struct mb_roles *roles;  /* realms[i].roles compiled, or NULL: no static authorization */
+    uint64_t gen;            /* unique per build (router->auth_gen): sessions' memos of an
+                                older build are stale */
+};
+
+/* A session's last static decision: a session usually repeats one request (a caller its
+ * procedure, a publisher its topic), and the memo answers it with one comparison instead of
+ * the role's lookups. Allocated once per session, at its first check; URIs longer than
+ * MB_MEMO_URI bytes are not memoized. */
+#define MB_MEMO_URI 96
+struct mb_authz_memo {
+    uint64_t gen;
+    const struct mb_role *role;
+    uint32_t len;
+    uint8_t action;
+    uint8_t decision; /* enum mb_rule_decision */
+    int8_t disclose;
+    char uri[MB_MEMO_URI];
 };
 
 /* Builds from a realm's config (which must outlive it). NULL with a message in err. */

@@ -2,8 +2,7 @@
  * every SUBSCRIBE, PUBLISH, REGISTER and CALL (pure: no router, no I/O, no Lua).
  *
  * A role is a list of rules { uri, match, allow = {actions}, deny = {actions}, disclose }.
- * For one action and one URI (the request's URI as written: for a pattern request, the pattern
- * string), the rules of the role that decide that action (list it in allow or deny) are matched
+ * For one action and one URI (a pattern request: see mb_role_check_pattern), the rules of the role that decide that action (list it in allow or deny) are matched
  * with the spec's routing precedence, as a CALL picks its registration: an exact rule beats the
  * longest matching prefix rule, which beats wildcard rules (among wildcards: the one concrete
  * where the others are wildcards, at the first component they differ; an empty component of a
@@ -59,6 +58,20 @@ size_t mb_roles_count(const struct mb_roles *roles);
  * rule's disclose (-1, 0, 1); disclose may be NULL. role NULL: MB_RULE_NONE. Allocates nothing. */
 enum mb_rule_decision mb_role_check(const struct mb_role *role, enum mb_action action, const char *uri,
                                     size_t len, int *disclose);
+/* A pattern request (SUBSCRIBE or REGISTER with match prefix or wildcard) is allowed only when
+ * every URI it can match would be: (1) the most specific rule deciding the action that covers
+ * them all decides — for a prefix pattern the longest prefix rule its string starts with; for a
+ * wildcard pattern that prefix rule for its text before the first empty component, else the
+ * first wildcard rule (as above) covering it; exact rules cover no pattern; none: NONE — and
+ * (2) when that rule allows, no rule denying the action may win for one of those URIs (an exact
+ * or longer prefix rule inside the pattern; for a wildcard pattern, an exact rule it matches, a
+ * prefix rule some of its URIs start with, or a wildcard rule before the winner that meets it):
+ * else DENY, with why naming that rule. A wildcard pattern without an empty component, or match
+ * exact, is mb_role_check. Scans the role's rules: patterns are rare, calls are not. */
+enum mb_rule_decision mb_role_check_pattern(const struct mb_role *role, enum mb_action action,
+                                            enum mb_match_policy match, const char *pat, size_t len,
+                                            int *disclose, char *why, size_t whylen);
+
 /* Whether the role allows every action on every URI (prefix "" allowing all four actions, in one
  * rule or several, and no deny rule anywhere): --check-config's "all permissions" warning. */
 bool mb_role_allows_everything(const struct mb_role *role);

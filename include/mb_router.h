@@ -167,6 +167,7 @@ struct mb_router {
     struct mb_store *store; /* moonbar.store: opened before the scripts start, closed after they stop */
     struct mb_guard *guard; /* failed authentications per peer address (brute_force) */
     struct mb_auth_counters auth_stats;
+    uint64_t auth_gen;      /* the last mb_realm_auth's generation */
 
     uv_check_t safe_point;
     uv_prepare_t log_flush; /* writes the buffered log lines before the loop sleeps */

@@ -65,6 +65,7 @@ struct mb_session {
     enum mb_disclose authz_disclose; /* set by mb_session_authorized for the request it allowed */
     struct mb_auth_pending *auth;   /* CHALLENGED (or a HELLO held by the guard): mb_auth.h */
     const struct mb_role *role;     /* the realm's static role of authrole, or NULL (mb_roles.h) */
+    struct mb_authz_memo *memo;     /* its last static decision (mb_auth.h), or NULL */
     struct mb_map authz_cache; /* "action uri" → cached authorizer decision */
     char *authz_last;          /* its entry last used (mb_lua_authorize) */
     size_t authz_last_len;

@@ -403,6 +403,62 @@ TEST(a_pattern_request_is_checked_by_its_pattern_string)
     fixture_free(&f);
 }
 
+static void check_pat(const char *file, int line, const struct mb_role *role, enum mb_match_policy m, const char *pat,
+                      enum mb_rule_decision want, const char *why_has)
+{
+    char why[200];
+    enum mb_rule_decision got = mb_role_check_pattern(role, MB_ACT_SUBSCRIBE, m, pat, strlen(pat), NULL, why, sizeof why);
+    if (got != want)
+        unit_fail(file, line, "%s '%s': %s, expected %s (%s)", mb_match_policy_name(m), pat, dname(got), dname(want), why);
+    else if (why_has && !strstr(why, why_has))
+        unit_fail(file, line, "%s '%s': why \"%s\" lacks \"%s\"", mb_match_policy_name(m), pat, why, why_has);
+}
+#define CHECK_PAT(role, m, pat, want, why_has) check_pat(__FILE__, __LINE__, (role), (m), (pat), (want), (why_has))
+
+TEST(a_pattern_request_is_allowed_only_when_every_uri_it_matches_is)
+{
+    struct fixture f;
+    REQUIRE(BUILD(f, RULE("", P, SUB, 0), RULE("q.closed", E, 0, SUB), RULE("q.secret.", P, 0, SUB),
+                  RULE("r..x", W, 0, SUB), RULE("s.", P, 0, SUB), RULE("s.open.", P, SUB, 0), RULE("t..", W, SUB, 0),
+                  RULE("t.a.", P, 0, SUB), RULE("t..b", W, 0, SUB), RULE("u..v", W, SUB, 0), RULE("u.", W, 0, SUB)));
+    /* prefix patterns */
+    CHECK_PAT(f.role, P, "a.", ALLOWED, NULL);
+    CHECK_PAT(f.role, P, "q.clo", DENIED, "exact 'q.closed'");   /* stepping around the exact deny */
+    CHECK_PAT(f.role, P, "q.closed", DENIED, "exact 'q.closed'");
+    CHECK_PAT(f.role, P, "q.closedx", ALLOWED, NULL);
+    CHECK_PAT(f.role, P, "q.sec", DENIED, "prefix 'q.secret.'");
+    CHECK_PAT(f.role, P, "q.secret.a", DENIED, "rule 3");       /* inside the deny prefix: it covers it */
+    CHECK_PAT(f.role, P, "r.", ALLOWED, NULL);                   /* a wildcard never beats the "" prefix */
+    CHECK_PAT(f.role, P, "s.", DENIED, "rule 5");
+    CHECK_PAT(f.role, P, "s.open.x", ALLOWED, NULL);
+    /* wildcard patterns, covered by the "" prefix */
+    CHECK_PAT(f.role, W, ".closed", DENIED, "exact 'q.closed'");
+    CHECK_PAT(f.role, W, "q.", DENIED, "exact 'q.closed'");    /* q.<any>: q.closed among them */
+    CHECK_PAT(f.role, W, "r..x", ALLOWED, NULL);                /* the "" prefix beats wildcard rule 4 */
+    CHECK_PAT(f.role, W, "s..x", DENIED, "rule 5");             /* the longest prefix covering it denies */
+    CHECK_PAT(f.role, W, "s.open..", ALLOWED, NULL);
+    CHECK_PAT(f.role, W, "t.a.", DENIED, "rule 8");
+    CHECK_PAT(f.role, W, "t..c", DENIED, "prefix 't.a.'");      /* t.a.c is denied by rule 8 */
+    CHECK_PAT(f.role, W, "u..w", ALLOWED, NULL);
+    CHECK_PAT(f.role, E, "q.closed", DENIED, NULL);             /* exact: mb_role_check */
+    CHECK_PAT(f.role, W, "q.closed", DENIED, NULL);             /* no empty component: one URI */
+    fixture_free(&f);
+    /* wildcard patterns covered by wildcard rules */
+    REQUIRE(BUILD(f, RULE("v..x", W, SUB, 0), RULE("v.a.x", E, 0, SUB), RULE("v..y", W, SUB, 0), RULE("v.b.", P, 0, SUB),
+                  RULE("..y", W, 0, SUB), RULE("w..z", W, SUB, 0), RULE(".k.z", W, 0, SUB), RULE("w.k.", W, 0, SUB)));
+    CHECK_PAT(f.role, W, "v..x", DENIED, "exact 'v.a.x'");
+    CHECK_PAT(f.role, W, "v..y", DENIED, "prefix 'v.b.'");      /* a prefix beats the wildcard that allows */
+    CHECK_PAT(f.role, W, "w..z", DENIED, "wildcard 'w.k.'");    /* w.k.z: w.k. goes before w..z */
+    CHECK_PAT(f.role, W, ".k.z", DENIED, "rule 7");
+    CHECK_PAT(f.role, W, "x..", NONE, NULL);
+    CHECK_PAT(f.role, P, "v.", NONE, NULL);                     /* a wildcard rule covers no prefix pattern */
+    CHECK_PAT(f.role, P, "v.a.x", NONE, NULL);                  /* nor does an exact rule */
+    fixture_free(&f);
+    REQUIRE(BUILD(f, RULE("w..z", W, SUB, 0), RULE(".k.z", W, 0, SUB)));
+    CHECK_PAT(f.role, W, "w..z", ALLOWED, NULL);                /* .k.z never wins inside w..z */
+    fixture_free(&f);
+}
+
 TEST(nothing_matching_gives_none)
 {
     struct fixture f;

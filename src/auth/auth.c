@@ -716,6 +716,7 @@ int mb_auth_reload(struct mb_router *r)
             continue;
         }
         struct mb_realm_auth *old = realm->auth;
+        ra->gen = ++r->auth_gen; /* every session's memo is now stale */
         realm->auth = ra;
         for (struct mb_session *s = r->all; s; s = s->next) /* the new roles apply to the next request */
             if (s->realm == realm)

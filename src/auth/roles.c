@@ -380,3 +380,123 @@ bool mb_role_allows_everything(const struct mb_role *role)
 {
     return role && role->everything;
 }
+
+/* ---- pattern requests ------------------------------------------------------------------ */
+
+/* Whether some URI (no empty component) that wildcard pattern w matches starts with d. */
+static bool prefix_meets_pattern(const char *d, size_t dlen, const char *w, size_t wlen)
+{
+    size_t i = 0, j = 0;
+    for (;;) {
+        size_t de = comp_end(d, dlen, i), we = comp_end(w, wlen, j);
+        bool last = de == dlen; /* d's last piece may stop inside a component */
+        if (!last) {
+            if (de == i) /* an empty component of d: no URI has one */
+                return false;
+            if (we > j && (we - j != de - i || memcmp(w + j, d + i, de - i) != 0))
+                return false;
+        } else {
+            return we == j || (de - i <= we - j && memcmp(w + j, d + i, de - i) == 0);
+        }
+        if (we == wlen)
+            return false; /* d has more components than w's URIs */
+        i = de + 1;
+        j = we + 1;
+    }
+}
+
+/* Whether wildcard patterns a and b match a common URI: as many components, equal where both
+ * are concrete. */
+static bool patterns_meet(const char *a, size_t alen, const char *b, size_t blen)
+{
+    size_t i = 0, j = 0;
+    for (;;) {
+        size_t ae = comp_end(a, alen, i), be = comp_end(b, blen, j);
+        if (ae > i && be > j && (ae - i != be - j || memcmp(a + i, b + j, ae - i) != 0))
+            return false;
+        if (ae == alen || be == blen)
+            return ae == alen && be == blen;
+        i = ae + 1;
+        j = be + 1;
+    }
+}
+
+static bool decides(const struct rule *r, enum mb_action action)
+{
+    return ((r->allow | r->deny) & MB_ACT_BIT(action)) != 0;
+}
+
+enum mb_rule_decision mb_role_check_pattern(const struct mb_role *role, enum mb_action action,
+                                            enum mb_match_policy match, const char *pat, size_t len,
+                                            int *disclose, char *why, size_t whylen)
+{
+    if (why && whylen)
+        why[0] = '\0';
+    if (!role || (unsigned)action >= MB_ACT_COUNT)
+        return MB_RULE_NONE;
+    if (!pat) {
+        if (len)
+            return MB_RULE_NONE;
+        pat = "";
+    }
+    size_t lead = len; /* a wildcard pattern's text before its first empty component */
+    if (match == MB_MATCH_WILDCARD) {
+        bool empty = false;
+        for (size_t i = 0; i <= len && !empty; i++)
+            if ((i == len || pat[i] == '.') && (i == 0 || pat[i - 1] == '.')) {
+                lead = i;
+                empty = true;
+            }
+        if (!empty) /* no empty component: one URI, checked as such */
+            return mb_role_check(role, action, pat, len, disclose);
+    } else if (match != MB_MATCH_PREFIX) {
+        return mb_role_check(role, action, pat, len, disclose);
+    }
+    /* 1. the most specific rule covering every URI the pattern matches */
+    const struct rule *win = NULL;
+    for (size_t k = 0; k < role->nrules; k++) {
+        const struct rule *r = &role->rules[k];
+        if (!decides(r, action) || r->match != MB_MATCH_PREFIX || r->len > lead || memcmp(r->uri, pat, r->len) != 0)
+            continue;
+        if (!win || r->len > win->len)
+            win = r;
+    }
+    if (!win && match == MB_MATCH_WILDCARD)
+        for (size_t k = 0; k < role->nrules; k++) {
+            const struct rule *r = &role->rules[k];
+            if (decides(r, action) && r->match == MB_MATCH_WILDCARD && wild_covers(r->uri, r->len, pat, len) &&
+                (!win || wild_before(r, win)))
+                win = r;
+        }
+    if (!win)
+        return MB_RULE_NONE;
+    if (!(win->allow & MB_ACT_BIT(action))) {
+        if (why && whylen)
+            snprintf(why, whylen, "rule %zu of role %s denies it", win->num, role->name);
+        return MB_RULE_DENY;
+    }
+    /* 2. no rule that denies the action may win for a URI the pattern matches */
+    for (size_t k = 0; k < role->nrules; k++) {
+        const struct rule *r = &role->rules[k];
+        if (r == win || !(r->deny & MB_ACT_BIT(action)))
+            continue;
+        bool wins;
+        if (match == MB_MATCH_PREFIX) /* exact and longer prefix rules inside it; wildcards never win */
+            wins = r->match != MB_MATCH_WILDCARD && r->len >= len && memcmp(r->uri, pat, len) == 0;
+        else if (r->match == MB_MATCH_EXACT)
+            wins = mb_match_one(MB_MATCH_WILDCARD, pat, len, r->uri, r->len);
+        else if (r->match == MB_MATCH_PREFIX)
+            wins = (win->match == MB_MATCH_WILDCARD || r->len > win->len) && prefix_meets_pattern(r->uri, r->len, pat, len);
+        else
+            wins = win->match == MB_MATCH_WILDCARD && wild_before(r, win) && patterns_meet(r->uri, r->len, pat, len);
+        if (wins) {
+            if (why && whylen)
+                snprintf(why, whylen, "the pattern covers %s '%s', which rule %zu of role %s denies",
+                         mb_match_policy_name(r->match), r->uri, r->num, role->name);
+            return MB_RULE_DENY;
+        }
+    }
+    if (disclose)
+        *disclose = win->disclose;
+    return MB_RULE_ALLOW;
+}

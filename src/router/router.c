@@ -229,6 +229,7 @@ int mb_router_init(struct mb_router *r, uv_loop_t *loop, struct mb_config *cfg)
             mb_error(&r->log, "realm %s: %s", realm->name, why);
             return -1;
         }
+        realm->auth->gen = ++r->auth_gen;
         if (cfg->realms[i].nhistory) {
             if (!(realm->history = calloc(1, sizeof *realm->history)) ||
                 mb_history_init(realm->history, &cfg->realms[i]) < 0) {

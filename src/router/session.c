@@ -286,12 +286,40 @@ bool mb_session_authorized(struct mb_session *s, const char *action, const struc
     const struct mb_realm_auth *ra = s->realm ? s->realm->auth : NULL;
     if (!s->trusted && ra && ra->roles) { /* static roles first: C, no Lua */
         int disclose = -1;
-        enum mb_rule_decision d = mb_role_check(s->role, action_of(action), m->uri, m->uri_len, &disclose);
+        enum mb_action act = action_of(action);
+        enum mb_match_policy match = MB_MATCH_EXACT; /* a pattern SUBSCRIBE or REGISTER */
+        json_t *mv = act == MB_ACT_SUBSCRIBE || act == MB_ACT_REGISTER ? json_object_get(m->dict, "match") : NULL;
+        if (json_is_string(mv)) {
+            int p = mb_match_policy_parse(json_string_value(mv), json_string_length(mv));
+            match = p < 0 ? MB_MATCH_EXACT : (enum mb_match_policy)p;
+        }
+        struct mb_authz_memo *memo = s->memo;
+        enum mb_rule_decision d;
+        char pwhy[200] = "";
+        if (match != MB_MATCH_EXACT) {
+            d = mb_role_check_pattern(s->role, act, match, m->uri, m->uri_len, &disclose, pwhy, sizeof pwhy);
+        } else if (memo && memo->gen == ra->gen && memo->role == s->role && memo->action == act &&
+                   memo->len == m->uri_len && memcmp(memo->uri, m->uri, m->uri_len) == 0) {
+            d = (enum mb_rule_decision)memo->decision;
+            disclose = memo->disclose;
+        } else {
+            d = mb_role_check(s->role, act, m->uri, m->uri_len, &disclose);
+            if (m->uri_len <= MB_MEMO_URI && (memo || (memo = s->memo = malloc(sizeof *memo)))) {
+                *memo = (struct mb_authz_memo){ .gen = ra->gen, .role = s->role, .len = (uint32_t)m->uri_len,
+                                                .action = (uint8_t)act, .decision = (uint8_t)d,
+                                                .disclose = (int8_t)disclose };
+                memcpy(memo->uri, m->uri, m->uri_len);
+            }
+        }
         if (d == MB_RULE_ALLOW) {
             s->authz_disclose = disclose < 0 ? MB_DISCLOSE_ASK : disclose ? MB_DISCLOSE_FORCE : MB_DISCLOSE_REFUSE;
             return true;
         }
-        if (d == MB_RULE_DENY) {
+        if (d == MB_RULE_DENY && pwhy[0]) {
+            z = MB_AUTHZ_DENY;
+            snprintf(why, sizeof why, "not authorized to %s '%.*s' (%s): %s", action, URI_ARG(m),
+                     mb_match_policy_name(match), pwhy);
+        } else if (d == MB_RULE_DENY) {
             z = MB_AUTHZ_DENY;
             snprintf(why, sizeof why, "not authorized to %s '%.*s' (role %s denies it)", action, URI_ARG(m),
                      s->authrole);
@@ -464,6 +492,8 @@ static void leave_realm(struct mb_session *s, const char *why)
     mb_meta_on_leave(s->realm, s);
     s->realm = NULL;
     s->role = NULL;
+    free(s->memo);
+    s->memo = NULL;
     mb_lua_forget_session(s);
     free(s->authid);
     free(s->authrole);

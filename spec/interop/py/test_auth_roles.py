@@ -425,14 +425,29 @@ def test_the_empty_prefix_is_a_catch_all_more_specific_rules_override(router, cl
     for action in ("call", "register", "publish"):
         uri = "any.thing." + action
         assert_denied(attempt(action, rita, peer, uri), BY_DEFAULT, action, uri, "reader")
-    # pattern subscriptions: their pattern strings start with "" too
+    # pattern subscriptions: "" covers them too, when no deny rule falls inside them
     mp.subscribe(rita, "a.", match="prefix")
     mp.subscribe(rita, "..x", match="wildcard")
 
 
+@pytest.mark.parametrize("match,pattern", [("prefix", "q.clo"), ("prefix", "q."), ("prefix", "q"),
+                                           ("prefix", "q.closed"), ("wildcard", ".closed")])
+def test_a_pattern_that_covers_a_denied_uri_is_denied(router, clients, match, pattern):
+    """A deny rule cannot be stepped around with a pattern: q.closed is denied to readers, so a
+    prefix subscription to q.clo or a wildcard one to q. (both receive q.closed's events) is too."""
+    rita = join(clients, router, "rita")
+    e = error_of(mp.subscribe, rita, pattern, match=match)
+    assert e.error == "wamp.error.not_authorized"
+    assert e.args[0] == "not authorized to subscribe '%s' (%s): the pattern covers exact 'q.closed', " \
+        "which rule %d of role reader denies" % (pattern, match, READER_RULES.index(
+            {"uri": "q.closed", "deny": "subscribe"}) + 1), e.args
+    for ok_match, ok in (("prefix", "q.closedx"), ("prefix", "q.n"), ("wildcard", "q..x"), ("wildcard", "q.open")):
+        mp.subscribe(rita, ok, match=ok_match)
+
+
 # ---------------------------------------------------------------- pattern requests
 
-# (match, pattern, allowed): checked by the pattern string, as written
+# (match, pattern, allowed): a pattern is allowed when a rule covers every URI it matches
 PATTERN_SUBSCRIPTIONS = [
     ("prefix", "px.open.", True),        # px.open. covers the string "px.open."
     ("prefix", "px.open.deep.", True),
@@ -444,8 +459,8 @@ PATTERN_SUBSCRIPTIONS = [
     ("wildcard", "..tick", False),       # an empty component only matches an empty component
     ("wildcard", "px..", False),
     ("wildcard", "px...tick", False),    # not as many components
-    ("prefix", "px.exact", True),        # the exact rule's URI, as written
-    ("wildcard", "px.exact", True),
+    ("prefix", "px.exact", False),       # an exact rule covers no pattern (px.exactly.private...)
+    ("wildcard", "px.exact", True),      # no empty component: the one URI px.exact
 ]
 
 
