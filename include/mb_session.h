@@ -65,7 +65,6 @@ struct mb_session {
     enum mb_disclose authz_disclose; /* set by mb_session_authorized for the request it allowed */
     struct mb_auth_pending *auth;   /* CHALLENGED (or a HELLO held by the guard): mb_auth.h */
     const struct mb_role *role;     /* the realm's static role of authrole, or NULL (mb_roles.h) */
-    struct mb_authz_memo *memo;     /* its last static decision (mb_auth.h), or NULL */
     struct mb_map authz_cache; /* "action uri" → cached authorizer decision */
     char *authz_last;          /* its entry last used (mb_lua_authorize) */
     size_t authz_last_len;
@@ -89,6 +88,7 @@ struct mb_session {
     char close_reason[124];
     struct mb_session *next_doomed;
     struct mb_session *prev, *next; /* router->all */
+    struct mb_authz_memo *memo;     /* its last static decision (mb_auth.h), or NULL */
 };
 
 /* Whether s announced callee.features.call_canceling: it gets INTERRUPT, else canceling is skip. */
