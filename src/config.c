@@ -1503,17 +1503,21 @@ size_t mb_config_warnings(const struct mb_config *cfg, mb_config_warn_fn fn, voi
             if (lc->unix_path || loopback_host(lc->host) || !serves(lc, rc->name))
                 continue;
             const char *kind = lc->kind == MB_LISTEN_WEBSOCKET ? "websocket" : "rawsocket";
+            char where[80]; /* host:port, [v6]:port */
+            bool v6 = lc->host && strchr(lc->host, ':');
+            snprintf(where, sizeof where, "%s%s%s:%d", v6 ? "[" : "", lc->host ? lc->host : "?", v6 ? "]" : "",
+                     lc->port);
             if (anonymous && all) {
                 snprintf(line, sizeof line, "realm %s: anonymous sessions may do everything (authrole %s, %s) and "
-                         "the %s listener on %s:%d is not loopback: set realms[%zu].auth (anonymous = false) or roles",
+                         "the %s listener on %s is not loopback: set realms[%zu].auth (anonymous = false) or roles",
                          rc->name, anon_role, rc->has_roles ? "a role that allows every action on every URI" : "no roles",
-                         kind, lc->host, lc->port, i + 1);
+                         kind, where, i + 1);
                 fn(ctx, line);
                 n++;
             }
             if (a->method[MB_AUTH_TICKET].enabled && !lc->tls.cert) {
-                snprintf(line, sizeof line, "realm %s: tickets travel in clear on the %s listener %s:%d (no tls): "
-                         "anyone on the path can read them", rc->name, kind, lc->host, lc->port);
+                snprintf(line, sizeof line, "realm %s: tickets travel in clear on the %s listener %s (no tls): "
+                         "anyone on the path can read them", rc->name, kind, where);
                 fn(ctx, line);
                 n++;
             }
