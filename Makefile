@@ -9,7 +9,7 @@ LDLIBS  := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm
 
 CORE_SRC := $(wildcard src/core/*.c)
 SRC      := $(CORE_SRC) $(wildcard src/router/*.c) $(wildcard src/transport/*.c) $(wildcard src/lua/*.c) \
-            $(wildcard src/store/*.c) $(wildcard src/auth/*.c) src/config.c
+            $(wildcard src/store/*.c) $(wildcard src/auth/*.c) $(wildcard src/bridge/*.c) src/config.c
 OBJ      := $(SRC:%.c=build/obj/%.o)
 ASAN_OBJ := $(SRC:%.c=build/asan/%.o)
 ASAN_FLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined

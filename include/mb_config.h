@@ -103,6 +103,62 @@ struct mb_listener_config {
     double handshake_timeout; /* seconds to finish TLS, the HTTP head or the RawSocket handshake */
 };
 
+/* http (M11): the HTTP bridge, served on the WebSocket/HTTP listeners. */
+enum mb_http_path_kind { MB_HTTP_PUBLISHER, MB_HTTP_CALLER, MB_HTTP_WEBHOOK, MB_HTTP_LONGPOLL };
+
+/* http.paths["/path"] = { type, realm, role, options = { ... } } (Crossbar's option names). */
+struct mb_http_path_config {
+    char *path;                  /* "/publish": the decoded request path it answers */
+    enum mb_http_path_kind kind;
+    char *realm;                 /* publisher, caller, webhook, longpoll (NULL: any realm) */
+    char *role;                  /* the authrole its requests are authorized as (default "anonymous") */
+    size_t post_body_limit;      /* bytes (default 65536; Crossbar's option name) */
+    /* signed requests (publisher, caller): both set or neither */
+    char *key, *secret;
+    size_t secret_len;
+    double timestamp_delta_limit; /* seconds (default 300) */
+    bool require_increasing_seq;  /* default false */
+    bool require_tls;             /* refuse plain HTTP (403) */
+    /* caller */
+    double timeout_ms;            /* 0: none (default 10000) */
+    size_t max_in_flight;         /* 0: no bound (default 1000) */
+    /* webhook */
+    char *topic;
+    char *github_secret;          /* X-Hub-Signature(-256) checked when set */
+    size_t github_secret_len;
+    /* CORS: Access-Control-Allow-Origin for answers, and preflight (OPTIONS) */
+    char *cors;                   /* NULL: no CORS headers; "*" or an origin */
+};
+
+/* http.subscribers[i]: events on a topic POSTed to a URL. */
+struct mb_http_subscriber_config {
+    char *realm, *topic;
+    enum mb_match_policy match;
+    char *url, *method;           /* method default "POST" */
+    size_t queue;                 /* events waiting per target (default 1000): the oldest is dropped past it */
+    unsigned retries;             /* per event (default 10), with exponential backoff */
+    double retry_delay;           /* seconds, the first backoff (default 0.5), doubling up to 30 s */
+    double timeout;               /* seconds per request (default 10) */
+    bool details;                 /* POST the event's details too */
+};
+
+/* http.callees[i]: a procedure whose invocations become HTTP requests under baseurl. */
+struct mb_http_callee_config {
+    char *realm, *procedure;
+    char *baseurl;                /* every request's URL must stay under it */
+    double timeout_ms;            /* default 10000 */
+    size_t max_bytes;             /* response body limit (default 1 MiB) */
+};
+
+struct mb_http_config {
+    struct mb_http_path_config *paths;
+    size_t npaths;
+    struct mb_http_subscriber_config *subscribers;
+    size_t nsubscribers;
+    struct mb_http_callee_config *callees;
+    size_t ncallees;
+};
+
 struct mb_config {
     char *path; /* the file it was loaded from (SIGHUP reloads it), or NULL */
     int log_level;
@@ -140,6 +196,7 @@ struct mb_config {
     size_t lua_memory_limit;      /* bytes per Lua script */
     bool lua_watch;               /* reload scripts when their files change */
 
+    struct mb_http_config http;   /* the http section (M11) */
     struct mb_brute_force_config brute_force;
     double auth_timeout;          /* seconds a CHALLENGE waits for its AUTHENTICATE (limits.auth_timeout) */
 

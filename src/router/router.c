@@ -1,6 +1,8 @@
 /* The router object: realms, the loop's own handles, the safe point and shutdown. */
 #include "mb_router.h"
 #include "mb_crypto.h"
+#include "mb_httpc.h"
+#include "mb_httpd.h"
 #include "mb_broker.h"
 #include "mb_conn.h"
 #include "mb_dealer.h"
@@ -299,6 +301,8 @@ void mb_router_free(struct mb_router *r)
             (unsigned long long)a->no_method, (unsigned long long)a->timeouts, (unsigned long long)a->guard_evicted);
     mb_guard_free(r->guard);
     r->guard = NULL;
+    mb_httpc_free(r);
+    mb_httpd_free(r);
     mb_buf_free(&r->scratch);
     for (int i = 0; i < MB_SER_COUNT; i++)
         mb_buf_free(&r->enc[i]);

@@ -11,6 +11,7 @@
  * permessage-deflate runs with no context takeover on either side, so one deflate stream per
  * window size and one inflate stream serve every connection (reset per message). */
 #include "mb_conn.h"
+#include "httpd_int.h"
 #include "mb_http.h"
 #include "mb_session.h"
 #include "mb_transport.h"
@@ -41,6 +42,23 @@ enum wsc_state {
     WSC_WS,      /* WebSocket session */
     WSC_CLOSING, /* moonbar sent its close frame, waiting for the peer's */
     WSC_DEAD,    /* mb_conn_close called: input ignored until on_close */
+    WSC_BODY,    /* reading the body of a request a route claimed (mb_httpd.h) */
+    WSC_WAIT,    /* the route has the request: later requests wait in head */
+};
+
+/* A request handed to a route (mb_httpd.h): its head bytes and body, copied. */
+struct mb_http_exchange {
+    struct wsc *w;          /* the connection */
+    mb_http_handler fn;
+    void *ctx;
+    void (*abandon)(void *ctx);
+    void *abandon_ctx;
+    bool keep_alive;
+    bool tls;
+    size_t head_len, body_len, have;
+    char *path;             /* decoded, NUL-terminated (inside buf) */
+    char peer[64];
+    char *buf;              /* head, NUL, body, NUL, path, NUL */
 };
 
 struct ws_listener {
@@ -76,6 +94,8 @@ struct wsc {
     struct mb_buf in;      /* a message split over reads, unmasked */
     uint64_t ping_sent;    /* ms, 0 if no ping is waiting */
     uint64_t since;        /* ms: WSC_CLOSING since, or HTTP: the partial head since */
+    struct mb_http_exchange *ex; /* WSC_BODY, WSC_WAIT */
+    bool in_dispatch;      /* a route's handler is running: its answer resumes nothing */
 };
 
 struct mb_ws {
@@ -113,6 +133,8 @@ static const struct mb_transport websocket_transport = {
 
 static void http_input(struct wsc *w, const char *data, size_t len);
 static void ws_input(struct wsc *w, const char *data, size_t len);
+static void body_input(struct wsc *w, const char *data, size_t len);
+static void resume_http(struct wsc *w);
 
 static struct mb_router *router_of(struct wsc *w)
 {
@@ -202,16 +224,7 @@ static void job_end(struct file_job *j)
     w->job = NULL;
     if (w->state != WSC_FILE)
         return;
-    w->state = WSC_HTTP;
-    mb_conn_set_reading(w->c, true);
-    if (w->head_len) { /* pipelined requests that waited */
-        char *h = w->head;
-        size_t n = w->head_len;
-        w->head = NULL;
-        w->head_len = 0;
-        http_input(w, h, n);
-        free(h);
-    }
+    resume_http(w); /* pipelined requests that waited */
 }
 
 static void job_read_cb(uv_fs_t *req);
@@ -464,11 +477,22 @@ static void upgrade(struct wsc *w, const struct mb_http_request *req)
 
 static struct mb_http_request request; /* one thread: parsed and answered before the next */
 
-/* One request head at data (complete, n bytes). Returns false when the connection leaves HTTP
- * (closing, busy with a file, or upgraded). */
-static bool http_request(struct wsc *w, const struct mb_http_request *req)
+static void keep_pipelined(struct wsc *w, const char *data, size_t len);
+static bool start_exchange(struct wsc *w, const struct mb_http_request *req, const struct mb_httpd_route *rt,
+                           const char *head, size_t head_len, const char *path, size_t plen);
+
+/* One request head (complete: head_len bytes at head). Returns false when the connection leaves
+ * HTTP (closing, busy with a file or a route, or upgraded). */
+static bool http_request(struct wsc *w, const struct mb_http_request *req, const char *bytes, size_t head_len)
 {
     mb_conn_ready(w->c); /* a whole head came: the HTTP timeouts of on_sweep apply from now */
+    if (router_of(w)->httpd && !mb_http_has_token(req, "upgrade", "websocket")) {
+        char path[2048];
+        int plen = mb_http_decode_path(req->path, path, sizeof path);
+        const struct mb_httpd_route *rt = plen >= 0 ? mb_httpd_find(router_of(w), path, (size_t)plen) : NULL;
+        if (rt)
+            return start_exchange(w, req, rt, bytes, head_len, path, (size_t)plen);
+    }
     bool keep_alive = mb_http_keep_alive(req);
     /* moonbar reads no request bodies: a request that has one closes the connection after */
     const struct mb_http_str *cl = mb_http_header(req, "content-length", 0);
@@ -505,7 +529,7 @@ static void http_input(struct wsc *w, const char *data, size_t len)
                 char *h = w->head;
                 w->head = NULL;
                 w->head_len = 0;
-                bool more = http_request(w, &request);
+                bool more = http_request(w, &request, h, (size_t)n);
                 free(h);
                 data += used;
                 len -= used;
@@ -516,7 +540,7 @@ static void http_input(struct wsc *w, const char *data, size_t len)
         } else {
             n = mb_http_parse(data, len, &request);
             if (n > 0) {
-                bool more = http_request(w, &request);
+                bool more = http_request(w, &request, data, (size_t)n);
                 data += n;
                 len -= (size_t)n;
                 if (!more)
@@ -546,18 +570,205 @@ static void http_input(struct wsc *w, const char *data, size_t len)
         return;
     if (w->state == WSC_WS) { /* frames that came right behind the upgrade */
         ws_input(w, data, len);
-    } else if (w->state == WSC_FILE) { /* pipelined requests wait for the file */
-        if (!w->head && !(w->head = malloc(MB_HTTP_HEAD_MAX))) {
-            conn_close(w, false);
-            return;
-        }
-        size_t room = (size_t)MB_HTTP_HEAD_MAX - w->head_len;
-        size_t take = len < room ? len : room;
-        memcpy(w->head + w->head_len, data, take);
-        w->head_len = (uint16_t)(w->head_len + take);
-        if (take < len || w->head_len == MB_HTTP_HEAD_MAX)
-            mb_conn_set_reading(w->c, false); /* resumed once the file is out */
+    } else if (w->state == WSC_FILE || w->state == WSC_WAIT) { /* pipelined requests wait */
+        keep_pipelined(w, data, len);
+    } else if (w->state == WSC_BODY) {
+        body_input(w, data, len);
     }
+}
+
+/* Bytes of later requests while the connection is busy (a file, a route): kept in head, and
+ * reading pauses once it is full (it resumes when the connection is free again). */
+static void keep_pipelined(struct wsc *w, const char *data, size_t len)
+{
+    if (!len)
+        return;
+    if (!w->head && !(w->head = malloc(MB_HTTP_HEAD_MAX))) {
+        conn_close(w, false);
+        return;
+    }
+    size_t room = (size_t)MB_HTTP_HEAD_MAX - w->head_len;
+    size_t take = len < room ? len : room;
+    memcpy(w->head + w->head_len, data, take);
+    w->head_len = (uint16_t)(w->head_len + take);
+    if (take < len || w->head_len == MB_HTTP_HEAD_MAX)
+        mb_conn_set_reading(w->c, false);
+}
+
+/* The connection is free again: the requests that waited are read. */
+static void resume_http(struct wsc *w)
+{
+    w->state = WSC_HTTP;
+    mb_conn_set_reading(w->c, true);
+    if (w->head_len) {
+        char *h = w->head;
+        size_t n = w->head_len;
+        w->head = NULL;
+        w->head_len = 0;
+        http_input(w, h, n);
+        free(h);
+    }
+}
+
+/* ---- requests for routes (mb_httpd.h) ---------------------------------------------- */
+
+static void exchange_free(struct mb_http_exchange *ex)
+{
+    free(ex->buf);
+    free(ex);
+}
+
+/* The whole request is there: the route gets it. Its answer may come during the call. */
+static void dispatch(struct wsc *w)
+{
+    struct mb_http_exchange *ex = w->ex;
+    w->state = WSC_WAIT;
+    if (mb_http_parse(ex->buf, ex->head_len, &request) <= 0) { /* parsed once already: cannot fail */
+        mb_http_reply_text(ex, 400, NULL, "malformed request\n");
+        return;
+    }
+    w->in_dispatch = true;
+    ex->fn(ex->ctx, ex, &request, ex->path, ex->buf + ex->head_len + 1, ex->body_len);
+    w->in_dispatch = false;
+    if (w->state == WSC_HTTP) /* answered at once */
+        resume_http(w);
+}
+
+static bool digits(struct mb_http_str v, uint64_t *out)
+{
+    uint64_t x = 0;
+    if (v.n == 0 || v.n > 15)
+        return false;
+    for (size_t i = 0; i < v.n; i++) {
+        if (v.p[i] < '0' || v.p[i] > '9')
+            return false;
+        x = x * 10 + (uint64_t)(v.p[i] - '0');
+    }
+    *out = x;
+    return true;
+}
+
+static bool start_exchange(struct wsc *w, const struct mb_http_request *req, const struct mb_httpd_route *rt,
+                           const char *head, size_t head_len, const char *path, size_t plen)
+{
+    struct mb_router *r = router_of(w);
+    if (mb_http_header(req, "transfer-encoding", 0)) {
+        reply_text(w, "411 Length Required", NULL, "send the body with a Content-Length (chunked bodies are not "
+                   "accepted)\n", false, false);
+        return false;
+    }
+    uint64_t cl = 0;
+    const struct mb_http_str *clh = mb_http_header(req, "content-length", 0);
+    if (clh && (!digits(*clh, &cl) || mb_http_header(req, "content-length", 1))) {
+        reply_text(w, "400 Bad Request", NULL, "bad Content-Length\n", false, false);
+        return false;
+    }
+    if (cl > rt->max_body) {
+        char text[120];
+        snprintf(text, sizeof text, "request body of %llu bytes is over this path's limit of %zu\n",
+                 (unsigned long long)cl, rt->max_body);
+        mb_info(&r->log, "http %.*s %s from %s: body of %llu bytes refused (limit %zu)", (int)req->method.n,
+                req->method.p, path, w->c->peer, (unsigned long long)cl, rt->max_body);
+        reply_text(w, "413 Payload Too Large", NULL, text, false, false);
+        return false;
+    }
+    struct mb_http_exchange *ex = calloc(1, sizeof *ex);
+    if (ex)
+        ex->buf = malloc(head_len + 1 + (size_t)cl + 1 + plen + 1);
+    if (!ex || !ex->buf) {
+        free(ex);
+        conn_close(w, false);
+        return false;
+    }
+    ex->w = w;
+    ex->fn = rt->fn;
+    ex->ctx = rt->ctx;
+    ex->keep_alive = mb_http_keep_alive(req);
+    ex->tls = mb_conn_tls(w->c);
+    ex->head_len = head_len;
+    ex->body_len = (size_t)cl;
+    snprintf(ex->peer, sizeof ex->peer, "%s", w->c->peer);
+    memcpy(ex->buf, head, head_len);
+    ex->buf[head_len] = '\0';
+    ex->buf[head_len + 1 + cl] = '\0';
+    ex->path = ex->buf + head_len + 1 + cl + 1;
+    memcpy(ex->path, path, plen);
+    ex->path[plen] = '\0';
+    w->ex = ex;
+    w->since = mb_router_now_ms(r);
+    if (cl == 0)
+        dispatch(w);
+    else
+        w->state = WSC_BODY;
+    return w->state == WSC_HTTP;
+}
+
+static void body_input(struct wsc *w, const char *data, size_t len)
+{
+    struct mb_http_exchange *ex = w->ex;
+    size_t want = ex->body_len - ex->have;
+    size_t take = len < want ? len : want;
+    memcpy(ex->buf + ex->head_len + 1 + ex->have, data, take);
+    ex->have += take;
+    w->since = mb_router_now_ms(router_of(w));
+    if (ex->have < ex->body_len)
+        return;
+    w->state = WSC_WAIT;
+    keep_pipelined(w, data + take, len - take); /* before the handler: its answer may resume them */
+    dispatch(w);
+}
+
+void mb_http_reply(struct mb_http_exchange *ex, int status, const char *headers, const char *body, size_t len)
+{
+    struct wsc *w = ex->w;
+    bool typed = false;
+    for (const char *h = headers; h && *h; h += strcspn(h, "\n") + (h[strcspn(h, "\n")] ? 1 : 0))
+        typed = typed || strncasecmp(h, "content-type:", 13) == 0;
+    char head[512];
+    int n = snprintf(head, sizeof head, "HTTP/1.1 %d %s\r\n%sContent-Length: %zu\r\n%s", status,
+                     mb_http_reason(status), typed ? "" : "Content-Type: text/plain; charset=utf-8\r\n", len,
+                     ex->keep_alive ? "" : "Connection: close\r\n");
+    bool keep_alive = ex->keep_alive;
+    w->ex = NULL;
+    exchange_free(ex);
+    if (n > 0)
+        mb_conn_write(w->c, head, (size_t)n < sizeof head ? (size_t)n : sizeof head - 1);
+    if (headers)
+        mb_conn_write(w->c, headers, strlen(headers));
+    mb_conn_write(w->c, "\r\n", 2);
+    if (len)
+        mb_conn_write(w->c, body, len);
+    if (!keep_alive) {
+        conn_close(w, true);
+        return;
+    }
+    w->state = WSC_HTTP;
+    if (!w->in_dispatch)
+        resume_http(w);
+}
+
+void mb_http_reply_text(struct mb_http_exchange *ex, int status, const char *content_type, const char *body)
+{
+    char h[160] = "";
+    if (content_type)
+        snprintf(h, sizeof h, "Content-Type: %s\r\n", content_type);
+    mb_http_reply(ex, status, content_type ? h : NULL, body, strlen(body));
+}
+
+void mb_http_on_abandon(struct mb_http_exchange *ex, void (*fn)(void *ctx), void *ctx)
+{
+    ex->abandon = fn;
+    ex->abandon_ctx = ctx;
+}
+
+const char *mb_http_peer(const struct mb_http_exchange *ex)
+{
+    return ex->peer;
+}
+
+bool mb_http_tls(const struct mb_http_exchange *ex)
+{
+    return ex->tls;
 }
 
 /* ---- WebSocket output -------------------------------------------------------------- */
@@ -942,7 +1153,11 @@ static void on_data(struct mb_conn *c, const char *data, size_t len)
         http_input(w, data, len);
         break;
     case WSC_FILE:
-        http_input(w, data, len); /* kept for later */
+    case WSC_WAIT:
+        keep_pipelined(w, data, len); /* kept for later */
+        break;
+    case WSC_BODY:
+        body_input(w, data, len);
         break;
     case WSC_WS:
     case WSC_CLOSING:
@@ -970,6 +1185,13 @@ static void on_close(struct mb_conn *c)
         w->job->w = NULL; /* its callback frees it */
     if (w->s)
         mb_session_free(w->s);
+    if (w->ex) { /* gone before the answer */
+        struct mb_http_exchange *ex = w->ex;
+        w->ex = NULL;
+        if (w->state == WSC_WAIT && ex->abandon)
+            ex->abandon(ex->abandon_ctx);
+        exchange_free(ex);
+    }
     free(w->head);
     free(w->ctl);
     mb_buf_free(&w->in);
@@ -995,6 +1217,10 @@ static void on_sweep(struct mb_conn *c, uint64_t now_ms)
         break;
     case WSC_HTTP:
         if (w->head_len ? now_ms - w->since > HTTP_HEAD_MS : now_ms - c->last_rx > HTTP_IDLE_MS)
+            conn_close(w, false);
+        break;
+    case WSC_BODY: /* a body that stopped coming */
+        if (now_ms - w->since > HTTP_HEAD_MS)
             conn_close(w, false);
         break;
     case WSC_FILE:
