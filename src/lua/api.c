@@ -756,4 +756,8 @@ void mb_lua_api_open(lua_State *L, struct mb_script *sc)
     lua_pushinteger(L, (lua_Integer)sc->versions + 1);
     lua_setfield(L, -2, "version");
     mb_lua_store_open(L, sc); lua_setfield(L, -2, "store");
+    mb_lua_http_open(L, sc);
+    lua_setfield(L, -2, "http");
+    mb_lua_json_open(L);
+    lua_setfield(L, -2, "json");
 }

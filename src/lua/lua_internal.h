@@ -45,9 +45,10 @@ struct gen {
     struct mb_map policies;      /* name → (intptr_t) registry ref */
     char **policy_names;
     size_t npolicy_names;
+    struct mb_vec routes; /* struct lua_route *: moonbar.http.route declared while loading */
 };
 
-enum task_kind { T_INVOCATION, T_EVENT, T_TIMER, T_SYSTEM };
+enum task_kind { T_INVOCATION, T_EVENT, T_TIMER, T_SYSTEM, T_HTTP };
 
 /* One callback running (or suspended in moonbar.call) in its own coroutine. */
 struct task {
@@ -58,6 +59,7 @@ struct task {
     int ref; /* registry ref anchoring co */
     bool waiting; /* suspended in moonbar.call */
     bool receive_progress; /* T_INVOCATION: its caller takes progressive results (moonbar.progress) */
+    struct lua_http_req *http; /* T_HTTP: the HTTP request it answers, NULL once answered */
 };
 
 /* What an answer from the router to a script's request is for. */
@@ -102,6 +104,8 @@ struct mb_script {
     struct mb_map regs;     /* registration ID → struct handler */
     struct mb_map subs;     /* subscription ID → struct handler */
     struct mb_map waiting;  /* request ID → struct waiting */
+    struct lua_http_req *http_reqs;   /* HTTP requests its tasks answer (api_http.c) */
+    struct lua_http_call *http_calls; /* moonbar.http.request calls in flight (api_http.c) */
 
     struct gen *gen;     /* the version running */
     struct gen *loading; /* the version being loaded, or NULL */
@@ -127,6 +131,7 @@ struct mb_lua {
     bool idle_on;
     bool stopped;
     struct task *current; /* the callback running, if any */
+    struct lua_http_path *http_paths; /* the HTTP paths scripts serve (api_http.c) */
 };
 
 /* script.c */
@@ -147,6 +152,19 @@ int mb_script_call_sync(struct mb_script *sc, int nargs, int nres, char *why, si
 
 /* api_store.c: pushes the moonbar.store table */
 void mb_lua_store_open(lua_State *L, struct mb_script *sc);
+
+/* api_http.c: moonbar.http and moonbar.json */
+void mb_lua_http_open(lua_State *L, struct mb_script *sc); /* pushes the moonbar.http table */
+void mb_lua_json_open(lua_State *L);                       /* pushes the moonbar.json table */
+/* The version g is swapped in: its routes become the script's (the others it served go). */
+void mb_lua_http_swap(struct mb_script *sc, struct gen *g);
+/* Frees the routes g declared and did not hand over (a rejected version). */
+void mb_lua_http_gen_free(struct mb_script *sc, struct gen *g);
+/* A T_HTTP task returned nres values (on t->co) / failed with an error (uri, args): the answer. */
+void mb_lua_http_answer(struct task *t, int nres);
+void mb_lua_http_fail(struct task *t, const char *uri, json_t *args);
+/* Shutdown: the script's routes go, its requests get 503, its outgoing requests are canceled. */
+void mb_lua_http_stop(struct mb_script *sc);
 
 /* api.c */
 void mb_lua_api_open(lua_State *L, struct mb_script *sc); /* pushes the moonbar module */

@@ -328,7 +328,10 @@ static void answer_invocation(struct mb_script *sc, uint64_t inv, const char *ur
 
 static const char *task_what(const struct task *t)
 {
-    return t->kind == T_INVOCATION ? "procedure" : t->kind == T_EVENT ? "subscriber" : "timer";
+    return t->kind == T_INVOCATION ? "procedure"
+           : t->kind == T_EVENT    ? "subscriber"
+           : t->kind == T_HTTP     ? "http handler"
+                                   : "timer";
 }
 
 void mb_script_run_task(struct task *t, int nargs)
@@ -356,6 +359,8 @@ void mb_script_run_task(struct task *t, int nargs)
             } else {
                 answer_invocation(sc, t->invocation, NULL, args, kwargs);
             }
+        } else if (t->kind == T_HTTP) {
+            mb_lua_http_answer(t, nres);
         }
     } else {
         json_t *args = NULL, *kwargs = NULL;
@@ -382,6 +387,8 @@ void mb_script_run_task(struct task *t, int nargs)
         if (t->kind == T_INVOCATION)
             answer_invocation(sc, t->invocation, uri, args, kwargs);
         else {
+            if (t->kind == T_HTTP)
+                mb_lua_http_fail(t, uri, args);
             json_decref(args);
             json_decref(kwargs);
         }
@@ -615,6 +622,7 @@ static void gen_free(struct mb_script *sc, struct gen *g)
     while (g->timers.len) /* each cancel takes itself off the list */
         mb_lua_timer_cancel(g->timers.items[0]);
     mb_vec_free(&g->timers);
+    mb_lua_http_gen_free(sc, g);
     for (size_t i = 0; i < g->ndecls; i++) {
         if (g->decls[i].fn != LUA_NOREF)
             luaL_unref(sc->L, LUA_REGISTRYINDEX, g->decls[i].fn);
@@ -811,6 +819,7 @@ static void swap_in(struct mb_script *sc, struct gen *g)
     for (size_t it = 0; (h = mb_map_next(&sc->handlers, &it));)
         if (h->id_version != g->version)
             handler_close(sc, h);
+    mb_lua_http_swap(sc, g);
 }
 
 int mb_script_reload(struct mb_script *sc, char *why, size_t whylen)
@@ -1212,6 +1221,7 @@ void mb_lua_stop(struct mb_router *r)
                 call_hook(sc, sc->gen->env, "on_stop", LUA_NOREF); /* last words: e.g. save state */
             }
             sc->closing = true;
+            mb_lua_http_stop(sc);
             if (sc->gen)
                 while (sc->gen->timers.len)
                     mb_lua_timer_cancel(sc->gen->timers.items[0]);
