@@ -71,7 +71,6 @@ struct lua_http_req {
     struct task *task;
     struct mb_http_exchange *ex; /* NULL once the client went away */
     bool head;                   /* HEAD: the answer has no body */
-    char method[METHOD_MAX + 1];
     struct lua_http_req *prev, *next;
 };
 
@@ -462,8 +461,6 @@ static void on_http(void *ctx, struct mb_http_exchange *ex, const struct mb_http
     q->task = t;
     q->ex = ex;
     q->head = str_is(head->method.p, head->method.n, "HEAD");
-    snprintf(q->method, sizeof q->method, "%.*s", (int)(head->method.n < METHOD_MAX ? head->method.n : METHOD_MAX),
-             head->method.p);
     q->next = sc->http_reqs;
     if (q->next)
         q->next->prev = q;
@@ -891,7 +888,7 @@ static int request_k(lua_State *L, int status, lua_KContext ctx)
     (void)ctx;
     struct lua_http_call *c = luaL_checkudata(L, 2, BOX_MT);
     if (c->error) {
-        const char *uri = contains_ci(c->error, "too large") || contains_ci(c->error, "max_bytes") ? URI_TOO_LARGE
+        const char *uri = contains_ci(c->error, "too large") || contains_ci(c->error, "larger than") ? URI_TOO_LARGE
                           : contains_ci(c->error, "timeout") || contains_ci(c->error, "timed out") ? URI_TIMEOUT
                                                                                                    : URI_FAILED;
         return raise_http(L, c, uri, c->error);
@@ -940,7 +937,7 @@ static double opt_number(lua_State *L, const char *key, double dflt, double min)
     double v = dflt;
     if (ty != LUA_TNIL) {
         if (ty != LUA_TNUMBER || lua_tonumber(L, -1) < min || lua_tonumber(L, -1) != lua_tonumber(L, -1))
-            luaL_error(L, "moonbar.http.request: %s must be a number of at least %g, got %s", key, min,
+            luaL_error(L, "moonbar.http.request: %s must be a number of at least %f, got %s", key, (lua_Number)min,
                        ty == LUA_TNUMBER ? lua_tostring(L, -1) : luaL_typename(L, -1));
         v = lua_tonumber(L, -1);
     }
