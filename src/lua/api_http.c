@@ -40,6 +40,8 @@
 #define MAX_BODY_LIMIT ((size_t)1 << 30)
 #define DEFAULT_MAX_BYTES ((size_t)1 << 20)  /* moonbar.http.request's response bodies */
 #define DEFAULT_TIMEOUT_MS 30000.0
+#define MAX_TIMEOUT_MS 86400000.0 /* a day */
+#define MAX_BYTES_LIMIT 1099511627776.0 /* 1 TiB: the script's memory limit says no long before */
 
 /* A route: declared by a loading version (in gen->routes), then in its path's list. */
 struct lua_route {
@@ -931,15 +933,17 @@ static int request_k(lua_State *L, int status, lua_KContext ctx)
     return 1;
 }
 
-static double opt_number(lua_State *L, const char *key, double dflt, double min)
+/* opts[key]: a number from min to max, or dflt when absent. */
+static double opt_number(lua_State *L, const char *key, double dflt, double min, double max)
 {
     int ty = lua_getfield(L, 1, key);
     double v = dflt;
     if (ty != LUA_TNIL) {
-        if (ty != LUA_TNUMBER || lua_tonumber(L, -1) < min || lua_tonumber(L, -1) != lua_tonumber(L, -1))
-            luaL_error(L, "moonbar.http.request: %s must be a number of at least %f, got %s", key, (lua_Number)min,
-                       ty == LUA_TNUMBER ? lua_tostring(L, -1) : luaL_typename(L, -1));
-        v = lua_tonumber(L, -1);
+        double x = lua_tonumber(L, -1);
+        if (ty != LUA_TNUMBER || !(x >= min && x <= max))
+            luaL_error(L, "moonbar.http.request: %s must be a number from %I to %I, got %s", key, (lua_Integer)min,
+                       (lua_Integer)max, ty == LUA_TNUMBER ? lua_tostring(L, -1) : luaL_typename(L, -1));
+        v = x;
     }
     lua_pop(L, 1);
     return v;
@@ -1004,10 +1008,8 @@ static int l_request(lua_State *L)
         c->method[mlen] = '\0';
     }
     lua_pop(L, 1);
-    double timeout = opt_number(L, "timeout", DEFAULT_TIMEOUT_MS, 1);
-    double max_bytes = opt_number(L, "max_bytes", (double)DEFAULT_MAX_BYTES, 1);
-    if (max_bytes > (double)((size_t)1 << 40))
-        max_bytes = (double)((size_t)1 << 40);
+    double timeout = opt_number(L, "timeout", DEFAULT_TIMEOUT_MS, 1, MAX_TIMEOUT_MS);
+    double max_bytes = opt_number(L, "max_bytes", (double)DEFAULT_MAX_BYTES, 1, MAX_BYTES_LIMIT);
 
     lua_getfield(L, 1, "headers"); /* 4 */
     bool typed;
