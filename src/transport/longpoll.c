@@ -322,6 +322,11 @@ static void answer_receive(struct lp_transport *t)
         mb_buf_shrink(&t->q, 1 << 14);
     if (t->s)
         mb_session_drained(t->s); /* may resume reading: that only marks t ready */
+    if (t->s && t->qmsgs == 0 && t->s->state == MB_S_LEAVING && lp->r->stopping) {
+        /* the shutdown's GOODBYE is out: the client could not answer it (the listeners are
+         * closed), so the session ends here instead of at the end of the grace */
+        mb_session_close(t->s, 1001, "router is shutting down", true);
+    }
     if (rc < 0) {
         reply_text(ex, t->rx_hdr, "", 500, "out of memory\n");
         return;
