@@ -7,6 +7,7 @@
 #include "mb_conn.h"
 #include "mb_dealer.h"
 #include "mb_history.h"
+#include "mb_longpoll.h"
 #include "mb_lua.h"
 #include "mb_session.h"
 #include "mb_store.h"
@@ -121,6 +122,7 @@ static void on_tick(uv_timer_t *h)
     mb_auth_tick(r, now);
     mb_net_sweep(r, now);
     mb_ws_sweep(r, now);
+    mb_longpoll_sweep(r, now);
     struct mb_realm *realm;
     for (size_t it = 0; (realm = mb_map_next(&r->realms, &it));)
         if (realm->history)
@@ -274,6 +276,8 @@ int mb_router_init(struct mb_router *r, uv_loop_t *loop, struct mb_config *cfg)
         return -1;
     if (mb_rawsocket_start(r) < 0)
         return -1;
+    if (mb_longpoll_start(r) < 0) /* routes on the WebSocket/HTTP listeners, sessions in the realms */
+        return -1;
     return 0;
 }
 
@@ -281,6 +285,7 @@ void mb_router_free(struct mb_router *r)
 {
     mb_net_free(r); /* after uv_run: every connection is gone; frees the listeners */
     mb_ws_free(r);
+    mb_longpoll_free(r); /* its sessions leave their realms while the scripts still run */
     mb_lua_free(r);
     struct mb_realm *realm;
     for (size_t it = 0; (realm = mb_map_next(&r->realms, &it));)
