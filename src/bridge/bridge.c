@@ -404,7 +404,7 @@ static void on_abandon(void *ctx)
         if (cancel)
             mb_session_receive_json(p->s, cancel);
         json_decref(cancel);
-        mb_debug(&p->b->r->log, "http path %s: client %s left during call %llu: canceled", p->pc->path,
+        mb_info(&p->b->r->log, "http path %s: client %s left during call %llu: canceled", p->pc->path,
                  mb_http_peer(q->ex), (unsigned long long)q->id);
     }
     free(q);
@@ -804,7 +804,7 @@ static void do_webhook(struct bpath *p, struct mb_http_exchange *ex, const struc
         }
     }
     if (headers)
-        event = json_pack("{sos%}", "headers", headers, "body", body, len);
+        event = json_pack("{s:o, s:s%}", "headers", headers, "body", body, len);
     uint64_t id = p->next_request++;
     if (event)
         msg = json_pack("[iI{sb}s[o]]", MB_PUBLISH, (json_int_t)id, "acknowledge", 1, p->pc->topic, event);
