@@ -21,7 +21,6 @@
 #include <stdint.h>
 
 #include "mb_buf.h"
-#include "mb_map.h"
 
 struct mb_router;
 
@@ -81,9 +80,12 @@ bool mb_bridge_github_ok(const char *secret, size_t secret_len, const char *sha1
 
 /* The nonces a signed path accepted, each kept until its request's timestamp leaves the window
  * (timestamp + timestamp_delta_limit: a replay after that fails the timestamp check), at most max
- * of them; and the last sequence number. Memory grows with use, up to max entries. */
+ * of them; and the last sequence number. Memory grows with use up to max entries, 32 bytes each
+ * at most (a 16-byte heap entry, an 8-byte set slot at most half full), and is kept. */
 struct mb_bridge_guard {
-    struct mb_map seen; /* nonce → (void *)1 */
+    int64_t *set;       /* the nonces: open addressing, INT64_MIN marks a free slot */
+    size_t set_cap, set_len;
+    bool set_min;       /* INT64_MIN itself is in the set */
     struct mb_bridge_nonce { double expiry; int64_t nonce; } *heap; /* a min-heap by expiry */
     size_t n, cap, max;
     bool have_seq;

@@ -240,6 +240,48 @@ TEST(guard_wants_increasing_sequence_numbers_when_asked)
     mb_bridge_guard_free(&g);
 }
 
+/* Against a plain list: random nonces from a small range (so that they collide, come back and
+ * go often), random windows, INT64_MIN and INT64_MAX among them; memory stays bounded. */
+TEST(guard_agrees_with_a_plain_list_over_many_requests)
+{
+    enum { N = 20000, RANGE = 3000, MAX = 5000 };
+    static struct entry { int64_t nonce; double expiry; } ref[MAX];
+    size_t nref = 0;
+    struct mb_bridge_guard g;
+    mb_bridge_guard_init(&g, MAX);
+    unsigned long long x = 88172645463325252ULL;
+    double now = 0;
+    for (int k = 0; k < N; k++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        int64_t nonce = (int64_t)(x % RANGE) - RANGE / 2;
+        if (x % 97 == 0)
+            nonce = INT64_MIN;
+        else if (x % 89 == 0)
+            nonce = INT64_MAX;
+        double expiry = now + (double)((x >> 20) % 400);
+        now += 0.05;
+        size_t w = 0;
+        for (size_t i = 0; i < nref; i++)
+            if (!(ref[i].expiry < now))
+                ref[w++] = ref[i];
+        nref = w;
+        bool seen = false;
+        for (size_t i = 0; i < nref && !seen; i++)
+            seen = ref[i].nonce == nonce;
+        enum mb_guard_result want = seen ? MB_GUARD_REPLAY : nref >= MAX ? MB_GUARD_FULL : MB_GUARD_OK;
+        enum mb_guard_result got = mb_bridge_guard_check(&g, nonce, expiry, now, false, 0);
+        if (got != want) {
+            unit_fail(__FILE__, __LINE__, "request %d (nonce %lld): %d, expected %d", k, (long long)nonce, got, want);
+            break;
+        }
+        if (got == MB_GUARD_OK)
+            ref[nref++] = (struct entry){ nonce, expiry };
+        REQUIRE(g.n == nref);
+    }
+    CHECK(g.set_cap <= 2 * 8192 && g.cap <= MAX);
+    mb_bridge_guard_free(&g);
+}
+
 /* ---------------------------------------------------------------- Python's json.dumps */
 
 static const char *dump(const char *json, enum mb_pyjson_style style)

@@ -319,14 +319,98 @@ static void heap_push(struct mb_bridge_guard *g, struct mb_bridge_nonce e)
     }
 }
 
+/* The nonce set: linear probing over a power-of-two table, deletion by shifting back (no
+ * tombstones: a set whose entries come and go forever never needs a rehash to clean up). */
+#define FREE INT64_MIN
+
+static size_t slot_of(int64_t v, size_t cap)
+{
+    uint64_t x = (uint64_t)v; /* murmur3's finalizer */
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdULL;
+    x ^= x >> 33;
+    x *= 0xc4ceb9fe1a85ec53ULL;
+    x ^= x >> 33;
+    return (size_t)x & (cap - 1);
+}
+
+static bool set_has(const struct mb_bridge_guard *g, int64_t v)
+{
+    if (v == FREE)
+        return g->set_min;
+    for (size_t i = g->set_cap ? slot_of(v, g->set_cap) : 0; g->set_cap && g->set[i] != FREE;
+         i = (i + 1) & (g->set_cap - 1))
+        if (g->set[i] == v)
+            return true;
+    return false;
+}
+
+static void set_place(int64_t *set, size_t cap, int64_t v)
+{
+    size_t i = slot_of(v, cap);
+    while (set[i] != FREE)
+        i = (i + 1) & (cap - 1);
+    set[i] = v;
+}
+
+static int set_add(struct mb_bridge_guard *g, int64_t v)
+{
+    if (v == FREE) {
+        g->set_min = true;
+        return 0;
+    }
+    if ((g->set_len + 1) * 2 > g->set_cap) { /* at most half full */
+        size_t cap = g->set_cap ? 2 * g->set_cap : 128;
+        int64_t *ns = malloc(cap * sizeof *ns);
+        if (!ns)
+            return -1;
+        for (size_t i = 0; i < cap; i++)
+            ns[i] = FREE;
+        for (size_t i = 0; i < g->set_cap; i++)
+            if (g->set[i] != FREE)
+                set_place(ns, cap, g->set[i]);
+        free(g->set);
+        g->set = ns;
+        g->set_cap = cap;
+    }
+    set_place(g->set, g->set_cap, v);
+    g->set_len++;
+    return 0;
+}
+
+static void set_del(struct mb_bridge_guard *g, int64_t v)
+{
+    if (v == FREE) {
+        g->set_min = false;
+        return;
+    }
+    size_t mask = g->set_cap - 1, i = slot_of(v, g->set_cap);
+    while (g->set[i] != v) {
+        if (g->set[i] == FREE)
+            return;
+        i = (i + 1) & mask;
+    }
+    /* shift back every later entry of the run that may not stay behind the hole */
+    for (size_t j = (i + 1) & mask; g->set[j] != FREE; j = (j + 1) & mask) {
+        size_t home = slot_of(g->set[j], g->set_cap);
+        bool movable = i <= j ? (home <= i || home > j) : (home <= i && home > j);
+        if (movable) {
+            g->set[i] = g->set[j];
+            i = j;
+        }
+    }
+    g->set[i] = FREE;
+    g->set_len--;
+}
+
 enum mb_guard_result mb_bridge_guard_check(struct mb_bridge_guard *g, int64_t nonce, double expiry, double now,
                                            bool check_seq, int64_t seq)
 {
     while (g->n && g->heap[0].expiry < now) {
-        mb_map_del_id(&g->seen, (uint64_t)g->heap[0].nonce);
+        set_del(g, g->heap[0].nonce);
         heap_pop(g);
     }
-    if (mb_map_get_id(&g->seen, (uint64_t)nonce))
+    if (set_has(g, nonce))
         return MB_GUARD_REPLAY;
     if (check_seq && g->have_seq && seq <= g->last_seq)
         return MB_GUARD_SEQ;
@@ -342,7 +426,7 @@ enum mb_guard_result mb_bridge_guard_check(struct mb_bridge_guard *g, int64_t no
         g->heap = nh;
         g->cap = cap;
     }
-    if (mb_map_put_id(&g->seen, (uint64_t)nonce, (void *)1) < 0)
+    if (set_add(g, nonce) < 0)
         return MB_GUARD_NOMEM;
     heap_push(g, (struct mb_bridge_nonce){ .expiry = expiry, .nonce = nonce });
     if (check_seq) {
@@ -354,7 +438,7 @@ enum mb_guard_result mb_bridge_guard_check(struct mb_bridge_guard *g, int64_t no
 
 void mb_bridge_guard_free(struct mb_bridge_guard *g)
 {
-    mb_map_free(&g->seen);
+    free(g->set);
     free(g->heap);
     memset(g, 0, sizeof *g);
 }
