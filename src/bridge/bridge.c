@@ -23,6 +23,7 @@
 #define NONCES_MAX 262144            /* per signed path: nonces within their window */
 #define BODY_UNLIMITED (64u << 20)   /* post_body_limit 0 ("unlimited" for Crossbar): the most the config takes */
 #define ECHO_MAX 1024                /* Access-Control-Request-Headers echoed back, at most */
+#define CORS_MAX 512                 /* options.cors: an origin is short (the answers' headers have room) */
 
 struct bpath;
 
@@ -837,7 +838,7 @@ static void on_request(void *ctx, struct mb_http_exchange *ex, const struct mb_h
     bool options = method_is(req->method, "OPTIONS");
     if (!method_is(req->method, "POST") && !method_is(req->method, "PUT") && !options) {
         struct mb_buf *t = &p->b->text;
-        char h[1024];
+        char h[2048];
         snprintf(h, sizeof h, "%sAllow: POST,PUT,OPTIONS\r\n", p->hdr);
         mb_buf_reset(t);
         static const char before[] = "Method not accepted by the REST bridge. (";
@@ -932,12 +933,14 @@ static int start_path(struct mb_bridge *b, struct bpath *p, const struct mb_http
         mb_error(&r->log, "http path %s: no realm %s", pc->path, pc->realm);
         return -1;
     }
-    for (const char *c = pc->cors; c && *c; c++)
-        if ((unsigned char)*c < 0x20 || *c == 0x7F) {
-            mb_error(&r->log, "http path %s: options.cors must be \"*\" or an origin, without control characters",
-                     pc->path);
-            return -1;
-        }
+    bool cors_ok = !pc->cors || strlen(pc->cors) <= CORS_MAX;
+    for (const char *c = pc->cors; cors_ok && c && *c; c++)
+        cors_ok = (unsigned char)*c >= 0x20 && *c != 0x7F;
+    if (!cors_ok) {
+        mb_error(&r->log, "http path %s: options.cors must be \"*\" or an origin (at most %d characters, no control "
+                 "characters)", pc->path, CORS_MAX);
+        return -1;
+    }
     size_t an = strlen(pc->path) + 6;
     if (!(p->authid = malloc(an)) || !(p->hdr = answer_headers(pc))) {
         mb_error(&r->log, "http path %s: out of memory", pc->path);
@@ -953,9 +956,12 @@ static int start_path(struct mb_bridge *b, struct bpath *p, const struct mb_http
     }
     size_t pl = strlen(pc->path);
     if (pl > 1 && pc->path[pl - 1] != '/') { /* Crossbar's path services are leaves: /publish/x too */
-        char under[1024];
-        snprintf(under, sizeof under, "%s/", pc->path);
-        if (mb_httpd_route(r, under, true, max_body, on_request, p) < 0) {
+        char *under = malloc(pl + 2);
+        if (under)
+            snprintf(under, pl + 2, "%s/", pc->path);
+        int rc = under ? mb_httpd_route(r, under, true, max_body, on_request, p) : -1;
+        free(under);
+        if (rc < 0) {
             mb_error(&r->log, "http path %s: cannot claim the paths under it", pc->path);
             return -1;
         }
