@@ -216,7 +216,7 @@ static void deny_with(struct bpath *p, struct mb_http_exchange *ex, int status, 
     deny(p, ex, status, mb_buf_data(t), t->len, NULL, false);
 }
 
-/* The request left: it is no longer waited for. */
+/* The request an answer is for, no longer waited for (NULL: abandoned, or never asked). */
 static struct preq *take(struct bpath *p, uint64_t id)
 {
     struct preq *q = mb_map_del_id(&p->pending, id);
