@@ -1,6 +1,7 @@
 /* The router object: realms, the loop's own handles, the safe point and shutdown. */
 #include "mb_router.h"
 #include "mb_crypto.h"
+#include "mb_bridge.h"
 #include "mb_httpc.h"
 #include "mb_httpd.h"
 #include "mb_broker.h"
@@ -269,6 +270,8 @@ int mb_router_init(struct mb_router *r, uv_loop_t *loop, struct mb_config *cfg)
         return -1;
     if (mb_lua_start(r) < 0)
         return -1;
+    if (mb_bridge_start(r) < 0) /* after the realms and scripts, before the listeners */
+        return -1;
     bool ws = false;
     for (size_t i = 0; i < cfg->nlisteners; i++)
         ws = ws || cfg->listeners[i].kind == MB_LISTEN_WEBSOCKET;
@@ -287,6 +290,7 @@ void mb_router_free(struct mb_router *r)
     mb_ws_free(r);
     mb_longpoll_free(r); /* its sessions leave their realms while the scripts still run */
     mb_lua_free(r);
+    mb_bridge_free(r); /* its sessions leave their realms before the realms go */
     struct mb_realm *realm;
     for (size_t it = 0; (realm = mb_map_next(&r->realms, &it));)
         if (realm->history && r->store)
