@@ -829,6 +829,20 @@ static void preflight(struct bpath *p, struct mb_http_exchange *ex, const struct
     reply(p, ex, 200, h, "", 0);
 }
 
+/* A body over post_body_limit: Crossbar's 413 (the body is not read; the connection closes). */
+static void on_too_large(void *ctx, struct mb_http_exchange *ex, const struct mb_http_request *req, const char *path,
+                         uint64_t length)
+{
+    struct bpath *p = ctx;
+    char text[160];
+    (void)req, (void)path;
+    snprintf(text, sizeof text, "Request too long. (%llu is longer than accepted %zu)", (unsigned long long)length,
+             p->pc->post_body_limit ? p->pc->post_body_limit : (size_t)BODY_UNLIMITED);
+    mb_info(&p->b->r->log, "http path %s: %s sent a body of %llu bytes (limit %zu): refused", p->pc->path,
+            mb_http_peer(ex), (unsigned long long)length, p->pc->post_body_limit);
+    deny_text(p, ex, 413, text);
+}
+
 static void on_request(void *ctx, struct mb_http_exchange *ex, const struct mb_http_request *req, const char *path,
                        const char *body, size_t len)
 {
@@ -950,10 +964,12 @@ static int start_path(struct mb_bridge *b, struct bpath *p, const struct mb_http
     p->signed_req = pc->secret != NULL;
     mb_bridge_guard_init(&p->guard, NONCES_MAX);
     size_t max_body = pc->post_body_limit ? pc->post_body_limit : BODY_UNLIMITED;
-    if (mb_httpd_route(r, pc->path, false, max_body, on_request, p) < 0) {
+    int id = mb_httpd_route(r, pc->path, false, max_body, on_request, p);
+    if (id < 0) {
         mb_error(&r->log, "http path %s: cannot claim the path (claimed twice?)", pc->path);
         return -1;
     }
+    mb_httpd_on_too_large(r, id, on_too_large);
     size_t pl = strlen(pc->path);
     if (pl > 1 && pc->path[pl - 1] != '/') { /* Crossbar's path services are leaves: /publish/x too */
         char *under = malloc(pl + 2);
@@ -961,6 +977,8 @@ static int start_path(struct mb_bridge *b, struct bpath *p, const struct mb_http
             snprintf(under, pl + 2, "%s/", pc->path);
         int rc = under ? mb_httpd_route(r, under, true, max_body, on_request, p) : -1;
         free(under);
+        if (rc > 0)
+            mb_httpd_on_too_large(r, rc, on_too_large);
         if (rc < 0) {
             mb_error(&r->log, "http path %s: cannot claim the paths under it", pc->path);
             return -1;
