@@ -4,7 +4,8 @@
  *
  * The WebSocket transport (ws.c) parses the head; when the decoded path has a route, it reads a
  * body of Content-Length bytes (no body, or one up to the route's max_body: over it, 413 and
- * the connection closes; "Transfer-Encoding: chunked": 411), then calls the route's handler with
+ * the connection closes, unless the route answers it: mb_httpd_on_too_large; "Transfer-Encoding:
+ * chunked": 411; "Expect: 100-continue" gets its 100 first), then calls the route's handler with
  * an exchange. The connection waits for the answer (pipelined requests are kept, reading pauses
  * when they fill the head buffer), writes it, and goes on with the next request when the
  * connection persists. A route never sees a WebSocket upgrade: upgrades on the WAMP path go to
@@ -14,6 +15,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "mb_http.h"
 
@@ -32,13 +34,23 @@ typedef void (*mb_http_handler)(void *ctx, struct mb_http_exchange *ex, const st
  * body may have. Returns a route id > 0, or -1 (out of memory, or the same path claimed twice). */
 int mb_httpd_route(struct mb_router *r, const char *path, bool prefix, size_t max_body, mb_http_handler fn,
                    void *ctx);
+/* A request whose Content-Length is over the route's max_body: fn answers it (the body is not
+ * read, and the connection closes after the answer); without fn, mb_httpd answers 413 in plain
+ * text. fn gets the announced length, no body. 0, or -1 for an unknown route. */
+typedef void (*mb_http_too_large)(void *ctx, struct mb_http_exchange *ex, const struct mb_http_request *head,
+                                  const char *path, uint64_t length);
+int mb_httpd_on_too_large(struct mb_router *r, int id, mb_http_too_large fn);
+
 /* Drops a route (Lua routes on reload); exchanges already handed out stay valid. */
 void mb_httpd_unroute(struct mb_router *r, int id);
 void mb_httpd_free(struct mb_router *r); /* every route, at shutdown */
 
 /* Answers: status (200, 400, ...), extra header lines ("Name: value\r\n"..., or NULL), body.
- * Content-Length, Date-less, and Connection are written by mb_httpd; "Content-Type" is the
- * caller's (default "text/plain; charset=utf-8" when headers has none). The exchange is freed. */
+ * Content-Length and Connection are written by mb_httpd (204 and 304: no Content-Length, no
+ * body; a HEAD request: the body is not sent); "Content-Type" is the caller's (default
+ * "text/plain; charset=utf-8" when headers has none). The exchange is freed. An answer given
+ * outside the handler lets the connection's next request in on the next loop turn, never
+ * inside the caller. */
 void mb_http_reply(struct mb_http_exchange *ex, int status, const char *headers, const char *body, size_t len);
 /* Text answer: mb_http_reply with a NUL-terminated body. */
 void mb_http_reply_text(struct mb_http_exchange *ex, int status, const char *content_type, const char *body);
@@ -49,6 +61,9 @@ void mb_http_on_abandon(struct mb_http_exchange *ex, void (*fn)(void *ctx), void
 /* The peer's address ("127.0.0.1:51234"), and whether the connection is TLS. */
 const char *mb_http_peer(const struct mb_http_exchange *ex);
 bool mb_http_tls(const struct mb_http_exchange *ex);
+/* The listener the request came through (its realms, limits): for sessions made from it. */
+struct mb_listener_config;
+const struct mb_listener_config *mb_http_listener(const struct mb_http_exchange *ex);
 
 /* The reason phrase of a status code ("OK", "Not Found", ...; "Unknown" otherwise). */
 const char *mb_http_reason(int status);

@@ -1,12 +1,14 @@
 /* The router object: realms, the loop's own handles, the safe point and shutdown. */
 #include "mb_router.h"
 #include "mb_crypto.h"
+#include "mb_bridge.h"
 #include "mb_httpc.h"
 #include "mb_httpd.h"
 #include "mb_broker.h"
 #include "mb_conn.h"
 #include "mb_dealer.h"
 #include "mb_history.h"
+#include "mb_longpoll.h"
 #include "mb_lua.h"
 #include "mb_session.h"
 #include "mb_store.h"
@@ -121,6 +123,7 @@ static void on_tick(uv_timer_t *h)
     mb_auth_tick(r, now);
     mb_net_sweep(r, now);
     mb_ws_sweep(r, now);
+    mb_longpoll_sweep(r, now);
     struct mb_realm *realm;
     for (size_t it = 0; (realm = mb_map_next(&r->realms, &it));)
         if (realm->history)
@@ -267,12 +270,16 @@ int mb_router_init(struct mb_router *r, uv_loop_t *loop, struct mb_config *cfg)
         return -1;
     if (mb_lua_start(r) < 0)
         return -1;
+    if (mb_bridge_start(r) < 0) /* after the realms and scripts, before the listeners */
+        return -1;
     bool ws = false;
     for (size_t i = 0; i < cfg->nlisteners; i++)
         ws = ws || cfg->listeners[i].kind == MB_LISTEN_WEBSOCKET;
     if (ws && mb_ws_start(r) < 0)
         return -1;
     if (mb_rawsocket_start(r) < 0)
+        return -1;
+    if (mb_longpoll_start(r) < 0) /* routes on the WebSocket/HTTP listeners, sessions in the realms */
         return -1;
     return 0;
 }
@@ -281,7 +288,9 @@ void mb_router_free(struct mb_router *r)
 {
     mb_net_free(r); /* after uv_run: every connection is gone; frees the listeners */
     mb_ws_free(r);
+    mb_longpoll_free(r); /* its sessions leave their realms while the scripts still run */
     mb_lua_free(r);
+    mb_bridge_free(r); /* its sessions leave their realms before the realms go */
     struct mb_realm *realm;
     for (size_t it = 0; (realm = mb_map_next(&r->realms, &it));)
         if (realm->history && r->store)

@@ -38,6 +38,17 @@ int mb_httpd_route(struct mb_router *r, const char *path, bool prefix, size_t ma
     return h->next_id;
 }
 
+int mb_httpd_on_too_large(struct mb_router *r, int id, mb_http_too_large fn)
+{
+    struct mb_httpd *h = r->httpd;
+    for (size_t i = 0; h && i < h->n; i++)
+        if (h->routes[i].id == id) {
+            h->routes[i].too_large = fn;
+            return 0;
+        }
+    return -1;
+}
+
 void mb_httpd_unroute(struct mb_router *r, int id)
 {
     struct mb_httpd *h = r->httpd;

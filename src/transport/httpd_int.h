@@ -12,6 +12,7 @@ struct mb_httpd_route {
     size_t max_body;
     mb_http_handler fn;
     void *ctx;
+    mb_http_too_large too_large; /* or NULL: mb_httpd answers 413 in plain text */
 };
 
 /* The route of a decoded path (exact claims first, then the longest prefix), or NULL. */

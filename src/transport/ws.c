@@ -55,6 +55,8 @@ struct mb_http_exchange {
     void *abandon_ctx;
     bool keep_alive;
     bool tls;
+    const struct mb_listener_config *listener; /* the endpoint it came through */
+    bool head_only;         /* a HEAD request: the answer's body is not sent */
     size_t head_len, body_len, have;
     char *path;             /* decoded, NUL-terminated (inside buf) */
     char peer[64];
@@ -95,6 +97,9 @@ struct wsc {
     uint64_t ping_sent;    /* ms, 0 if no ping is waiting */
     uint64_t since;        /* ms: WSC_CLOSING since, or HTTP: the partial head since */
     struct mb_http_exchange *ex; /* WSC_BODY, WSC_WAIT */
+    uint64_t answered;     /* ms: the last answer to a route's request (the idle time counts from it) */
+    bool resume_pending;   /* listed in ws->resume_list */
+    struct wsc *resume_next;
     bool in_dispatch;      /* a route's handler is running: its answer resumes nothing */
 };
 
@@ -105,6 +110,8 @@ struct mb_ws {
     struct mb_buf deflated; /* an outbound message deflated */
     z_stream *deflaters[16]; /* by window bits, made when first needed */
     z_stream *inflater;
+    uv_idle_t *resume;      /* runs the connections whose pipelined requests wait (see resume_later) */
+    struct wsc *resume_list;
 };
 
 struct file_job {
@@ -135,6 +142,7 @@ static void http_input(struct wsc *w, const char *data, size_t len);
 static void ws_input(struct wsc *w, const char *data, size_t len);
 static void body_input(struct wsc *w, const char *data, size_t len);
 static void resume_http(struct wsc *w);
+static void resume_later(struct wsc *w);
 
 static struct mb_router *router_of(struct wsc *w)
 {
@@ -618,6 +626,57 @@ static void exchange_free(struct mb_http_exchange *ex)
     free(ex);
 }
 
+static void on_resume(uv_idle_t *h)
+{
+    struct mb_ws *ws = h->data;
+    struct wsc *list = ws->resume_list;
+    ws->resume_list = NULL;
+    uv_idle_stop(h);
+    while (list) {
+        struct wsc *w = list;
+        list = w->resume_next;
+        w->resume_next = NULL;
+        w->resume_pending = false;
+        if (w->state == WSC_WAIT && !w->ex)
+            resume_http(w);
+    }
+}
+
+/* An answer given outside its handler (a call's result, a timer): the requests that came
+ * behind it are parsed on the next loop turn, so that no route handler runs inside whatever
+ * answered. Meanwhile the connection stays in WSC_WAIT (input is kept in order behind them). */
+static void resume_later(struct wsc *w)
+{
+    struct mb_ws *ws = w->wl->ws;
+    if (!ws->resume) {
+        if (!(ws->resume = malloc(sizeof *ws->resume))) {
+            resume_http(w); /* no memory for the handle: at once, as before */
+            return;
+        }
+        uv_idle_init(router_of(w)->loop, ws->resume);
+        ws->resume->data = ws;
+    }
+    w->state = WSC_WAIT;
+    if (!w->resume_pending) {
+        w->resume_pending = true;
+        w->resume_next = ws->resume_list;
+        ws->resume_list = w;
+    }
+    uv_idle_start(ws->resume, on_resume);
+}
+
+static void unlist_resume(struct wsc *w)
+{
+    if (!w->resume_pending)
+        return;
+    for (struct wsc **p = &w->wl->ws->resume_list; *p; p = &(*p)->resume_next)
+        if (*p == w) {
+            *p = w->resume_next;
+            break;
+        }
+    w->resume_pending = false;
+}
+
 /* The whole request is there: the route gets it. Its answer may come during the call. */
 static void dispatch(struct wsc *w)
 {
@@ -663,6 +722,31 @@ static bool start_exchange(struct wsc *w, const struct mb_http_request *req, con
         reply_text(w, "400 Bad Request", NULL, "bad Content-Length\n", false, false);
         return false;
     }
+    if (cl > rt->max_body && rt->too_large) { /* the route answers it (in its own format), then close */
+        struct mb_http_exchange *ex = calloc(1, sizeof *ex);
+        if (!ex || !(ex->buf = malloc(head_len + 1 + 1 + plen + 1))) {
+            free(ex);
+            conn_close(w, false);
+            return false;
+        }
+        ex->w = w;
+        ex->tls = mb_conn_tls(w->c);
+        ex->listener = w->wl->l.cfg;
+        ex->head_len = head_len;
+        snprintf(ex->peer, sizeof ex->peer, "%s", w->c->peer);
+        memcpy(ex->buf, head, head_len);
+        ex->buf[head_len] = ex->buf[head_len + 1] = '\0';
+        ex->path = ex->buf + head_len + 2;
+        memcpy(ex->path, path, plen);
+        ex->path[plen] = '\0';
+        w->ex = ex;
+        w->state = WSC_WAIT;
+        mb_conn_set_reading(w->c, false); /* the body is not read: the connection closes after */
+        w->in_dispatch = true;
+        rt->too_large(rt->ctx, ex, req, ex->path, cl);
+        w->in_dispatch = false;
+        return false;
+    }
     if (cl > rt->max_body) {
         char text[120];
         snprintf(text, sizeof text, "request body of %llu bytes is over this path's limit of %zu\n",
@@ -685,6 +769,7 @@ static bool start_exchange(struct wsc *w, const struct mb_http_request *req, con
     ex->ctx = rt->ctx;
     ex->keep_alive = mb_http_keep_alive(req);
     ex->tls = mb_conn_tls(w->c);
+    ex->listener = w->wl->l.cfg;
     ex->head_len = head_len;
     ex->body_len = (size_t)cl;
     snprintf(ex->peer, sizeof ex->peer, "%s", w->c->peer);
@@ -694,8 +779,11 @@ static bool start_exchange(struct wsc *w, const struct mb_http_request *req, con
     ex->path = ex->buf + head_len + 1 + cl + 1;
     memcpy(ex->path, path, plen);
     ex->path[plen] = '\0';
+    ex->head_only = mb_http_str_is(req->method, "HEAD");
     w->ex = ex;
     w->since = mb_router_now_ms(r);
+    if (cl > 0 && mb_http_has_token(req, "expect", "100-continue"))
+        mb_conn_write(w->c, "HTTP/1.1 100 Continue\r\n\r\n", 25); /* curl waits a second without it */
     if (cl == 0)
         dispatch(w);
     else
@@ -725,10 +813,18 @@ void mb_http_reply(struct mb_http_exchange *ex, int status, const char *headers,
     for (const char *h = headers; h && *h; h += strcspn(h, "\n") + (h[strcspn(h, "\n")] ? 1 : 0))
         typed = typed || strncasecmp(h, "content-type:", 13) == 0;
     char head[512];
-    int n = snprintf(head, sizeof head, "HTTP/1.1 %d %s\r\n%sContent-Length: %zu\r\n%s", status,
-                     mb_http_reason(status), typed ? "" : "Content-Type: text/plain; charset=utf-8\r\n", len,
+    bool bodiless = status == 204 || status == 304; /* RFC 9110: no Content-Length, no body */
+    char length[48] = "";
+    if (!bodiless)
+        snprintf(length, sizeof length, "Content-Length: %zu\r\n", len);
+    int n = snprintf(head, sizeof head, "HTTP/1.1 %d %s\r\n%s%s%s", status, mb_http_reason(status),
+                     typed || bodiless ? "" : "Content-Type: text/plain; charset=utf-8\r\n", length,
                      ex->keep_alive ? "" : "Connection: close\r\n");
+    if (bodiless)
+        len = 0;
     bool keep_alive = ex->keep_alive;
+    if (ex->head_only)
+        len = 0; /* Content-Length says what GET would have sent */
     w->ex = NULL;
     exchange_free(ex);
     if (n > 0)
@@ -742,9 +838,15 @@ void mb_http_reply(struct mb_http_exchange *ex, int status, const char *headers,
         conn_close(w, true);
         return;
     }
-    w->state = WSC_HTTP;
-    if (!w->in_dispatch)
-        resume_http(w);
+    w->answered = mb_router_now_ms(router_of(w));
+    if (w->in_dispatch) { /* dispatch resumes after the handler returns */
+        w->state = WSC_HTTP;
+    } else if (!w->head_len) {
+        w->state = WSC_HTTP;
+        mb_conn_set_reading(w->c, true);
+    } else { /* the requests that waited run on the next loop turn, not inside the caller */
+        resume_later(w);
+    }
 }
 
 void mb_http_reply_text(struct mb_http_exchange *ex, int status, const char *content_type, const char *body)
@@ -764,6 +866,11 @@ void mb_http_on_abandon(struct mb_http_exchange *ex, void (*fn)(void *ctx), void
 const char *mb_http_peer(const struct mb_http_exchange *ex)
 {
     return ex->peer;
+}
+
+const struct mb_listener_config *mb_http_listener(const struct mb_http_exchange *ex)
+{
+    return ex->listener;
 }
 
 bool mb_http_tls(const struct mb_http_exchange *ex)
@@ -1185,6 +1292,7 @@ static void on_close(struct mb_conn *c)
         w->job->w = NULL; /* its callback frees it */
     if (w->s)
         mb_session_free(w->s);
+    unlist_resume(w);
     if (w->ex) { /* gone before the answer */
         struct mb_http_exchange *ex = w->ex;
         w->ex = NULL;
@@ -1215,10 +1323,12 @@ static void on_sweep(struct mb_conn *c, uint64_t now_ms)
         if (now_ms - w->since > CLOSE_WAIT_MS)
             conn_close(w, false);
         break;
-    case WSC_HTTP:
-        if (w->head_len ? now_ms - w->since > HTTP_HEAD_MS : now_ms - c->last_rx > HTTP_IDLE_MS)
+    case WSC_HTTP: {
+        uint64_t last = c->last_rx > w->answered ? c->last_rx : w->answered; /* a long-held answer counts */
+        if (w->head_len ? now_ms - w->since > HTTP_HEAD_MS : now_ms - last > HTTP_IDLE_MS)
             conn_close(w, false);
         break;
+    }
     case WSC_BODY: /* a body that stopped coming */
         if (now_ms - w->since > HTTP_HEAD_MS)
             conn_close(w, false);
@@ -1317,6 +1427,11 @@ void mb_ws_stop_listening(struct mb_router *r)
             conn_close(c->user, true);
 }
 
+static void free_handle(uv_handle_t *h)
+{
+    free(h);
+}
+
 void mb_ws_free(struct mb_router *r)
 {
     struct mb_ws *ws = r->ws;
@@ -1334,6 +1449,8 @@ void mb_ws_free(struct mb_router *r)
     mb_buf_free(&ws->scratch);
     mb_buf_free(&ws->inflated);
     mb_buf_free(&ws->deflated);
+    if (ws->resume) /* freed by its close callback, in the loop's last turn */
+        uv_close((uv_handle_t *)ws->resume, free_handle);
     mb_ws_accept_cleanup();
     free(ws);
     r->ws = NULL;
