@@ -20,6 +20,7 @@
  * Everything that builds Lua values for C (a request's table) or reads the script's values
  * (a handler's answer) runs protected, on the script's sync thread, within its budget. */
 #include "lua_internal.h"
+#include "mb_config.h"
 #include "mb_httpc.h"
 #include "mb_httpd.h"
 #include "mb_router.h"
@@ -72,7 +73,6 @@ struct lua_http_req {
     struct mb_script *sc;
     struct task *task;
     struct mb_http_exchange *ex; /* NULL once the client went away */
-    bool head;                   /* HEAD: the answer has no body */
     struct lua_http_req *prev, *next;
 };
 
@@ -462,7 +462,6 @@ static void on_http(void *ctx, struct mb_http_exchange *ex, const struct mb_http
     q->sc = sc;
     q->task = t;
     q->ex = ex;
-    q->head = str_is(head->method.p, head->method.n, "HEAD");
     q->next = sc->http_reqs;
     if (q->next)
         q->next->prev = q;
@@ -618,13 +617,12 @@ static int read_answer(lua_State *L)
 }
 
 /* Takes q off its task and its script's list; the exchange to answer (NULL: nobody listens). */
-static struct mb_http_exchange *req_take(struct task *t, bool *head)
+static struct mb_http_exchange *req_take(struct task *t)
 {
     struct lua_http_req *q = t->http;
     if (!q)
         return NULL;
     struct mb_http_exchange *ex = q->ex;
-    *head = q->head;
     if (ex)
         mb_http_on_abandon(ex, NULL, NULL);
     req_unlink(q);
@@ -644,8 +642,7 @@ void mb_lua_http_answer(struct task *t, int nres)
     lua_xmove(t->co, S, nres > 0);
     char why[300];
     int rc = mb_script_call_sync(sc, 1 + (nres > 0), 0, why, sizeof why);
-    bool head;
-    struct mb_http_exchange *ex = req_take(t, &head);
+    struct mb_http_exchange *ex = req_take(t);
     if (rc < 0) {
         free(a.headers);
         free(a.body);
@@ -657,10 +654,8 @@ void mb_lua_http_answer(struct task *t, int nres)
         }
         return;
     }
-    if (ex) {
-        bool bodiless = head || a.status == 204 || a.status == 304;
-        mb_http_reply(ex, a.status, a.headers, bodiless ? "" : a.body ? a.body : "", bodiless ? 0 : a.len);
-    }
+    if (ex) /* mb_httpd leaves the body out for HEAD, 204 and 304 */
+        mb_http_reply(ex, a.status, a.headers, a.body ? a.body : "", a.len);
     free(a.headers);
     free(a.body);
 }
@@ -672,8 +667,7 @@ void mb_lua_http_fail(struct task *t, const char *uri, json_t *args)
     bool runtime = strcmp(uri, mb_reason_uri(MB_R_RUNTIME_ERROR)) == 0;
     if (!runtime) /* run_task logged the others, with a traceback */
         mb_warn(&sc->r->log, "script %s: http handler failed: %s%s%s", sc->name, uri, msg ? ": " : "", msg ? msg : "");
-    bool head;
-    struct mb_http_exchange *ex = req_take(t, &head);
+    struct mb_http_exchange *ex = req_take(t);
     if (!ex)
         return;
     size_t n = 64 + strlen(uri) + (msg ? strlen(msg) : 0);
@@ -737,6 +731,17 @@ static int l_route(lua_State *L)
         if (d->prefix == prefix && strlen(d->base) == blen && memcmp(d->base, path, blen) == 0 &&
             strcmp(d->method, m) == 0)
             return luaL_error(L, "moonbar.http.route: %s %s is declared twice", m, path);
+    }
+    /* the config's http.paths (the bridge, long-poll) are claimed after the scripts start, so
+     * the probe below cannot see them then: each claims its path and the paths under it */
+    const struct mb_http_config *hc = &sc->r->cfg->http;
+    for (size_t i = 0; i < hc->npaths; i++) {
+        const char *cp = hc->paths[i].path;
+        size_t cn = strlen(cp);
+        while (cn > 1 && cp[cn - 1] == '/')
+            cn--;
+        if ((blen == cn || (blen == cn + 1 && path[cn] == '/')) && memcmp(path, cp, cn) == 0)
+            return luaL_error(L, "moonbar.http.route: %s is the config's http path %s", path, cp);
     }
     struct lua_http_path *p = NULL;
     for (struct lua_http_path *q = engine(sc)->http_paths; q; q = q->next)
