@@ -338,6 +338,17 @@ def test_a_handler_over_its_budget_is_a_500_and_the_router_carries_on(routes, cl
     assert fetch_json(routes, "GET", "/add?a=1&b=2")[1]["sum"] == 3
 
 
+def test_a_request_body_over_the_script_memory_limit_is_a_500(router_factory):
+    r = ml.lua_router(router_factory, apps={"small.lua": """
+        moonbar.http.route("POST", "/up", function(req) return "got " .. #req.body end, { max_body = 4 << 20 })
+    """}, lua={"memory_limit": 1})
+    mark = r.log_mark()
+    status, _, data = fetch(r, "POST", "/up", body=b"m" * (2 << 20))
+    assert (status, data) == (500, b"http handler failed: script memory limit reached\n")
+    r.wait_for_log(r"warn\s+script small\.lua: http POST /up: script memory limit reached", since=mark)
+    assert fetch(r, "POST", "/up", body=b"m" * 1000)[2] == b"got 1000"
+
+
 def test_a_handler_may_use_moonbar_call(routes):
     assert fetch_json(routes, "GET", "/add?a=20&b=22") == (200, {"sum": 42, "missing": "wamp.error.no_such_procedure"})
 
