@@ -29,6 +29,7 @@ struct mb_lua;
 struct mb_store;
 struct mb_httpd;
 struct mb_httpc;
+struct mb_bridge_out;
 
 /* A transport carries one session's messages; the session calls it through this table
  * (WebSocket, RawSocket; an in-process one for Lua later). */
@@ -170,6 +171,7 @@ struct mb_router {
     struct mb_guard *guard; /* failed authentications per peer address (brute_force) */
     struct mb_httpd *httpd; /* HTTP routes with bodies (mb_httpd.h), or NULL */
     struct mb_httpc *httpc; /* outgoing HTTP (mb_httpc.h), or NULL until first used */
+    struct mb_bridge_out *bridge_out; /* http.subscribers and http.callees (mb_bridge_out.h), or NULL */
     struct mb_auth_counters auth_stats;
     uint64_t auth_gen;      /* the last mb_realm_auth's generation */
 
