@@ -1,6 +1,7 @@
 /* The router object: realms, the loop's own handles, the safe point and shutdown. */
 #include "mb_router.h"
 #include "mb_crypto.h"
+#include "mb_bridge_out.h"
 #include "mb_httpc.h"
 #include "mb_httpd.h"
 #include "mb_broker.h"
@@ -176,6 +177,7 @@ void mb_router_stop(struct mb_router *r)
         return;
     r->stopping = true;
     mb_lua_stop(r); /* scripts go first: their callers get their answers */
+    mb_bridge_out_free(r); /* then the HTTP subscribers and callees, the same way */
     mb_info(&r->log, "shutting down: %zu session(s) to close", r->nall);
     mb_ws_stop_listening(r);
     mb_net_stop_listening(r);
@@ -266,6 +268,8 @@ int mb_router_init(struct mb_router *r, uv_loop_t *loop, struct mb_config *cfg)
     if (mb_net_init(r) < 0)
         return -1;
     if (mb_lua_start(r) < 0)
+        return -1;
+    if (mb_bridge_out_start(r) < 0) /* http.subscribers and http.callees: sessions in the realms */
         return -1;
     bool ws = false;
     for (size_t i = 0; i < cfg->nlisteners; i++)
