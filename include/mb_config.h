@@ -128,6 +128,11 @@ struct mb_http_path_config {
     size_t github_secret_len;
     /* CORS: Access-Control-Allow-Origin for answers, and preflight (OPTIONS) */
     char *cors;                   /* NULL: no CORS headers; "*" or an origin */
+    /* longpoll (Crossbar's option names) */
+    double request_timeout;       /* seconds a receive is held open (default 10) */
+    double session_timeout;       /* seconds without a request before the transport is closed (default 30) */
+    size_t queue_limit_bytes;     /* outbound bytes queued per transport (default 128 KiB) */
+    size_t queue_limit_messages;  /* outbound messages queued per transport (default 100) */
 };
 
 /* http.subscribers[i]: events on a topic POSTed to a URL. */

@@ -15,6 +15,9 @@
 
 static int legacy_listeners(struct mb_config *cfg);
 static char *read_text(const char *path);
+static void free_http(struct mb_http_config *h);
+struct ld;
+static int get_bool(struct ld *ld, const char *section, const char *key, bool *out);
 
 
 int mb_config_defaults(struct mb_config *cfg, const char *default_web_root)
@@ -148,6 +151,7 @@ void mb_config_free(struct mb_config *cfg)
     free(cfg->raw_host);
     free(cfg->store_path);
     free(cfg->path);
+    free_http(&cfg->http);
     free_listeners(cfg);
     for (size_t i = 0; i < cfg->nrealms; i++)
         free_realm(&cfg->realms[i]);
@@ -879,6 +883,337 @@ static int check_auth_roles(struct ld *ld, const char *realm_section, const stru
     return 0;
 }
 
+/* ---- http (M11): the bridge's paths, subscribers and callees -------------------------------- */
+
+static void free_http(struct mb_http_config *h)
+{
+    for (size_t i = 0; i < h->npaths; i++) {
+        struct mb_http_path_config *p = &h->paths[i];
+        free(p->path);
+        free(p->realm);
+        free(p->role);
+        free(p->key);
+        if (p->secret)
+            memset(p->secret, 0, p->secret_len);
+        free(p->secret);
+        free(p->topic);
+        if (p->github_secret)
+            memset(p->github_secret, 0, p->github_secret_len);
+        free(p->github_secret);
+        free(p->cors);
+    }
+    free(h->paths);
+    for (size_t i = 0; i < h->nsubscribers; i++) {
+        struct mb_http_subscriber_config *s = &h->subscribers[i];
+        free(s->realm);
+        free(s->topic);
+        free(s->url);
+        free(s->method);
+    }
+    free(h->subscribers);
+    for (size_t i = 0; i < h->ncallees; i++) {
+        struct mb_http_callee_config *c = &h->callees[i];
+        free(c->realm);
+        free(c->procedure);
+        free(c->baseurl);
+    }
+    free(h->callees);
+    memset(h, 0, sizeof *h);
+}
+
+static bool realm_known(const struct mb_config *cfg, const char *name)
+{
+    for (size_t i = 0; i < cfg->nrealms; i++)
+        if (strcmp(cfg->realms[i].name, name) == 0)
+            return true;
+    return false;
+}
+
+/* A realm key naming a configured realm (required unless optional). */
+static int get_realm(struct ld *ld, const char *section, char **out, bool optional)
+{
+    int rc = get_string(ld, section, "realm", out);
+    if (rc == 0 && !*out && !optional)
+        rc = fail(ld, section, "realm", "is required");
+    if (rc == 0 && *out && !realm_known(ld->cfg, *out))
+        rc = fail(ld, section, "realm", "names '%s', which is not a configured realm", *out);
+    return rc;
+}
+
+/* A secret string (or { file = }, { env = }) at key: reuses the auth users' reader. */
+static int get_secret_at(struct ld *ld, const char *section, const char *key, char **out, size_t *len)
+{
+    struct mb_auth_user u = { 0 };
+    int rc = get_secret(ld, section, key, &u);
+    *out = u.secret;
+    *len = u.secret_len;
+    return rc;
+}
+
+static int load_path_options(struct ld *ld, const char *section, struct mb_http_path_config *p)
+{
+    static const char *const pub_keys[] = { "post_body_limit", "key", "secret", "timestamp_delta_limit",
+                                            "require_increasing_seq", "require_tls", "cors", "debug", NULL };
+    static const char *const call_keys[] = { "post_body_limit", "key", "secret", "timestamp_delta_limit",
+                                             "require_increasing_seq", "require_tls", "cors", "debug", "timeout",
+                                             "max_in_flight", NULL };
+    static const char *const hook_keys[] = { "post_body_limit", "topic", "github_secret", "require_tls", "cors",
+                                             "debug", NULL };
+    static const char *const lp_keys[] = { "request_timeout", "session_timeout", "queue_limit_bytes",
+                                           "queue_limit_messages", "cors", "debug", NULL };
+    const char *const *keys = p->kind == MB_HTTP_PUBLISHER ? pub_keys : p->kind == MB_HTTP_CALLER ? call_keys
+                              : p->kind == MB_HTTP_WEBHOOK ? hook_keys : lp_keys;
+    lua_State *L = ld->L;
+    char sub[200];
+    snprintf(sub, sizeof sub, "%s.options", section);
+    int t = lua_getfield(L, -1, "options");
+    int rc = 0;
+    if (t == LUA_TTABLE) {
+        double limit = (double)p->post_body_limit, delta = p->timestamp_delta_limit, inflight = (double)p->max_in_flight;
+        double qb = (double)p->queue_limit_bytes, qm = (double)p->queue_limit_messages;
+        bool debug = false;
+        rc = only_keys(ld, sub, keys);
+        if (rc == 0)
+            rc = get_number(ld, sub, "post_body_limit", 0, 64.0 * 1024 * 1024, true, &limit);
+        if (rc == 0)
+            rc = get_string(ld, sub, "key", &p->key);
+        if (rc == 0)
+            rc = get_secret_at(ld, sub, "secret", &p->secret, &p->secret_len);
+        if (rc == 0)
+            rc = get_number(ld, sub, "timestamp_delta_limit", 1, 86400, false, &delta);
+        if (rc == 0)
+            rc = get_bool(ld, sub, "require_increasing_seq", &p->require_increasing_seq);
+        if (rc == 0)
+            rc = get_bool(ld, sub, "require_tls", &p->require_tls);
+        if (rc == 0)
+            rc = get_bool(ld, sub, "debug", &debug);
+        if (rc == 0)
+            rc = get_string(ld, sub, "cors", &p->cors);
+        if (rc == 0)
+            rc = get_number(ld, sub, "timeout", 0, 86400000, false, &p->timeout_ms);
+        if (rc == 0)
+            rc = get_number(ld, sub, "max_in_flight", 0, 10000000, true, &inflight);
+        if (rc == 0)
+            rc = get_string(ld, sub, "topic", &p->topic);
+        if (rc == 0)
+            rc = get_secret_at(ld, sub, "github_secret", &p->github_secret, &p->github_secret_len);
+        if (rc == 0)
+            rc = get_number(ld, sub, "request_timeout", 0.1, 3600, false, &p->request_timeout);
+        if (rc == 0)
+            rc = get_number(ld, sub, "session_timeout", 1, 86400, false, &p->session_timeout);
+        if (rc == 0)
+            rc = get_number(ld, sub, "queue_limit_bytes", 1024, 1024.0 * 1024 * 1024, true, &qb);
+        if (rc == 0)
+            rc = get_number(ld, sub, "queue_limit_messages", 1, 10000000, true, &qm);
+        p->post_body_limit = (size_t)limit;
+        p->timestamp_delta_limit = delta;
+        p->max_in_flight = (size_t)inflight;
+        p->queue_limit_bytes = (size_t)qb;
+        p->queue_limit_messages = (size_t)qm;
+        if (rc == 0 && !p->key != !p->secret)
+            rc = fail(ld, sub, p->key ? "secret" : "key", "is required with %s (signed requests need both)",
+                      p->key ? "key" : "secret");
+    } else if (t != LUA_TNIL) {
+        rc = fail(ld, section, "options", "must be a table, got %s", lua_typename(L, t));
+    }
+    lua_pop(L, 1);
+    if (rc == 0 && p->kind == MB_HTTP_WEBHOOK && !p->topic)
+        rc = fail(ld, sub, "topic", "is required for a webhook");
+    if (rc == 0 && p->topic && !mb_uri_valid(p->topic, strlen(p->topic), MB_URI_LOOSE, false))
+        rc = fail(ld, sub, "topic", "'%s' is not a valid URI", p->topic);
+    return rc;
+}
+
+static int load_http_paths(struct ld *ld, struct mb_http_config *h)
+{
+    lua_State *L = ld->L;
+    int t = lua_getfield(L, -1, "paths");
+    int rc = 0;
+    if (t == LUA_TTABLE) {
+        size_t n = 0;
+        for (lua_pushnil(L); lua_next(L, -2); lua_pop(L, 1))
+            n++;
+        if (n && !(h->paths = calloc(n, sizeof *h->paths)))
+            rc = fail(ld, "http", "paths", "out of memory");
+        lua_pushnil(L);
+        while (rc == 0 && lua_next(L, -2)) {
+            const char *path = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : NULL;
+            char section[200];
+            snprintf(section, sizeof section, "http.paths[\"%.120s\"]", path ? path : "?");
+            if (!path || path[0] != '/' || strstr(path, "/../") || strchr(path, '?')) {
+                rc = fail(ld, "http", "paths", "must map paths starting with '/' (no '?', no '..') to tables");
+            } else if (lua_type(L, -1) != LUA_TTABLE) {
+                rc = fail(ld, section, NULL, "must be a table like { type = \"publisher\", realm = \"realm1\" }");
+            } else {
+                static const char *const keys[] = { "type", "realm", "role", "options", NULL };
+                struct mb_http_path_config *p = &h->paths[h->npaths++];
+                char *type = NULL;
+                p->post_body_limit = 65536;
+                p->timestamp_delta_limit = 300;
+                p->timeout_ms = 10000;
+                p->max_in_flight = 1000;
+                p->request_timeout = 10;
+                p->session_timeout = 30;
+                p->queue_limit_bytes = 128 * 1024;
+                p->queue_limit_messages = 100;
+                if (!(p->path = strdup(path)))
+                    rc = fail(ld, section, NULL, "out of memory");
+                if (rc == 0)
+                    rc = only_keys(ld, section, keys);
+                if (rc == 0)
+                    rc = get_string(ld, section, "type", &type);
+                if (rc == 0 && !type)
+                    rc = fail(ld, section, "type", "is required: publisher, caller, webhook or longpoll");
+                if (rc == 0) {
+                    static const char *const kinds[] = { "publisher", "caller", "webhook", "longpoll" };
+                    int k = -1;
+                    for (int i = 0; i < 4; i++)
+                        if (strcmp(type, kinds[i]) == 0)
+                            k = i;
+                    if (k < 0)
+                        rc = fail(ld, section, "type", "must be publisher, caller, webhook or longpoll, got \"%s\"", type);
+                    else
+                        p->kind = (enum mb_http_path_kind)k;
+                }
+                free(type);
+                if (rc == 0)
+                    rc = get_realm(ld, section, &p->realm, p->kind == MB_HTTP_LONGPOLL);
+                if (rc == 0)
+                    rc = get_string(ld, section, "role", &p->role);
+                if (rc == 0 && !p->role && p->kind != MB_HTTP_LONGPOLL && !(p->role = strdup("anonymous")))
+                    rc = fail(ld, section, "role", "out of memory");
+                if (rc == 0)
+                    rc = load_path_options(ld, section, p);
+            }
+            lua_pop(L, 1);
+        }
+        if (rc < 0)
+            lua_pop(L, 1);
+    } else if (t != LUA_TNIL) {
+        rc = fail(ld, "http", "paths", "must be a table of \"/path\" = { type = ... }, got %s", lua_typename(L, t));
+    }
+    lua_pop(L, 1);
+    return rc;
+}
+
+/* http.subscribers / http.callees: lists of tables. */
+static int load_http_list(struct ld *ld, const char *key, bool subscribers, struct mb_http_config *h)
+{
+    lua_State *L = ld->L;
+    int t = lua_getfield(L, -1, key);
+    int rc = 0;
+    if (t == LUA_TTABLE) {
+        size_t n = (size_t)luaL_len(L, -1);
+        if (n && subscribers && !(h->subscribers = calloc(n, sizeof *h->subscribers)))
+            rc = fail(ld, "http", key, "out of memory");
+        if (n && !subscribers && !(h->callees = calloc(n, sizeof *h->callees)))
+            rc = fail(ld, "http", key, "out of memory");
+        for (size_t i = 1; rc == 0 && i <= n; i++) {
+            char section[64];
+            snprintf(section, sizeof section, "http.%s[%zu]", key, i);
+            if (lua_geti(L, -1, (lua_Integer)i) != LUA_TTABLE) {
+                rc = fail(ld, section, NULL, "must be a table");
+            } else if (subscribers) {
+                static const char *const keys[] = { "realm", "topic", "match", "url", "method", "queue", "retries",
+                                                    "retry_delay", "timeout", "details", NULL };
+                struct mb_http_subscriber_config *s = &h->subscribers[h->nsubscribers++];
+                double queue = 1000, retries = 10;
+                char *match = NULL;
+                s->retry_delay = 0.5;
+                s->timeout = 10;
+                rc = only_keys(ld, section, keys);
+                if (rc == 0)
+                    rc = get_realm(ld, section, &s->realm, false);
+                if (rc == 0)
+                    rc = get_string(ld, section, "topic", &s->topic);
+                if (rc == 0 && !s->topic)
+                    rc = fail(ld, section, "topic", "is required");
+                if (rc == 0)
+                    rc = get_string(ld, section, "match", &match);
+                if (rc == 0 && match) {
+                    int m = mb_match_policy_parse(match, strlen(match));
+                    if (m < 0)
+                        rc = fail(ld, section, "match", "must be \"exact\", \"prefix\" or \"wildcard\", got \"%s\"", match);
+                    else
+                        s->match = (enum mb_match_policy)m;
+                }
+                free(match);
+                if (rc == 0 && !mb_uri_valid(s->topic, strlen(s->topic), MB_URI_LOOSE, s->match != MB_MATCH_EXACT))
+                    rc = fail(ld, section, "topic", "'%s' is not a valid URI", s->topic);
+                if (rc == 0)
+                    rc = get_string(ld, section, "url", &s->url);
+                if (rc == 0 && (!s->url || (strncmp(s->url, "http://", 7) != 0 && strncmp(s->url, "https://", 8) != 0)))
+                    rc = fail(ld, section, "url", "is required: an http:// or https:// URL");
+                if (rc == 0)
+                    rc = get_string(ld, section, "method", &s->method);
+                if (rc == 0 && !s->method && !(s->method = strdup("POST")))
+                    rc = fail(ld, section, "method", "out of memory");
+                if (rc == 0)
+                    rc = get_number(ld, section, "queue", 1, 10000000, true, &queue);
+                if (rc == 0)
+                    rc = get_number(ld, section, "retries", 0, 1000000, true, &retries);
+                if (rc == 0)
+                    rc = get_number(ld, section, "retry_delay", 0.001, 3600, false, &s->retry_delay);
+                if (rc == 0)
+                    rc = get_number(ld, section, "timeout", 0.001, 3600, false, &s->timeout);
+                if (rc == 0)
+                    rc = get_bool(ld, section, "details", &s->details);
+                s->queue = (size_t)queue;
+                s->retries = (unsigned)retries;
+            } else {
+                static const char *const keys[] = { "realm", "procedure", "baseurl", "timeout", "max_bytes", NULL };
+                struct mb_http_callee_config *c = &h->callees[h->ncallees++];
+                double max = 1 << 20;
+                c->timeout_ms = 10000;
+                rc = only_keys(ld, section, keys);
+                if (rc == 0)
+                    rc = get_realm(ld, section, &c->realm, false);
+                if (rc == 0)
+                    rc = get_string(ld, section, "procedure", &c->procedure);
+                if (rc == 0 && (!c->procedure || !mb_uri_valid(c->procedure, strlen(c->procedure), MB_URI_LOOSE, false)))
+                    rc = fail(ld, section, "procedure", "is required: a valid URI");
+                if (rc == 0)
+                    rc = get_string(ld, section, "baseurl", &c->baseurl);
+                if (rc == 0 && (!c->baseurl || (strncmp(c->baseurl, "http://", 7) != 0 &&
+                                                strncmp(c->baseurl, "https://", 8) != 0)))
+                    rc = fail(ld, section, "baseurl", "is required: an http:// or https:// URL");
+                if (rc == 0)
+                    rc = get_number(ld, section, "timeout", 1, 86400000, false, &c->timeout_ms);
+                if (rc == 0)
+                    rc = get_number(ld, section, "max_bytes", 1, 1024.0 * 1024 * 1024, true, &max);
+                c->max_bytes = (size_t)max;
+            }
+            lua_pop(L, 1);
+        }
+    } else if (t != LUA_TNIL) {
+        rc = fail(ld, "http", key, "must be a list of tables, got %s", lua_typename(L, t));
+    }
+    lua_pop(L, 1);
+    return rc;
+}
+
+static int load_http(struct ld *ld, struct mb_config *cfg)
+{
+    static const char *const keys[] = { "paths", "subscribers", "callees", NULL };
+    int sec = get_section(ld, "http");
+    if (sec < 0)
+        return -1;
+    if (sec == 2 || sec == 3)
+        return fail(ld, NULL, "http", "must be a table like { paths = { ... } }");
+    if (sec != 1)
+        return 0;
+    free_http(&cfg->http);
+    int rc = only_keys(ld, "http", keys);
+    if (rc == 0)
+        rc = load_http_paths(ld, &cfg->http);
+    if (rc == 0)
+        rc = load_http_list(ld, "subscribers", true, &cfg->http);
+    if (rc == 0)
+        rc = load_http_list(ld, "callees", false, &cfg->http);
+    lua_pop(ld->L, 1);
+    return rc;
+}
+
 static int load_brute_force(struct ld *ld, struct mb_config *cfg)
 {
     static const char *const keys[] = { "free_failures", "delay", "max_delay", "lockout_after", "lockout",
@@ -1216,7 +1551,7 @@ static int load_listeners(struct ld *ld, struct mb_config *cfg)
 static int load_table(struct ld *ld, struct mb_config *cfg)
 {
     static const char *const top[] = { "log_level", "websocket", "rawsocket", "listeners", "realms", "limits",
-                                       "lua", "store", "brute_force", NULL };
+                                       "lua", "store", "brute_force", "http", NULL };
     static const char *const lua_keys[] = { "callback_timeout", "memory_limit", "watch", NULL };
     static const char *const ws_keys[] = { "host", "port", "path", "web_root", "compression", NULL };
     static const char *const raw_keys[] = { "host", "port", NULL };
@@ -1277,6 +1612,8 @@ static int load_table(struct ld *ld, struct mb_config *cfg)
     if (load_realms(ld, cfg) < 0)
         return -1;
     if (load_brute_force(ld, cfg) < 0)
+        return -1;
+    if (load_http(ld, cfg) < 0)
         return -1;
 
     int sec = get_section(ld, "limits");

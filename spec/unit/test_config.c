@@ -1005,4 +1005,59 @@ TEST(check_config_warns_about_open_realms_on_public_listeners_and_secrets_in_cle
     fx_done(&f);
 }
 
+/* ---- http (M11) ---- */
+
+TEST(http_section_loads_paths_subscribers_and_callees)
+{
+    struct fx f;
+    LOADS(&f, "return { http = { paths = {\n"
+              "  ['/publish'] = { type = 'publisher', realm = 'realm1', options = { post_body_limit = 4096 } },\n"
+              "  ['/signed'] = { type = 'caller', realm = 'realm1', role = 'svc', options = { key = 'k', secret = 's',\n"
+              "                  timestamp_delta_limit = 60, require_increasing_seq = true, timeout = 500, max_in_flight = 3 } },\n"
+              "  ['/hook'] = { type = 'webhook', realm = 'realm1', options = { topic = 'app.hook', github_secret = 'g' } },\n"
+              "  ['/lp'] = { type = 'longpoll', options = { request_timeout = 2 } } },\n"
+              " subscribers = { { realm = 'realm1', topic = 'app.', match = 'prefix', url = 'http://127.0.0.1:1/x' } },\n"
+              " callees = { { realm = 'realm1', procedure = 'app.http', baseurl = 'http://127.0.0.1:1/', max_bytes = 10 } } } }");
+    const struct mb_http_config *h = &f.cfg.http;
+    REQUIRE(h->npaths == 4 && h->nsubscribers == 1 && h->ncallees == 1);
+    for (size_t i = 0; i < h->npaths; i++) {
+        const struct mb_http_path_config *p = &h->paths[i];
+        if (strcmp(p->path, "/publish") == 0) {
+            CHECK(p->kind == MB_HTTP_PUBLISHER && p->post_body_limit == 4096);
+            CHECK_EQ_STR(p->role, "anonymous");
+            CHECK(p->key == NULL && p->timestamp_delta_limit == 300);
+        } else if (strcmp(p->path, "/signed") == 0) {
+            CHECK(p->kind == MB_HTTP_CALLER && p->require_increasing_seq && p->timeout_ms == 500 && p->max_in_flight == 3);
+            CHECK_EQ_STR(p->key, "k");
+            CHECK(p->secret_len == 1 && p->secret[0] == 's');
+            CHECK_EQ_STR(p->role, "svc");
+        } else if (strcmp(p->path, "/hook") == 0) {
+            CHECK(p->kind == MB_HTTP_WEBHOOK);
+            CHECK_EQ_STR(p->topic, "app.hook");
+            CHECK(p->github_secret_len == 1);
+        } else {
+            CHECK(p->kind == MB_HTTP_LONGPOLL && p->realm == NULL && p->request_timeout == 2);
+        }
+    }
+    CHECK(h->subscribers[0].match == MB_MATCH_PREFIX && h->subscribers[0].queue == 1000);
+    CHECK_EQ_STR(h->subscribers[0].method, "POST");
+    CHECK(h->callees[0].max_bytes == 10 && h->callees[0].timeout_ms == 10000);
+    fx_done(&f);
+}
+
+TEST(bad_http_sections_are_refused_naming_the_key)
+{
+    FAILS_WITH("return { http = { paths = { ['/x'] = { type = 'publisher', realm = 'nope' } } } }", "realm", "nope");
+    FAILS_WITH("return { http = { paths = { ['/x'] = { type = 'pub', realm = 'realm1' } } } }", "type", "pub");
+    FAILS_WITH("return { http = { paths = { ['x'] = { type = 'publisher', realm = 'realm1' } } } }", "paths", "'/'");
+    FAILS_WITH("return { http = { paths = { ['/x'] = { type = 'webhook', realm = 'realm1' } } } }", "topic", "required");
+    FAILS_WITH("return { http = { paths = { ['/x'] = { type = 'caller', realm = 'realm1', options = { key = 'k' } } } } }",
+               "secret", "required");
+    FAILS_WITH("return { http = { paths = { ['/x'] = { type = 'caller', realm = 'realm1', options = { topic = 'a' } } } } }",
+               "topic", "not a known setting");
+    FAILS_WITH("return { http = { subscribers = { { realm = 'realm1', topic = 'a', url = 'ftp://x' } } } }", "url");
+    FAILS_WITH("return { http = { callees = { { realm = 'realm1', procedure = 'a' } } } }", "baseurl");
+    FAILS_WITH("return { http = { callers = {} } }", "callers", "not a known setting");
+}
+
 UNIT_MAIN()
