@@ -258,6 +258,10 @@ static int build(struct callee *c, const struct args *a, char **url, char ***lin
     }
     *lines = h;
     json_object_foreach(a->v[A_HEADERS], key, val) {
+        if (!*key || strpbrk(key, ": \t\r\n")) { /* the rest of a name's rules: mb_httpc_check */
+            snprintf(why, whylen, "the header name \"%.60s\" is not an HTTP token", key);
+            return -1;
+        }
         json_t *one[1] = { val };
         json_t **vals = json_is_array(val) ? NULL : one;
         size_t n = json_is_array(val) ? json_array_size(val) : 1;
