@@ -4,7 +4,12 @@ queue that drops the oldest, counters) and callees (http.callees: Crossbar's arg
 result, timeouts, size limits, URLs that would leave baseurl, cancel), and a router that stays
 responsive while requests hang."""
 import json
+import os
 import re
+import shlex
+import socket
+import subprocess
+import threading
 import time
 
 import pytest
@@ -402,6 +407,69 @@ def test_router_stays_responsive_while_requests_hang(router_factory, clients, ta
     target.release()
     for f in pending:
         assert tx.wait(f, 5)["code"] == 200
+
+
+def _can_unshare_mounts():
+    try:
+        return os.geteuid() == 0 and subprocess.run(["unshare", "-m", "true"], timeout=5).returncode == 0
+    except (OSError, subprocess.SubprocessError):
+        return False
+
+
+@pytest.mark.skipif(not _can_unshare_mounts(), reason="needs root and unshare -m (a private /etc/resolv.conf)")
+def test_a_hanging_dns_lookup_blocks_nothing(router_factory, clients, tmp_path, monkeypatch):
+    """moonbar runs in a mount namespace whose resolv.conf names a DNS server that never answers:
+    a call whose request times out (or is canceled) while its name is being resolved must not
+    stall the loop (libcurl 7.88 joins its resolver thread then, unless told not to)."""
+    hole = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    hole.bind(("127.0.0.53", 53))
+    stop = threading.Event()
+
+    def swallow():
+        hole.settimeout(0.1)
+        while not stop.is_set():
+            try:
+                hole.recvfrom(2048)
+            except socket.timeout:
+                pass
+
+    th = threading.Thread(target=swallow, daemon=True)
+    th.start()
+    conf = tmp_path / "resolv.conf"
+    conf.write_text("nameserver 127.0.0.53\n")
+    mount = "mount --bind %s /etc/resolv.conf && exec \"$@\"" % shlex.quote(str(conf))
+    monkeypatch.setenv("MOONBAR_WRAPPER", "unshare -m -- sh -c %s sh %s"
+                       % (shlex.quote(mount), os.environ.get("MOONBAR_WRAPPER", "")))
+    try:
+        r = start(router_factory, callees=[{"realm": "realm1", "procedure": PROC, "timeout": int(T(0.3) * 1000),
+                                            "baseurl": "http://unanswered.example.org/"}])
+        monkeypatch.delenv("MOONBAR_WRAPPER")
+        a, b = clients(r), clients(r)
+        b.register("com.test.echo", lambda x: x)
+        f1 = a.call_async(PROC, url="x")
+        holder = {}
+
+        def call():
+            holder["d"] = a.session.call(PROC, url="y")
+            holder["d"].addErrback(lambda f: None)
+
+        tx.in_reactor(call)
+        time.sleep(T(0.05))
+        tx.in_reactor(lambda: holder["d"].cancel())
+        worst = 0
+        for i in range(30):
+            t0 = time.monotonic()
+            assert a.call("com.test.echo", i) == i
+            worst = max(worst, time.monotonic() - t0)
+            time.sleep(0.05)
+        err = wamp_error(lambda: tx.wait(f1, 5))
+        assert err.error == "wamp.error.timeout", err
+        assert worst < T(0.5), worst
+        r.check()  # a resolver thread may still be waiting: the exit is clean all the same
+    finally:
+        stop.set()
+        th.join(2)
+        hole.close()
 
 
 def test_subscriber_and_callee_sessions_are_trusted_members_of_the_realm(router_factory, clients, target):
