@@ -37,8 +37,9 @@ void mb_httpd_unroute(struct mb_router *r, int id);
 void mb_httpd_free(struct mb_router *r); /* every route, at shutdown */
 
 /* Answers: status (200, 400, ...), extra header lines ("Name: value\r\n"..., or NULL), body.
- * Content-Length, Date-less, and Connection are written by mb_httpd; "Content-Type" is the
- * caller's (default "text/plain; charset=utf-8" when headers has none). The exchange is freed. */
+ * Content-Length and Connection are written by mb_httpd (204 and 304: no Content-Length, no
+ * body); "Content-Type" is the caller's (default "text/plain; charset=utf-8" when headers has
+ * none). The exchange is freed. */
 void mb_http_reply(struct mb_http_exchange *ex, int status, const char *headers, const char *body, size_t len);
 /* Text answer: mb_http_reply with a NUL-terminated body. */
 void mb_http_reply_text(struct mb_http_exchange *ex, int status, const char *content_type, const char *body);
@@ -49,6 +50,9 @@ void mb_http_on_abandon(struct mb_http_exchange *ex, void (*fn)(void *ctx), void
 /* The peer's address ("127.0.0.1:51234"), and whether the connection is TLS. */
 const char *mb_http_peer(const struct mb_http_exchange *ex);
 bool mb_http_tls(const struct mb_http_exchange *ex);
+/* The listener the request came through (its realms, limits): for sessions made from it. */
+struct mb_listener_config;
+const struct mb_listener_config *mb_http_listener(const struct mb_http_exchange *ex);
 
 /* The reason phrase of a status code ("OK", "Not Found", ...; "Unknown" otherwise). */
 const char *mb_http_reason(int status);

@@ -1,6 +1,7 @@
 /* The router object: realms, the loop's own handles, the safe point and shutdown. */
 #include "mb_router.h"
 #include "mb_crypto.h"
+#include "mb_bridge.h"
 #include "mb_bridge_out.h"
 #include "mb_httpc.h"
 #include "mb_httpd.h"
@@ -8,6 +9,7 @@
 #include "mb_conn.h"
 #include "mb_dealer.h"
 #include "mb_history.h"
+#include "mb_longpoll.h"
 #include "mb_lua.h"
 #include "mb_session.h"
 #include "mb_store.h"
@@ -122,6 +124,7 @@ static void on_tick(uv_timer_t *h)
     mb_auth_tick(r, now);
     mb_net_sweep(r, now);
     mb_ws_sweep(r, now);
+    mb_longpoll_sweep(r, now);
     struct mb_realm *realm;
     for (size_t it = 0; (realm = mb_map_next(&r->realms, &it));)
         if (realm->history)
@@ -269,6 +272,8 @@ int mb_router_init(struct mb_router *r, uv_loop_t *loop, struct mb_config *cfg)
         return -1;
     if (mb_lua_start(r) < 0)
         return -1;
+    if (mb_bridge_start(r) < 0) /* after the realms and scripts, before the listeners */
+        return -1;
     if (mb_bridge_out_start(r) < 0) /* http.subscribers and http.callees: sessions in the realms */
         return -1;
     bool ws = false;
@@ -278,6 +283,8 @@ int mb_router_init(struct mb_router *r, uv_loop_t *loop, struct mb_config *cfg)
         return -1;
     if (mb_rawsocket_start(r) < 0)
         return -1;
+    if (mb_longpoll_start(r) < 0) /* routes on the WebSocket/HTTP listeners, sessions in the realms */
+        return -1;
     return 0;
 }
 
@@ -285,7 +292,9 @@ void mb_router_free(struct mb_router *r)
 {
     mb_net_free(r); /* after uv_run: every connection is gone; frees the listeners */
     mb_ws_free(r);
+    mb_longpoll_free(r); /* its sessions leave their realms while the scripts still run */
     mb_lua_free(r);
+    mb_bridge_free(r); /* its sessions leave their realms before the realms go */
     struct mb_realm *realm;
     for (size_t it = 0; (realm = mb_map_next(&r->realms, &it));)
         if (realm->history && r->store)

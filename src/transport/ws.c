@@ -55,6 +55,7 @@ struct mb_http_exchange {
     void *abandon_ctx;
     bool keep_alive;
     bool tls;
+    const struct mb_listener_config *listener; /* the endpoint it came through */
     size_t head_len, body_len, have;
     char *path;             /* decoded, NUL-terminated (inside buf) */
     char peer[64];
@@ -95,6 +96,7 @@ struct wsc {
     uint64_t ping_sent;    /* ms, 0 if no ping is waiting */
     uint64_t since;        /* ms: WSC_CLOSING since, or HTTP: the partial head since */
     struct mb_http_exchange *ex; /* WSC_BODY, WSC_WAIT */
+    uint64_t answered;     /* ms: the last answer to a route's request (the idle time counts from it) */
     bool in_dispatch;      /* a route's handler is running: its answer resumes nothing */
 };
 
@@ -685,6 +687,7 @@ static bool start_exchange(struct wsc *w, const struct mb_http_request *req, con
     ex->ctx = rt->ctx;
     ex->keep_alive = mb_http_keep_alive(req);
     ex->tls = mb_conn_tls(w->c);
+    ex->listener = w->wl->l.cfg;
     ex->head_len = head_len;
     ex->body_len = (size_t)cl;
     snprintf(ex->peer, sizeof ex->peer, "%s", w->c->peer);
@@ -725,9 +728,15 @@ void mb_http_reply(struct mb_http_exchange *ex, int status, const char *headers,
     for (const char *h = headers; h && *h; h += strcspn(h, "\n") + (h[strcspn(h, "\n")] ? 1 : 0))
         typed = typed || strncasecmp(h, "content-type:", 13) == 0;
     char head[512];
-    int n = snprintf(head, sizeof head, "HTTP/1.1 %d %s\r\n%sContent-Length: %zu\r\n%s", status,
-                     mb_http_reason(status), typed ? "" : "Content-Type: text/plain; charset=utf-8\r\n", len,
+    bool bodiless = status == 204 || status == 304; /* RFC 9110: no Content-Length, no body */
+    char length[48] = "";
+    if (!bodiless)
+        snprintf(length, sizeof length, "Content-Length: %zu\r\n", len);
+    int n = snprintf(head, sizeof head, "HTTP/1.1 %d %s\r\n%s%s%s", status, mb_http_reason(status),
+                     typed || bodiless ? "" : "Content-Type: text/plain; charset=utf-8\r\n", length,
                      ex->keep_alive ? "" : "Connection: close\r\n");
+    if (bodiless)
+        len = 0;
     bool keep_alive = ex->keep_alive;
     w->ex = NULL;
     exchange_free(ex);
@@ -742,6 +751,7 @@ void mb_http_reply(struct mb_http_exchange *ex, int status, const char *headers,
         conn_close(w, true);
         return;
     }
+    w->answered = mb_router_now_ms(router_of(w));
     w->state = WSC_HTTP;
     if (!w->in_dispatch)
         resume_http(w);
@@ -764,6 +774,11 @@ void mb_http_on_abandon(struct mb_http_exchange *ex, void (*fn)(void *ctx), void
 const char *mb_http_peer(const struct mb_http_exchange *ex)
 {
     return ex->peer;
+}
+
+const struct mb_listener_config *mb_http_listener(const struct mb_http_exchange *ex)
+{
+    return ex->listener;
 }
 
 bool mb_http_tls(const struct mb_http_exchange *ex)
@@ -1215,10 +1230,12 @@ static void on_sweep(struct mb_conn *c, uint64_t now_ms)
         if (now_ms - w->since > CLOSE_WAIT_MS)
             conn_close(w, false);
         break;
-    case WSC_HTTP:
-        if (w->head_len ? now_ms - w->since > HTTP_HEAD_MS : now_ms - c->last_rx > HTTP_IDLE_MS)
+    case WSC_HTTP: {
+        uint64_t last = c->last_rx > w->answered ? c->last_rx : w->answered; /* a long-held answer counts */
+        if (w->head_len ? now_ms - w->since > HTTP_HEAD_MS : now_ms - last > HTTP_IDLE_MS)
             conn_close(w, false);
         break;
+    }
     case WSC_BODY: /* a body that stopped coming */
         if (now_ms - w->since > HTTP_HEAD_MS)
             conn_close(w, false);

@@ -84,6 +84,7 @@ const SANITIZER_RE = /AddressSanitizer|LeakSanitizer|runtime error:/;
  *   realms     default [{name: 'realm1'}]
  *   limits     optional limits table
  *   bruteForce optional brute_force table, e.g. {free_failures: 1000000, lockout_after: 0}
+ *   http       optional http table (paths, subscribers, callees)
  *   logLevel   default $MOONBAR_LOG_LEVEL or "info"
  *
  * Returns an object with wsPort, rsPort, wsUrl, httpUrl, stderr(), stop().
@@ -105,6 +106,7 @@ export async function startMoonbar(options = {}) {
   };
   if (options.limits) config.limits = options.limits;
   if (options.bruteForce) config.brute_force = options.bruteForce;
+  if (options.http) config.http = options.http;
   // compression (permessage-deflate) is a key of the listeners form only: the websocket
   // endpoint is written there instead
   const wsConfig = config.websocket;
