@@ -1,6 +1,6 @@
 # moonbar — build, run and test. `make run` and `make test` install what is missing first.
 CC      ?= cc
-PKGS    := libuv jansson lua5.4 sqlite3 openssl zlib libsodium
+PKGS    := libuv jansson lua5.4 sqlite3 openssl zlib libsodium libcurl
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \
            -Iinclude $(shell pkg-config --cflags $(PKGS) 2>/dev/null) \

@@ -31,6 +31,7 @@ struct mb_httpd;
 struct mb_httpc;
 struct mb_longpoll;
 struct mb_bridge;
+struct mb_bridge_out;
 
 /* A transport carries one session's messages; the session calls it through this table
  * (WebSocket, RawSocket; an in-process one for Lua later). */
@@ -174,6 +175,7 @@ struct mb_router {
     struct mb_httpc *httpc; /* outgoing HTTP (mb_httpc.h), or NULL until first used */
     struct mb_longpoll *longpoll; /* WAMP over HTTP long-poll (mb_longpoll.h), or NULL: no such path */
     struct mb_bridge *bridge; /* the http section's publisher, caller and webhook paths (mb_bridge.h), or NULL */
+    struct mb_bridge_out *bridge_out; /* http.subscribers and http.callees (mb_bridge_out.h), or NULL */
     struct mb_auth_counters auth_stats;
     uint64_t auth_gen;      /* the last mb_realm_auth's generation */
 

@@ -2,6 +2,7 @@
 #include "mb_router.h"
 #include "mb_crypto.h"
 #include "mb_bridge.h"
+#include "mb_bridge_out.h"
 #include "mb_httpc.h"
 #include "mb_httpd.h"
 #include "mb_broker.h"
@@ -179,6 +180,7 @@ void mb_router_stop(struct mb_router *r)
         return;
     r->stopping = true;
     mb_lua_stop(r); /* scripts go first: their callers get their answers */
+    mb_bridge_out_free(r); /* then the HTTP subscribers and callees, the same way */
     mb_info(&r->log, "shutting down: %zu session(s) to close", r->nall);
     mb_ws_stop_listening(r);
     mb_net_stop_listening(r);
@@ -271,6 +273,8 @@ int mb_router_init(struct mb_router *r, uv_loop_t *loop, struct mb_config *cfg)
     if (mb_lua_start(r) < 0)
         return -1;
     if (mb_bridge_start(r) < 0) /* after the realms and scripts, before the listeners */
+        return -1;
+    if (mb_bridge_out_start(r) < 0) /* http.subscribers and http.callees: sessions in the realms */
         return -1;
     bool ws = false;
     for (size_t i = 0; i < cfg->nlisteners; i++)
