@@ -91,6 +91,7 @@ struct lua_http_call {
     json_t *tmp, *tmp2; /* an error's args and kwargs while pushed */
     /* the answer */
     int status;
+    enum mb_httpc_failure failure;
     char *error;
     char *body;
     size_t body_len;
@@ -821,15 +822,6 @@ static int box_gc(lua_State *L)
     return 0;
 }
 
-static bool contains_ci(const char *s, const char *word)
-{
-    size_t n = strlen(word);
-    for (; s && *s; s++)
-        if (strncasecmp(s, word, n) == 0)
-            return true;
-    return false;
-}
-
 static void on_answer(void *ctx, const struct mb_httpc_response *res)
 {
     struct lua_http_call *c = ctx;
@@ -837,8 +829,11 @@ static void on_answer(void *ctx, const struct mb_httpc_response *res)
     call_unlink(c);
     c->done = true;
     c->status = res->status;
-    if (res->error || res->status <= 0) {
+    c->failure = res->failure;
+    if (res->failure != MB_HTTPC_OK || res->status <= 0) {
         c->error = strdup(res->error ? res->error : "no answer");
+        if (c->failure == MB_HTTPC_OK)
+            c->failure = MB_HTTPC_FAILED;
     } else {
         c->body = malloc(res->body_len + 1);
         if (c->body) {
@@ -856,6 +851,7 @@ static void on_answer(void *ctx, const struct mb_httpc_response *res)
         if (!c->body || !c->headers || c->nheaders < n) {
             free(c->error);
             c->error = strdup("out of memory for the answer");
+            c->failure = MB_HTTPC_FAILED;
         }
     }
     if (!c->yielded) /* answered inside mb_httpc_start: l_request goes on by itself */
@@ -894,11 +890,11 @@ static int request_k(lua_State *L, int status, lua_KContext ctx)
     (void)status;
     (void)ctx;
     struct lua_http_call *c = luaL_checkudata(L, 2, BOX_MT);
-    if (c->error) {
-        const char *uri = contains_ci(c->error, "too large") || contains_ci(c->error, "larger than") ? URI_TOO_LARGE
-                          : contains_ci(c->error, "timeout") || contains_ci(c->error, "timed out") ? URI_TIMEOUT
-                                                                                                   : URI_FAILED;
-        return raise_http(L, c, uri, c->error);
+    if (c->error || c->failure != MB_HTTPC_OK) {
+        const char *uri = c->failure == MB_HTTPC_TOO_LARGE ? URI_TOO_LARGE
+                          : c->failure == MB_HTTPC_TIMEOUT ? URI_TIMEOUT
+                                                           : URI_FAILED;
+        return raise_http(L, c, uri, c->error ? c->error : "out of memory");
     }
     lua_createtable(L, 0, 3);
     lua_pushinteger(L, c->status);
@@ -1060,6 +1056,8 @@ static int l_request(lua_State *L)
         .method = c->method, .url = c->url, .headers = (const char *const *)c->lines, .body = body,
         .body_len = body_len, .timeout = timeout / 1000.0, .max_bytes = (size_t)max_bytes,
     };
+    if (mb_httpc_check(&req, err, sizeof err) < 0)
+        return luaL_error(L, "moonbar.http.request: %s", err);
     c->task = t;
     c->call = mb_httpc_start(sc->r, &req, on_answer, c);
     free_lines(c->lines, c->nlines); /* copied by mb_httpc */

@@ -716,19 +716,9 @@ def fetch_via(r, spec, timeout=10):
     return out
 
 
-def needs_httpc(r, upstream):
-    """moonbar.http.request needs the libcurl client (mb_httpc): until it lands, moonbar's stub
-    starts no request."""
-    out = fetch_via(r, {"url": upstream.base + "/status/200"})
-    if not out["ok"] and "cannot start the request" in out.get("message", ""):
-        pytest.skip("mb_httpc is a stub in this build: moonbar.http.request cannot start requests")
-
-
 @pytest.fixture
 def fetcher(router_factory, upstream):
-    r = ml.lua_router(router_factory, apps={"fetch.lua": FETCH}, lua={"callback_timeout": 0.05})
-    needs_httpc(r, upstream)
-    return r
+    return ml.lua_router(router_factory, apps={"fetch.lua": FETCH}, lua={"callback_timeout": 0.05})
 
 
 def test_request_returns_status_headers_and_body(fetcher, upstream):
@@ -854,7 +844,6 @@ RELOAD_V1 = """
 
 def test_a_reload_lets_requests_in_flight_finish_in_their_version(router_factory, upstream):
     r = ml.lua_router(router_factory, apps={"rl.lua": RELOAD_V1 + FETCH})
-    needs_httpc(r, upstream)
     bg = Background(r, "GET", "/slow_fetch?url=" + upstream.base + "/slow?0.8")
     ml.wait_until(lambda: any(p == "/slow?0.8" for _, p, _, _ in upstream.seen), what="the upstream request")
     mark = r.log_mark()
@@ -866,7 +855,6 @@ def test_a_reload_lets_requests_in_flight_finish_in_their_version(router_factory
 
 def test_shutdown_with_requests_in_flight_cancels_them(router_factory, upstream, clients):
     r = ml.lua_router(router_factory, apps={"fetch.lua": FETCH})
-    needs_httpc(r, upstream)
     c = clients(r)
     bg = Background(r, "POST", "/fetch", body=json.dumps({"url": upstream.base + "/slow?3"}).encode())
     c.call_async("com.lua.get", upstream.base + "/slow?3")
