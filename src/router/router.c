@@ -87,11 +87,15 @@ static void on_safe_point(uv_check_t *h)
     mb_net_flush_all(r);
 }
 
-/* Right before the loop waits for I/O: the log lines of this turn go out (stderr is fully
- * buffered, main.c), whichever phase wrote them (I/O, timers, close callbacks). */
+/* Right before the loop waits for I/O: what timers and idle callbacks queued this turn (an
+ * answer of the HTTP bridge, a call's timeout) is written now, not after the next wake-up (up
+ * to a tick later); then the log lines of this turn go out (stderr is fully buffered, main.c),
+ * whichever phase wrote them (I/O, timers, close callbacks). */
 static void on_before_poll(uv_prepare_t *h)
 {
-    (void)h;
+    struct mb_router *r = h->data;
+    mb_session_reap(r);
+    mb_net_flush_all(r);
     fflush(stderr);
 }
 
@@ -254,6 +258,7 @@ int mb_router_init(struct mb_router *r, uv_loop_t *loop, struct mb_config *cfg)
     r->safe_point.data = r;
     uv_check_start(&r->safe_point, on_safe_point);
     uv_prepare_init(loop, &r->log_flush);
+    r->log_flush.data = r;
     uv_prepare_start(&r->log_flush, on_before_poll);
     uv_timer_init(loop, &r->tick);
     r->tick.data = r;
