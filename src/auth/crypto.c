@@ -2,6 +2,7 @@
  * PBKDF2 from OpenSSL's libcrypto, Ed25519 and random bytes from libsodium. Nothing here keeps
  * state between calls; secret intermediates (seeds, expanded keys) are wiped before returning. */
 #include "mb_crypto.h"
+#include "mb_hex.h"
 
 #include <limits.h>
 #include <string.h>
@@ -44,24 +45,13 @@ void mb_hex_encode(const unsigned char *in, size_t n, char *out)
     out[2 * n] = '\0';
 }
 
-static int hex_value(unsigned char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 int mb_hex_decode(const char *hex, size_t len, unsigned char *out, size_t outcap)
 {
     if (len % 2 != 0 || len / 2 > outcap || len / 2 > INT_MAX)
         return -1;
     for (size_t i = 0; i < len / 2; i++) {
-        int hi = hex_value((unsigned char)hex[2 * i]);
-        int lo = hex_value((unsigned char)hex[2 * i + 1]);
+        int hi = mb_hex_digit((unsigned char)hex[2 * i]);
+        int lo = mb_hex_digit((unsigned char)hex[2 * i + 1]);
         if (hi < 0 || lo < 0)
             return -1;
         out[i] = (unsigned char)(hi << 4 | lo);

@@ -2,6 +2,7 @@
  * Crossbar reads them, request and GitHub signatures, and the replay guard. Signatures are
  * HMACs from libsodium (SHA-256) and OpenSSL (GitHub's SHA-1), compared as bytes in constant time. */
 #include "mb_bridge.h"
+#include "mb_hex.h"
 #include "mb_crypto.h"
 
 #include <stdlib.h>
@@ -14,17 +15,6 @@
 
 /* ---- query strings ------------------------------------------------------------------------------ */
 
-static int hex_digit(unsigned char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* The next decoded byte of [*p, end) ('+' a space, %XX a byte, a bad escape kept as '%'). */
 static unsigned char next_byte(const char **p, const char *end)
 {
@@ -34,7 +24,7 @@ static unsigned char next_byte(const char **p, const char *end)
         return ' ';
     }
     if (c == '%' && end - *p >= 3) {
-        int hi = hex_digit((unsigned char)(*p)[1]), lo = hex_digit((unsigned char)(*p)[2]);
+        int hi = mb_hex_digit((unsigned char)(*p)[1]), lo = mb_hex_digit((unsigned char)(*p)[2]);
         if (hi >= 0 && lo >= 0) {
             *p += 3;
             return (unsigned char)(hi << 4 | lo);

@@ -1,6 +1,7 @@
 /* The HTTP callee's URL rules (mb_http_url.h): pure string work, unit-tested in
  * spec/unit/test_http_url.c. */
 #include "mb_http_url.h"
+#include "mb_hex.h"
 #include "mb_buf.h"
 
 #include <stdbool.h>
@@ -17,17 +18,6 @@ static bool is_alpha(unsigned char c)
 static bool is_digit(unsigned char c)
 {
     return c >= '0' && c <= '9';
-}
-
-static int hexval(unsigned char c)
-{
-    if (is_digit(c))
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
 }
 
 static bool bad_byte(unsigned char c)
@@ -94,8 +84,8 @@ static bool dotdot_segment(const char *seg, size_t n)
         bool changed = false;
         for (size_t i = 0; i < len; i++) {
             int hi, lo;
-            if (cur[i] == '%' && i + 2 < len && (hi = hexval((unsigned char)cur[i + 1])) >= 0 &&
-                (lo = hexval((unsigned char)cur[i + 2])) >= 0) {
+            if (cur[i] == '%' && i + 2 < len && (hi = mb_hex_digit((unsigned char)cur[i + 1])) >= 0 &&
+                (lo = mb_hex_digit((unsigned char)cur[i + 2])) >= 0) {
                 cur[o++] = (char)(hi * 16 + lo);
                 i += 2;
                 changed = true;

@@ -1,5 +1,6 @@
 /* HTTP/1.1 request heads (RFC 9112 §2-5), parsed in place. */
 #include "mb_http.h"
+#include "mb_hex.h"
 
 #include <string.h>
 #include <strings.h>
@@ -193,17 +194,6 @@ bool mb_http_keep_alive(const struct mb_http_request *req)
     return req->minor >= 1 || mb_http_has_token(req, "connection", "keep-alive");
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 int mb_http_decode_path(struct mb_http_str path, char *out, size_t cap)
 {
     size_t o = 0;
@@ -213,7 +203,7 @@ int mb_http_decode_path(struct mb_http_str path, char *out, size_t cap)
             int h, l;
             if (i + 2 >= path.n)
                 return -1;
-            if ((h = hexval(path.p[i + 1])) < 0 || (l = hexval(path.p[i + 2])) < 0)
+            if ((h = mb_hex_digit((unsigned char)path.p[i + 1])) < 0 || (l = mb_hex_digit((unsigned char)path.p[i + 2])) < 0)
                 return -1;
             c = (char)(h << 4 | l);
             i += 2;
