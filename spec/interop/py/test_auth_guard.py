@@ -3,6 +3,7 @@ peer address. 50 wrong tickets from 127.0.0.2: the first few answered at once, t
 held longer (whatever its credentials), then the address refused outright for `lockout` seconds —
 even with the right ticket — while 127.0.0.3 joins at once. Loopback has the whole 127/8, so the
 clients bind their own source addresses."""
+import re
 import time
 
 import pytest
@@ -143,3 +144,19 @@ def test_the_counters_are_logged_at_shutdown(router_factory):
     r.stop()
     assert "auth: joins anonymous 0, ticket 1, wampcra 0, cryptosign 0; failures 2, held 1, locked out 1, " \
            "no matching method 1, challenge timeouts 0, guard evictions 0" in r.log, r.log[-1500:]
+
+
+def test_a_full_guard_forgets_the_address_seen_longest_ago(router_factory):
+    """brute_force.max_addresses bounds the memory an attacker with many addresses costs: past
+    it, the address whose last failure is the oldest is forgotten (and counted)."""
+    r = router_factory(config(lockout_after=2, free_failures=100, max_addresses=16))
+    attempt(r, "127.0.1.1", "bad")                     # one failure: one more would lock it
+    for i in range(20):                                 # 20 other addresses fill the table
+        attempt(r, "127.0.2.%d" % (i + 1), "bad")
+    attempt(r, "127.0.1.1", "bad")                     # forgotten: this is its first failure again
+    assert attempt(r, "127.0.1.1", "alice-ticket")[0] == raw.WELCOME
+    attempt(r, "127.0.1.1", "bad")                     # now the second: locked
+    assert "too many failed" in attempt(r, "127.0.1.1", "alice-ticket")[1]
+    r.stop()
+    m = re.search(r"guard evictions (\d+)", r.log)
+    assert m and int(m.group(1)) >= 5, r.log[-800:]
