@@ -1,10 +1,13 @@
 /* mb_utf8: the UTF-8 rules every reader of the hot path applies (the JSON skipper, the
- * MessagePack and CBOR readers): the same as jansson's, so the fast paths never accept a string
+ * MessagePack and CBOR readers, the HTTP bridge): the same as jansson's, so the fast paths never accept a string
  * the slow path would refuse. Pure, header-only. */
 #ifndef MB_UTF8_H
 #define MB_UTF8_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
+#include <string.h>
 
 /* Length of the valid UTF-8 sequence at p (first byte >= 0x80), or 0: no overlong forms, no
  * surrogates, nothing above U+10FFFF (jansson's rules). */
@@ -34,6 +37,31 @@ static inline size_t mb_utf8_seq(const unsigned char *p, const unsigned char *en
         if ((p[i] & 0xC0) != 0x80)
             return 0;
     return n;
+}
+
+/* Whether [s, s+n) is valid UTF-8. ASCII, the common case, goes 8 bytes at a time. */
+static inline bool mb_utf8_valid(const char *s, size_t n)
+{
+    const unsigned char *p = (const unsigned char *)s, *end = p + n;
+    while (p < end) {
+        if ((size_t)(end - p) >= 8) {
+            uint64_t w;
+            memcpy(&w, p, 8);
+            if (!(w & 0x8080808080808080ULL)) {
+                p += 8;
+                continue;
+            }
+        }
+        if (*p < 0x80) {
+            p++;
+            continue;
+        }
+        size_t k = mb_utf8_seq(p, end);
+        if (!k)
+            return false;
+        p += k;
+    }
+    return true;
 }
 
 #endif

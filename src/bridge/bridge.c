@@ -513,22 +513,6 @@ static bool content_type_ok(struct bpath *p, struct mb_http_exchange *ex, const 
     return true;
 }
 
-static bool valid_utf8(const char *s, size_t n)
-{
-    const unsigned char *p = (const unsigned char *)s, *end = p + n;
-    while (p < end) {
-        if (*p < 0x80) {
-            p++;
-            continue;
-        }
-        size_t k = mb_utf8_seq(p, end);
-        if (!k)
-            return false;
-        p += k;
-    }
-    return true;
-}
-
 static void missing_field(struct bpath *p, struct mb_http_exchange *ex, const char *reason)
 {
     deny_with(p, ex, 400, "REST bridge signature was invalid (missing mandatory field - ", reason, strlen(reason),
@@ -790,7 +774,7 @@ static void do_webhook(struct bpath *p, struct mb_http_exchange *ex, const struc
     for (size_t i = 0; headers && i < req->nheaders; i++) {
         const struct mb_http_header *h = &req->headers[i];
         char name[MB_HTTP_HEAD_MAX + 1];
-        if (!valid_utf8(h->value.p, h->value.n)) {
+        if (!mb_utf8_valid(h->value.p, h->value.n)) {
             json_decref(headers);
             deny_text(p, ex, 400, "Malformed request to the REST bridge.");
             return;
@@ -887,7 +871,7 @@ static void on_request(void *ctx, struct mb_http_exchange *ex, const struct mb_h
         deny_text(p, ex, 400, "Malformed request to the REST bridge.");
         return;
     }
-    if (!valid_utf8(body, len)) {
+    if (!mb_utf8_valid(body, len)) {
         deny_text(p, ex, 400, "Non-decodable request body, was not UTF-8.");
         return;
     }

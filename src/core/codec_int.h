@@ -79,30 +79,6 @@ struct mb_bin_writer {
 extern const struct mb_bin_writer mb_mp_writer, mb_cbor_writer;
 
 
-/* Whether [s, s+n) is valid UTF-8. ASCII, the common case, goes 8 bytes at a time. */
-static inline bool mb_utf8_valid(const char *s, size_t n)
-{
-    const unsigned char *p = (const unsigned char *)s, *end = p + n;
-    while (p < end) {
-        if ((size_t)(end - p) >= 8) {
-            uint64_t w;
-            memcpy(&w, p, 8);
-            if (!(w & 0x8080808080808080ULL)) {
-                p += 8;
-                continue;
-            }
-        }
-        if (*p < 0x80) {
-            p++;
-            continue;
-        }
-        size_t k = mb_utf8_seq(p, end);
-        if (!k)
-            return false;
-        p += k;
-    }
-    return true;
-}
 
 /* The validating skipper of both binary formats, iterative (a frame per open container, no
  * recursion): next is a constant at each call site, so the compiler specializes it. Returns
