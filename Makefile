@@ -17,7 +17,7 @@ ASAN_FLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-s
 UNIT_SRC := $(wildcard spec/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:spec/unit/%.c=build/unit/%)
 
-.PHONY: all run test unit deps clean asan bench
+.PHONY: all run test unit deps clean asan bench fuzz soak analyze
 all: build/moonbar
 
 deps:
@@ -51,6 +51,41 @@ build/unit/%: spec/unit/%.c spec/unit/unit.h $(OBJ)
 
 unit: $(UNIT_BIN)
 
+# libFuzzer harnesses (M13): one binary per spec/fuzz/fuzz_*.c, linked with every object but
+# main.o built by clang with ASan+UBSan and the fuzzer's coverage. `make fuzz` runs each for
+# FUZZ_TIME seconds (default 60); `make test` runs each over its corpus and briefly (--ci).
+FUZZ_CC    := clang
+FUZZ_FLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+FUZZ_OBJ   := $(SRC:%.c=build/fuzz/obj/%.o)
+FUZZ_SRC   := $(wildcard spec/fuzz/fuzz_*.c)
+FUZZ_BIN   := $(FUZZ_SRC:spec/fuzz/%.c=build/fuzz/%)
+FUZZ_TIME  ?= 60
+.SECONDARY: $(FUZZ_OBJ)
+
+build/fuzz/obj/%.o: %.c $(wildcard include/*.h src/*/*.h)
+	@mkdir -p $(dir $@)
+	@echo "  CC    $< (fuzz)"
+	@$(FUZZ_CC) $(CFLAGS) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link -DMB_FUZZ -c -o $@ $<
+
+build/fuzz/%: spec/fuzz/%.c $(wildcard spec/fuzz/*.h) $(FUZZ_OBJ)
+	@mkdir -p build/fuzz
+	@echo "  FUZZ  $@"
+	@$(FUZZ_CC) $(CFLAGS) $(FUZZ_FLAGS) -fsanitize=fuzzer -Ispec/fuzz -o $@ $< $(FUZZ_OBJ) $(LDLIBS)
+
+fuzz: deps
+	$(MAKE) $(FUZZ_BIN)
+	scripts/fuzz --time $(FUZZ_TIME) $(FUZZ_ARGS)
+
+# Static analysis (M13): gcc's -fanalyzer over src/, every finding an error.
+analyze:
+	scripts/analyze
+
+# make soak: 10 minutes of mixed traffic against build/moonbar (SOAK_TIME seconds), not in CI.
+SOAK_TIME ?= 600
+soak: deps
+	$(MAKE) build/moonbar
+	SOAK_TIME=$(SOAK_TIME) scripts/soak
+
 # Benchmarks: performance targets live here, never in tests.
 build/bench/%: scripts/bench/%.c scripts/bench/bench_common.h $(OBJ)
 	@mkdir -p build/bench
@@ -72,7 +107,7 @@ run: deps
 	build/moonbar --config lua/config.lua
 
 test: deps
-	$(MAKE) build/moonbar build/moonbar-asan $(UNIT_BIN)
+	$(MAKE) build/moonbar build/moonbar-asan $(UNIT_BIN) $(FUZZ_BIN)
 	scripts/run-tests
 
 clean:
