@@ -152,7 +152,8 @@ static void handler_open(struct mb_script *sc, struct handler *h)
 /* Drops h: UNREGISTER/UNSUBSCRIBE if the router confirmed it, else when it does. */
 static void handler_close(struct mb_script *sc, struct handler *h)
 {
-    mb_map_del_str(&sc->handlers, h->key, strlen(h->key));
+    if (h->key) /* NULL: closed earlier, while its REGISTER/SUBSCRIBE was in flight */
+        mb_map_del_str(&sc->handlers, h->key, strlen(h->key));
     if (h->id) {
         mb_map_del_id(h->kind == H_REGISTER ? &sc->regs : &sc->subs, h->id);
         uint64_t req = mb_script_request(sc, (struct waiting){ W_OTHER, NULL, NULL });
@@ -417,10 +418,9 @@ static void push_payload(lua_State *co, json_t *msg, size_t first)
 static void on_registered(struct mb_script *sc, struct waiting *w, uint64_t id)
 {
     struct handler *h = w->h;
-    if (!h->key) { /* closed while its REGISTER was in flight */
+    if (!h->key) { /* closed while its REGISTER was in flight: undo it now (frees h) */
         h->id = id;
         handler_close(sc, h);
-        handler_free(sc->L, h);
         return;
     }
     h->id = id;

@@ -393,3 +393,27 @@ def test_reload_under_load_loses_no_call_and_keeps_state(router_factory, clients
     spans = [ranges[t] for t in good_tags]
     assert all(a[1] < b[0] for a, b in zip(spans, spans[1:])), spans
     assert len(r.log.split("new version rejected")) - 1 == 5
+
+
+def test_registration_dropped_by_a_reload_while_its_register_is_in_flight(router_factory, clients):
+    # A callback registers at run time and reloads its own script before the REGISTERED
+    # comes back: the new version does not declare the registration, so it is closed while
+    # in flight, and its REGISTERED must unregister it (found by gcc's -fanalyzer: this
+    # path used to strlen(NULL) and free the handler twice).
+    r = ml.lua_router(router_factory, apps={"app.lua": versioned("v1", """
+        moonbar.register("com.lua.trigger", function()
+            moonbar.register("com.lua.late", function() return "late" end)
+            moonbar.subscribe("com.lua.late_topic", function() end)
+            local res = moonbar.call("moonbar.reload", {"app.lua"})
+            return "reloaded"
+        end)
+    """)})
+    c = clients(r)
+    assert c.call("com.lua.trigger") == "reloaded"
+    assert c.call("com.lua.trigger") == "reloaded"
+    assert tag_of(c)[0] == "v1"
+    ml.wait_until(lambda: ml.call_error(c, "com.lua.late").error == "wamp.error.no_such_procedure",
+                  what="com.lua.late unregistered")
+    other = clients(r)
+    other.register("com.lua.late", lambda: "client now")
+    assert c.call("com.lua.late") == "client now"
