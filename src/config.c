@@ -270,8 +270,9 @@ static int get_string(struct ld *ld, const char *section, const char *key, char 
     if (t == LUA_TSTRING) {
         char *v = strdup(lua_tostring(L, -1));
         if (v) {
-            free(*out);
+            char *old = *out;
             *out = v;
+            free(old);
         }
     } else if (t != LUA_TNIL) {
         rc = fail(ld, section, key, "must be a string, got %s", lua_typename(L, t));
@@ -1723,7 +1724,7 @@ static char *read_text(const char *path)
     size_t len = 0, cap = 0, n;
     char chunk[4096];
     while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) {
-        if (len + n + 1 > cap) {
+        if (!buf || len + n + 1 > cap) {
             cap = (len + n + 1) * 2;
             char *nb = realloc(buf, cap);
             if (!nb) {

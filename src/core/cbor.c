@@ -124,8 +124,10 @@ again:
                 float f;
                 memcpy(&f, &u32, 4);
                 t->d = f;
-            } else
-                memcpy(&t->d, &u, 8);
+            } else {
+                union { uint64_t u; double d; } bits = { .u = u };
+                t->d = bits.d;
+            }
             goto done;
         }
         default: return MB_E_BYTE; /* other simple values: outside the model */

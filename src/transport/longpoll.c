@@ -217,7 +217,7 @@ static void common_headers(const struct lp_path *p, const struct mb_http_request
     const char *cors = p->cfg->cors;
     if (!cors || n < 0 || (size_t)n >= cap)
         return;
-    const struct mb_http_str *o = req ? mb_http_header(req, "origin", 0) : NULL;
+    const struct mb_http_str *o = mb_http_header(req, "origin", 0);
     bool printable = o && o->n > 0 && o->n <= 200;
     for (size_t i = 0; printable && i < o->n; i++)
         printable = o->p[i] > 0x20 && o->p[i] < 0x7f;
