@@ -183,6 +183,7 @@ static size_t parse(struct raw_conn *rc, const char *p, size_t n)
         if (len > rc->rl->max_message_size) {
             mb_warn(&r->log, "session %llu (%s): message of %zu bytes exceeds max_message_size %zu: "
                     "closed", (unsigned long long)rc->s->id, rc->s->peer, len, rc->rl->max_message_size);
+            r->limits_stats.messages_too_large++;
             mb_session_close(rc->s, 1009, "message too big", false);
             mb_conn_set_reading(rc->c, false);
             return n;

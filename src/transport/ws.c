@@ -1015,6 +1015,7 @@ static void too_big(struct wsc *w, uint64_t size, bool inflated)
     char reason[120];
     snprintf(reason, sizeof reason, "message of %s%llu bytes exceeds max_message_size %zu",
              inflated ? "over " : "", (unsigned long long)size, w->wl->max_message_size);
+    router_of(w)->limits_stats.messages_too_large++;
     ws_fail(w, 1009, reason);
 }
 
