@@ -178,6 +178,11 @@ bool mb_check_uri(struct mb_session *s, const struct mb_msg *m, int match, bool 
  * not_authorized / authorization_failed (if reply) and returns false. */
 bool mb_session_authorized(struct mb_session *s, const char *action, const struct mb_msg *m, bool reply);
 
+/* A request refused by a resource limit: ERROR with wamp.error.resource_exhausted, the message
+ * both in Details.message and as Arguments[0]. */
+void mb_session_refuse(struct mb_session *s, int req_type, uint64_t request, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
 /* Ends the session: ABORT with reason and message, then closes the transport. */
 void mb_session_abort(struct mb_session *s, enum mb_reason reason, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

@@ -25,8 +25,8 @@ void mb_broker_subscribe(struct mb_session *s, const struct mb_msg *m)
     bool created = false, added = false;
     if (s->subs.len >= r->cfg->max_subscriptions_per_session && !(sub && mb_vec_contains(&sub->subscribers, s))) {
         r->limits_stats.subscriptions_refused++; /* a repeated SUBSCRIBE (same ID) does not count */
-        mb_session_error(s, MB_SUBSCRIBE, m->request, MB_R_RESOURCE_EXHAUSTED,
-                         "session has %zu subscriptions: limits.max_subscriptions_per_session reached", s->subs.len);
+        mb_session_refuse(s, MB_SUBSCRIBE, m->request,
+                          "session has %zu subscriptions: limits.max_subscriptions_per_session reached", s->subs.len);
         return;
     }
     if (!sub) {

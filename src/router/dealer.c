@@ -52,8 +52,8 @@ void mb_dealer_register(struct mb_session *s, const struct mb_msg *m)
     bool created = false, added = false;
     if (s->regs.len >= r->cfg->max_registrations_per_session && !(reg && mb_vec_contains(&reg->callees, s))) {
         r->limits_stats.registrations_refused++; /* a repeated REGISTER (same ID) does not count */
-        mb_session_error(s, MB_REGISTER, m->request, MB_R_RESOURCE_EXHAUSTED,
-                         "session has %zu registrations: limits.max_registrations_per_session reached", s->regs.len);
+        mb_session_refuse(s, MB_REGISTER, m->request,
+                          "session has %zu registrations: limits.max_registrations_per_session reached", s->regs.len);
         return;
     }
     if (reg) {
@@ -363,8 +363,8 @@ void mb_dealer_call(struct mb_session *s, const struct mb_msg *m)
         return;
     if (s->calls.len >= r->cfg->max_calls_per_caller) {
         r->limits_stats.calls_refused_caller++;
-        mb_session_error(s, MB_CALL, m->request, MB_R_RESOURCE_EXHAUSTED,
-                         "caller has %zu calls in flight: limits.max_calls_per_caller reached", s->calls.len);
+        mb_session_refuse(s, MB_CALL, m->request, "caller has %zu calls in flight: limits.max_calls_per_caller reached",
+                          s->calls.len);
         return;
     }
     enum mb_match_policy policy;
@@ -391,9 +391,9 @@ void mb_dealer_call(struct mb_session *s, const struct mb_msg *m)
         struct mb_session *other = reg->invoke == MB_INVOKE_CUSTOM ? NULL : callee_with_room(r, reg, callee);
         if (!other) {
             r->limits_stats.calls_refused_callee++;
-            mb_session_error(s, MB_CALL, m->request, MB_R_RESOURCE_EXHAUSTED,
-                             "callee of '%.*s' has %zu invocations in flight: limits.max_invocations_per_callee "
-                             "reached", URI_ARG(m), callee->invocations.len);
+            mb_session_refuse(s, MB_CALL, m->request,
+                              "callee of '%.*s' has %zu invocations in flight: limits.max_invocations_per_callee "
+                              "reached", URI_ARG(m), callee->invocations.len);
             return;
         }
         callee = other;

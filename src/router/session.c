@@ -430,6 +430,19 @@ void mb_session_error(struct mb_session *s, int req_type, uint64_t request, enum
                                  mb_reason_uri(reason), args));
 }
 
+void mb_session_refuse(struct mb_session *s, int req_type, uint64_t request, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    json_t *args = message_args(fmt, ap);
+    va_end(ap);
+    json_t *text = json_array_get(args, 0);
+    mb_debug(&s->router->log, "session %llu: %s refused: %s", (unsigned long long)s->id, mb_msg_name(req_type),
+             json_string_value(text));
+    mb_session_send(s, json_pack("[iiI{sO}so]", MB_ERROR, req_type, (json_int_t)request, "message", text,
+                                 mb_reason_uri(MB_R_RESOURCE_EXHAUSTED), args));
+}
+
 void mb_session_close(struct mb_session *s, int code, const char *reason, bool flush)
 {
     if (s->doomed)
