@@ -63,6 +63,7 @@ struct mb_realm_config {
     bool has_roles;                /* realms[i].roles is set: default-deny, static rules */
     struct mb_role_config *roles;  /* realms[i].roles, in no particular order */
     size_t nroles;
+    size_t max_sessions;           /* realms[i].max_sessions (0: limits.max_sessions_per_realm) */
 };
 
 /* brute_force: failed authentications counted per peer address. */
@@ -204,6 +205,17 @@ struct mb_config {
     struct mb_http_config http;   /* the http section (M11) */
     struct mb_brute_force_config brute_force;
     double auth_timeout;          /* seconds a CHALLENGE waits for its AUTHENTICATE (limits.auth_timeout) */
+    /* M13 resource limits (the limits section; 0 where said: no limit) */
+    size_t max_connections;       /* open connections across every listener (100000) */
+    size_t max_connections_per_address; /* ... from one peer IP address; Unix peers exempt (1000) */
+    size_t max_sessions_per_realm;      /* joined sessions per realm (100000; realms[i].max_sessions) */
+    size_t max_subscriptions_per_session; /* (10000) */
+    size_t max_registrations_per_session; /* (10000) */
+    size_t max_calls_per_caller;        /* calls in flight per caller session (1000) */
+    size_t max_invocations_per_callee;  /* invocations in flight per callee session (1000) */
+    double max_message_rate;      /* messages per second a session may send (0: off) */
+    double max_message_burst;     /* token bucket size (0: 2 x rate) */
+    double hello_timeout;         /* seconds an open transport may wait before HELLO (10) */
 
     char *store_path;             /* moonbar.store's database file */
     size_t store_max_size_mb;     /* the file cannot grow past it */

@@ -19,6 +19,7 @@
 
 #include "mb_buf.h"
 #include "mb_config.h"
+#include "mb_map.h"
 
 struct mb_router;
 struct mb_conn;
@@ -62,6 +63,14 @@ struct mb_conn {
     uint64_t last_tx;      /* ms: when the queue was last written out (idle buffers are freed) */
     struct mb_conn *prev, *next;  /* net->conns */
     struct mb_conn *next_dirty;
+    struct mb_addr_count *addr; /* its peer address's entry in net->per_address (NULL: Unix) */
+};
+
+/* Open connections from one peer IP address (limits.max_connections_per_address). */
+struct mb_addr_count {
+    size_t n;
+    size_t len;
+    char ip[48];
 };
 
 /* A listening endpoint of the config. */
@@ -94,6 +103,9 @@ struct mb_net {
     char *rbuf; /* MB_CONN_READ_CHUNK bytes */
     void *bio_method; /* BIO_METHOD * of TLS connections' BIO (conn.c), made at the first one */
     char *tls_plain;  /* MB_CONN_READ_CHUNK bytes: TLS plaintext (the ciphertext is in rbuf) */
+    size_t nconns;    /* open connections, every listener (limits.max_connections) */
+    struct mb_map per_address; /* peer IP → struct mb_addr_count, freed at 0 */
+    uint64_t refused_logged[2]; /* ms: the last refusal warnings (at most one a second each) */
 };
 #define MB_CONN_READ_CHUNK 65536
 

@@ -46,6 +46,11 @@ struct mb_transport {
     size_t (*queued)(void *conn);
     /* Pauses or resumes reading from the peer (flow control). */
     void (*set_reading)(void *conn, bool on);
+    /* limits.max_message_rate: the session's bucket has a token again: the transport hands it
+     * the messages it held (read, not yet given) until the session is throttled again, and
+     * then stops. NULL: the transport cannot hold messages (in-router sessions, long-poll):
+     * the rate limit does not apply to its sessions. */
+    void (*resume)(void *conn);
     /* Closes the connection: after writing what is queued if flush, else at once.
      * code/reason go into the WebSocket close frame. The transport later calls
      * mb_session_free() from its close callback. */
@@ -122,6 +127,24 @@ struct mb_invocation {
 struct mb_lua_realm;
 struct mb_history;
 
+/* What the resource limits refused or delayed (limits section), logged at shutdown in one
+ * "limits:" line. */
+struct mb_limit_counters {
+    uint64_t connections_refused_total;       /* limits.max_connections */
+    uint64_t connections_refused_per_address; /* limits.max_connections_per_address */
+    uint64_t sessions_refused;                /* max_sessions_per_realm / realms[i].max_sessions */
+    uint64_t subscriptions_refused;           /* max_subscriptions_per_session */
+    uint64_t registrations_refused;           /* max_registrations_per_session */
+    uint64_t calls_refused_caller;            /* max_calls_per_caller */
+    uint64_t calls_refused_callee;            /* max_invocations_per_callee */
+    uint64_t sessions_throttled;              /* max_message_rate: times a session's reading paused */
+    uint64_t messages_delayed;                /* ... messages that waited in moonbar for a token */
+    uint64_t hello_timeouts;                  /* hello_timeout */
+    uint64_t handshake_timeouts;              /* listeners[i].handshake_timeout */
+    uint64_t slow_consumers_dropped;          /* max_queue_bytes / slow_consumer_timeout */
+    uint64_t messages_too_large;              /* max_message_size */
+};
+
 /* Options and Details dicts decoded lately, by their bytes: the same few dicts ("{}",
  * {"acknowledge":true}, ...) come in every message, so they are decoded once. */
 #define MB_DICT_CACHE 64
@@ -142,6 +165,7 @@ struct mb_realm {
     struct mb_lua_realm *lua; /* its scripts, or NULL */
     struct mb_history *history; /* realms[i].history, or NULL when the realm keeps none */
     struct mb_realm_auth *auth; /* realms[i].auth and roles (M10); NULL only if out of memory */
+    size_t max_sessions;        /* realms[i].max_sessions, else limits.max_sessions_per_realm */
 };
 
 struct mb_router {
@@ -177,6 +201,12 @@ struct mb_router {
     struct mb_bridge *bridge; /* the http section's publisher, caller and webhook paths (mb_bridge.h), or NULL */
     struct mb_bridge_out *bridge_out; /* http.subscribers and http.callees (mb_bridge_out.h), or NULL */
     struct mb_auth_counters auth_stats;
+    struct mb_limit_counters limits_stats;
+    struct mb_session *throttled; /* sessions paused by limits.max_message_rate (their rate_next) */
+    uv_timer_t rate_timer;        /* resumes them when their bucket has a token again */
+    uint64_t rate_due;            /* ms: when rate_timer fires (while it runs) */
+    int64_t rate_per_ms;          /* limits.max_message_rate in millionths of a token per ms (0: off) */
+    int64_t rate_burst;           /* the bucket's size, in millionths of a token */
     uint64_t auth_gen;      /* the last mb_realm_auth's generation */
 
     uv_check_t safe_point;

@@ -89,7 +89,23 @@ struct mb_session {
     struct mb_session *next_doomed;
     struct mb_session *prev, *next; /* router->all */
     struct mb_authz_memo *memo;     /* its last static decision (mb_auth.h), or NULL */
+
+    /* M13 resource limits (kept last: the fields above are the hot ones) */
+    uint64_t hello_since;  /* ms: transport open, or GOODBYE: limits.hello_timeout runs from it */
+    int64_t rate_tokens;   /* limits.max_message_rate: the bucket, in millionths of a token */
+    uint64_t rate_ms;      /* ms: when it was last refilled */
+    uint64_t rate_resume_at; /* ms: throttled until then */
+    struct mb_session *rate_next; /* router->throttled */
+    bool throttled;        /* the bucket is empty: the transport holds what it read, reading paused */
+    bool rate_resuming;    /* the transport is handing over what it held (messages_delayed) */
 };
+
+/* limits.max_message_rate: a transport checks it after each message it hands over, and holds
+ * the rest of what it read (tr->resume gives it later). */
+static inline bool mb_session_throttled(const struct mb_session *s)
+{
+    return s->throttled;
+}
 
 /* Whether s announced callee.features.call_canceling: it gets INTERRUPT, else canceling is skip. */
 static inline bool mb_session_cancelable(const struct mb_session *s)
@@ -162,6 +178,11 @@ bool mb_check_uri(struct mb_session *s, const struct mb_msg *m, int match, bool 
  * not_authorized / authorization_failed (if reply) and returns false. */
 bool mb_session_authorized(struct mb_session *s, const char *action, const struct mb_msg *m, bool reply);
 
+/* A request refused by a resource limit: ERROR with wamp.error.resource_exhausted, the message
+ * both in Details.message and as Arguments[0]. */
+void mb_session_refuse(struct mb_session *s, int req_type, uint64_t request, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
 /* Ends the session: ABORT with reason and message, then closes the transport. */
 void mb_session_abort(struct mb_session *s, enum mb_reason reason, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -182,6 +203,12 @@ void mb_session_reap(struct mb_router *r);
  * went out (0: none waiting), drops a peer that did not answer within ping_timeout, and returns
  * true (setting ping_sent) when the transport should ping a peer silent for ping_interval. */
 bool mb_session_liveness(struct mb_session *s, uint64_t now_ms, uint64_t last_rx, uint64_t *ping_sent);
+/* Router tick: closes transports that sent no HELLO within limits.hello_timeout. */
+void mb_session_check_hello(struct mb_router *r, uint64_t now_ms);
+/* The router's rate timer (limits.max_message_rate): resumes the throttled sessions now due. */
+void mb_session_rate_timer(uv_timer_t *h);
+/* realm's session bound (realms[i].max_sessions, else limits.max_sessions_per_realm). */
+size_t mb_realm_max_sessions(const struct mb_router *r, const struct mb_realm *realm);
 /* Router tick: disconnects sessions whose queue stayed over the limit too long. */
 void mb_session_check_slow(struct mb_router *r, uint64_t now_ms);
 

@@ -49,7 +49,8 @@ const char *mb_msg_name(int type);
     X(AUTHENTICATION_FAILED, "wamp.error.authentication_failed")                   \
     X(NO_MATCHING_AUTH_METHOD, "wamp.error.no_matching_auth_method")               \
     X(NO_SUCH_PRINCIPAL, "wamp.error.no_such_principal")                           \
-    X(NO_SUCH_ROLE, "wamp.error.no_such_role")
+    X(NO_SUCH_ROLE, "wamp.error.no_such_role")                                     \
+    X(RESOURCE_EXHAUSTED, "wamp.error.resource_exhausted")
 
 enum mb_reason {
 #define MB_REASON_ENUM(name, uri) MB_R_##name,

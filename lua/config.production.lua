@@ -61,7 +61,20 @@ return {
     },
   },
   brute_force = { free_failures = 5, delay = 0.2, max_delay = 5, lockout_after = 10, lockout = 300 },
-  limits = { max_message_size = 1048576, max_queue_bytes = 4194304, slow_consumer_timeout = 10, auth_timeout = 10 },
+  limits = {
+    max_message_size = 1048576, max_queue_bytes = 4194304, slow_consumer_timeout = 10, auth_timeout = 10,
+    -- resource limits (docs/behaviour.md, Limits)
+    max_connections = 50000,
+    max_connections_per_address = 200,   -- raise it for peers behind one NAT or proxy
+    max_sessions_per_realm = 50000,
+    max_subscriptions_per_session = 1000,
+    max_registrations_per_session = 1000,
+    max_calls_per_caller = 1000,
+    max_invocations_per_callee = 1000,
+    max_message_rate = 1000,             -- per session; bursts of max_message_burst pass at once
+    max_message_burst = 2000,
+    hello_timeout = 10,
+  },
   lua = { callback_timeout = 0.1, memory_limit = 512, watch = false }, -- deploys reload with SIGHUP
   store = { path = "/var/lib/moonbar/moonbar.db" },
 }

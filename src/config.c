@@ -54,6 +54,14 @@ int mb_config_defaults(struct mb_config *cfg, const char *default_web_root)
                                                        .lockout_after = 10, .lockout = 60, .forget_after = 600,
                                                        .max_addresses = 65536 };
     cfg->auth_timeout = 10;
+    cfg->max_connections = 100000;
+    cfg->max_connections_per_address = 1000;
+    cfg->max_sessions_per_realm = 100000;
+    cfg->max_subscriptions_per_session = 10000;
+    cfg->max_registrations_per_session = 10000;
+    cfg->max_calls_per_caller = 1000;
+    cfg->max_invocations_per_callee = 1000;
+    cfg->hello_timeout = 10;
     cfg->store_path = strdup("data/moonbar.db"); /* no config file: ./data/moonbar.db */
     cfg->store_max_size_mb = 1024;
     if (!cfg->store_path || !cfg->ws_host || !cfg->ws_path || !cfg->raw_host || !cfg->realms || !cfg->realms[0].name)
@@ -1278,7 +1286,8 @@ static int load_realms(struct ld *ld, struct mb_config *cfg)
         lua_pop(L, 1);
         return fail(ld, NULL, "realms", "out of memory");
     }
-    static const char *const keys[] = { "name", "uri_check", "apps", "policy", "history", "auth", "roles", NULL };
+    static const char *const keys[] = { "name", "uri_check", "apps", "policy", "history", "auth", "roles",
+                                        "max_sessions", NULL };
     int rc = 0;
     for (size_t i = 1; i <= n && rc == 0; i++) {
         char section[32];
@@ -1306,6 +1315,9 @@ static int load_realms(struct ld *ld, struct mb_config *cfg)
         if (rc == 0)
             rc = get_string(ld, section, "policy", &rc_->policy);
         resolve_path(ld, &rc_->policy);
+        double maxs = 0;
+        if (rc == 0 && (rc = get_number(ld, section, "max_sessions", 1, 100000000, true, &maxs)) == 0)
+            rc_->max_sessions = (size_t)maxs;
         if (rc == 0)
             rc = load_apps(ld, section, rc_);
         if (rc == 0)
@@ -1560,7 +1572,11 @@ static int load_table(struct ld *ld, struct mb_config *cfg)
     static const char *const limit_keys[] = { "max_message_size", "max_queue_bytes",
                                               "slow_consumer_timeout", "shutdown_grace", "ping_interval",
                                               "ping_timeout", "ping_rawsocket", "busy_poll_us",
-                                              "max_retained_topics", "auth_timeout", NULL };
+                                              "max_retained_topics", "auth_timeout", "max_connections",
+                                              "max_connections_per_address", "max_sessions_per_realm",
+                                              "max_subscriptions_per_session", "max_registrations_per_session",
+                                              "max_calls_per_caller", "max_invocations_per_callee",
+                                              "max_message_rate", "max_message_burst", "hello_timeout", NULL };
     lua_State *L = ld->L;
     if (only_keys(ld, NULL, top) < 0)
         return -1;
@@ -1641,6 +1657,30 @@ static int load_table(struct ld *ld, struct mb_config *cfg)
         double retained = (double)cfg->max_retained_topics;
         if (rc == 0 && (rc = get_number(ld, "limits", "max_retained_topics", 0, 10000000, true, &retained)) == 0)
             cfg->max_retained_topics = (size_t)retained;
+        static const struct { const char *key; size_t offset; double min; } counts[] = {
+            { "max_connections", offsetof(struct mb_config, max_connections), 1 },
+            { "max_connections_per_address", offsetof(struct mb_config, max_connections_per_address), 1 },
+            { "max_sessions_per_realm", offsetof(struct mb_config, max_sessions_per_realm), 1 },
+            { "max_subscriptions_per_session", offsetof(struct mb_config, max_subscriptions_per_session), 1 },
+            { "max_registrations_per_session", offsetof(struct mb_config, max_registrations_per_session), 1 },
+            { "max_calls_per_caller", offsetof(struct mb_config, max_calls_per_caller), 1 },
+            { "max_invocations_per_callee", offsetof(struct mb_config, max_invocations_per_callee), 1 },
+        };
+        for (size_t i = 0; rc == 0 && i < sizeof counts / sizeof counts[0]; i++) {
+            size_t *field = (size_t *)((char *)cfg + counts[i].offset);
+            double v = (double)*field;
+            if ((rc = get_number(ld, "limits", counts[i].key, counts[i].min, 100000000, true, &v)) == 0)
+                *field = (size_t)v;
+        }
+        if (rc == 0)
+            rc = get_number(ld, "limits", "max_message_rate", 0, 10000000, false, &cfg->max_message_rate);
+        if (rc == 0)
+            rc = get_number(ld, "limits", "max_message_burst", 0, 100000000, false, &cfg->max_message_burst);
+        if (rc == 0 && cfg->max_message_burst > 0 && cfg->max_message_burst < 1)
+            rc = fail(ld, "limits", "max_message_burst", "must be at least 1 (or 0: twice max_message_rate), got %g",
+                      cfg->max_message_burst);
+        if (rc == 0)
+            rc = get_number(ld, "limits", "hello_timeout", 0.1, 3600, false, &cfg->hello_timeout);
         double busy = cfg->busy_poll_us; /* kept when the key is absent */
         if (rc == 0 && (rc = get_number(ld, "limits", "busy_poll_us", 0, 10000, true, &busy)) == 0)
             cfg->busy_poll_us = (unsigned)busy;

@@ -497,6 +497,63 @@ TEST(busy_poll_defaults_to_50_us_and_0_turns_it_off)
     fx_done(&f);
 }
 
+TEST(resource_limits_have_defaults_and_load)
+{
+    struct fx f;
+    LOADS(&f, "return {}\n");
+    CHECK(f.cfg.max_connections == 100000);
+    CHECK(f.cfg.max_connections_per_address == 1000);
+    CHECK(f.cfg.max_sessions_per_realm == 100000);
+    CHECK(f.cfg.max_subscriptions_per_session == 10000);
+    CHECK(f.cfg.max_registrations_per_session == 10000);
+    CHECK(f.cfg.max_calls_per_caller == 1000);
+    CHECK(f.cfg.max_invocations_per_callee == 1000);
+    CHECK(f.cfg.max_message_rate == 0);
+    CHECK(f.cfg.max_message_burst == 0);
+    CHECK(f.cfg.hello_timeout == 10);
+    CHECK(f.cfg.realms[0].max_sessions == 0);
+    fx_done(&f);
+    LOADS(&f, "return { limits = { max_connections = 5, max_connections_per_address = 2,\n"
+              " max_sessions_per_realm = 3, max_subscriptions_per_session = 4,\n"
+              " max_registrations_per_session = 6, max_calls_per_caller = 7,\n"
+              " max_invocations_per_callee = 8, max_message_rate = 50, max_message_burst = 10,\n"
+              " hello_timeout = 0.5 }, realms = { { name = \"r\", max_sessions = 9 } } }\n");
+    CHECK(f.cfg.max_connections == 5);
+    CHECK(f.cfg.max_connections_per_address == 2);
+    CHECK(f.cfg.max_sessions_per_realm == 3);
+    CHECK(f.cfg.max_subscriptions_per_session == 4);
+    CHECK(f.cfg.max_registrations_per_session == 6);
+    CHECK(f.cfg.max_calls_per_caller == 7);
+    CHECK(f.cfg.max_invocations_per_callee == 8);
+    CHECK(f.cfg.max_message_rate == 50);
+    CHECK(f.cfg.max_message_burst == 10);
+    CHECK(f.cfg.hello_timeout == 0.5);
+    CHECK(f.cfg.realms[0].max_sessions == 9);
+    fx_done(&f);
+}
+
+TEST(resource_limits_of_the_wrong_type_or_range_are_rejected)
+{
+    FAILS_WITH("return { limits = { max_connections = 0 } }\n", "limits.max_connections", "between");
+    FAILS_WITH("return { limits = { max_connections = \"10\" } }\n", "limits.max_connections", "must be a number");
+    FAILS_WITH("return { limits = { max_connections_per_address = 2.5 } }\n", "limits.max_connections_per_address",
+               "integer");
+    FAILS_WITH("return { limits = { max_sessions_per_realm = -1 } }\n", "limits.max_sessions_per_realm");
+    FAILS_WITH("return { limits = { max_subscriptions_per_session = 0 } }\n", "limits.max_subscriptions_per_session");
+    FAILS_WITH("return { limits = { max_registrations_per_session = true } }\n",
+               "limits.max_registrations_per_session", "must be a number");
+    FAILS_WITH("return { limits = { max_calls_per_caller = 0 } }\n", "limits.max_calls_per_caller");
+    FAILS_WITH("return { limits = { max_invocations_per_callee = 1e12 } }\n", "limits.max_invocations_per_callee");
+    FAILS_WITH("return { limits = { max_message_rate = -1 } }\n", "limits.max_message_rate");
+    FAILS_WITH("return { limits = { max_message_rate = 0/0 } }\n", "limits.max_message_rate");
+    FAILS_WITH("return { limits = { max_message_burst = 0.5 } }\n", "limits.max_message_burst", "at least 1");
+    FAILS_WITH("return { limits = { hello_timeout = 0 } }\n", "limits.hello_timeout");
+    FAILS_WITH("return { limits = { hello_timeout = \"1\" } }\n", "limits.hello_timeout", "must be a number");
+    FAILS_WITH("return { realms = { { name = \"r\", max_sessions = 0 } } }\n", "realms[1].max_sessions");
+    FAILS_WITH("return { realms = { { name = \"r\", max_sessions = \"x\" } } }\n", "realms[1].max_sessions",
+               "must be a number");
+}
+
 TEST(limits_that_are_not_a_number_are_rejected)
 {
     /* 0/0 is NaN: every range comparison is false, so a plain "v < min || v > max" lets it in */

@@ -646,7 +646,7 @@ void mb_auth_tick(struct mb_router *r, uint64_t now_ms)
             json_t *details = json_incref(p->details);
             mb_auth_forget(s);
             s->state = MB_S_NEW;
-            if (!s->reading_paused)
+            if (!s->reading_paused && !s->throttled)
                 s->tr->set_reading(s->conn, true);
             char addr[64];
             peer_address(s, addr, sizeof addr);

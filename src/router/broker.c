@@ -23,6 +23,12 @@ void mb_broker_subscribe(struct mb_session *s, const struct mb_msg *m)
         return;
     struct mb_subscription *sub = mb_matcher_find(&b->match, match, m->uri, m->uri_len);
     bool created = false, added = false;
+    if (s->subs.len >= r->cfg->max_subscriptions_per_session && !(sub && mb_vec_contains(&sub->subscribers, s))) {
+        r->limits_stats.subscriptions_refused++; /* a repeated SUBSCRIBE (same ID) does not count */
+        mb_session_refuse(s, MB_SUBSCRIBE, m->request,
+                          "session has %zu subscriptions: limits.max_subscriptions_per_session reached", s->subs.len);
+        return;
+    }
     if (!sub) {
         sub = calloc(1, sizeof *sub);
         if (!sub || !(sub->uri = malloc(m->uri_len + 1)))

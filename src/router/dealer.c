@@ -50,6 +50,12 @@ void mb_dealer_register(struct mb_session *s, const struct mb_msg *m)
         return;
     struct mb_registration *reg = mb_matcher_find(&d->match, match, m->uri, m->uri_len);
     bool created = false, added = false;
+    if (s->regs.len >= r->cfg->max_registrations_per_session && !(reg && mb_vec_contains(&reg->callees, s))) {
+        r->limits_stats.registrations_refused++; /* a repeated REGISTER (same ID) does not count */
+        mb_session_refuse(s, MB_REGISTER, m->request,
+                          "session has %zu registrations: limits.max_registrations_per_session reached", s->regs.len);
+        return;
+    }
     if (reg) {
         if (mb_vec_contains(&reg->callees, s)) {
             /* the same session again: same registration */
@@ -171,6 +177,26 @@ static struct mb_session *pick_callee(struct mb_router *r, struct mb_registratio
     default: /* single, first */
         return reg->callees.items[0];
     }
+}
+
+/* limits.max_invocations_per_callee: when the callee the policy picked has no room, the next
+ * one in the policy's own order that has (roundrobin, random and first look forward from it,
+ * last looks backward); NULL when none has. */
+static struct mb_session *callee_with_room(struct mb_router *r, struct mb_registration *reg,
+                                           struct mb_session *picked)
+{
+    size_t max = r->cfg->max_invocations_per_callee, n = reg->callees.len, at = 0;
+    if (picked->invocations.len < max)
+        return picked;
+    while (at < n && reg->callees.items[at] != picked)
+        at++;
+    for (size_t i = 1; i < n; i++) {
+        size_t k = reg->invoke == MB_INVOKE_LAST ? (at + n - i) % n : (at + i) % n;
+        struct mb_session *c = reg->callees.items[k];
+        if (c->invocations.len < max)
+            return c;
+    }
+    return NULL;
 }
 
 static void untime(struct mb_router *r, struct mb_invocation *inv)
@@ -335,6 +361,12 @@ void mb_dealer_call(struct mb_session *s, const struct mb_msg *m)
     }
     if (mb_meta_call(s, m))
         return;
+    if (s->calls.len >= r->cfg->max_calls_per_caller) {
+        r->limits_stats.calls_refused_caller++;
+        mb_session_refuse(s, MB_CALL, m->request, "caller has %zu calls in flight: limits.max_calls_per_caller reached",
+                          s->calls.len);
+        return;
+    }
     enum mb_match_policy policy;
     struct mb_registration *reg = mb_matcher_best(&d->match, m->uri, m->uri_len, &policy);
     if (!reg || reg->callees.len == 0) {
@@ -353,6 +385,18 @@ void mb_dealer_call(struct mb_session *s, const struct mb_msg *m)
         }
     } else {
         callee = pick_callee(r, reg);
+    }
+    if (callee->invocations.len >= r->cfg->max_invocations_per_callee) {
+        /* a Lua policy's choice stands; the built-in policies try the other callees */
+        struct mb_session *other = reg->invoke == MB_INVOKE_CUSTOM ? NULL : callee_with_room(r, reg, callee);
+        if (!other) {
+            r->limits_stats.calls_refused_callee++;
+            mb_session_refuse(s, MB_CALL, m->request,
+                              "callee of '%.*s' has %zu invocations in flight: limits.max_invocations_per_callee "
+                              "reached", URI_ARG(m), callee->invocations.len);
+            return;
+        }
+        callee = other;
     }
     const unsigned stream_bits = MB_F_CALLEE_PROGRESSIVE_INVOCATIONS | MB_F_CALLEE_CANCELING;
     if (progress && (callee->features & stream_bits) != stream_bits) {

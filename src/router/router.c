@@ -124,6 +124,7 @@ static void on_tick(uv_timer_t *h)
     struct mb_router *r = h->data;
     uint64_t now = mb_router_now_ms(r);
     mb_session_check_slow(r, now);
+    mb_session_check_hello(r, now);
     mb_dealer_expire(r, now);
     mb_auth_tick(r, now);
     mb_net_sweep(r, now);
@@ -154,6 +155,8 @@ static void finish_stop(struct mb_router *r)
     mb_net_close_all(r);
     uv_timer_stop(&r->grace);
     uv_close((uv_handle_t *)&r->grace, NULL);
+    uv_timer_stop(&r->rate_timer);
+    uv_close((uv_handle_t *)&r->rate_timer, NULL);
     uv_close((uv_handle_t *)&r->tick, NULL);
     uv_close((uv_handle_t *)&r->safe_point, NULL);
     uv_close((uv_handle_t *)&r->log_flush, NULL);
@@ -236,6 +239,7 @@ int mb_router_init(struct mb_router *r, uv_loop_t *loop, struct mb_config *cfg)
             return -1;
         }
         realm->broker.max_retained = cfg->max_retained_topics;
+        realm->max_sessions = cfg->realms[i].max_sessions ? cfg->realms[i].max_sessions : cfg->max_sessions_per_realm;
         if (!(realm->auth = mb_realm_auth_new(&cfg->realms[i], why, sizeof why))) {
             mb_error(&r->log, "realm %s: %s", realm->name, why);
             return -1;
@@ -266,6 +270,18 @@ int mb_router_init(struct mb_router *r, uv_loop_t *loop, struct mb_config *cfg)
     uv_unref((uv_handle_t *)&r->tick);
     uv_timer_init(loop, &r->grace);
     r->grace.data = r;
+    uv_timer_init(loop, &r->rate_timer);
+    r->rate_timer.data = r;
+    uv_unref((uv_handle_t *)&r->rate_timer);
+    if (cfg->max_message_rate > 0) { /* the token bucket, in millionths of a token */
+        double burst = cfg->max_message_burst > 0 ? cfg->max_message_burst : 2 * cfg->max_message_rate;
+        if (burst < 1)
+            burst = 1;
+        r->rate_per_ms = (int64_t)(cfg->max_message_rate * 1000.0);
+        if (r->rate_per_ms < 1)
+            r->rate_per_ms = 1;
+        r->rate_burst = (int64_t)(burst * 1e6);
+    }
     uv_signal_init(loop, &r->sigint);
     uv_signal_init(loop, &r->sigterm);
     uv_signal_init(loop, &r->sighup);
@@ -317,6 +333,18 @@ void mb_router_free(struct mb_router *r)
             (unsigned long long)a->joins[MB_AUTH_WAMPCRA], (unsigned long long)a->joins[MB_AUTH_CRYPTOSIGN],
             (unsigned long long)a->failures, (unsigned long long)a->held, (unsigned long long)a->locked_out,
             (unsigned long long)a->no_method, (unsigned long long)a->timeouts, (unsigned long long)a->guard_evicted);
+    const struct mb_limit_counters *k = &r->limits_stats;
+    mb_info(&r->log, "limits: connections_refused_total=%llu connections_refused_per_address=%llu "
+            "sessions_refused=%llu subscriptions_refused=%llu registrations_refused=%llu "
+            "calls_refused_caller=%llu calls_refused_callee=%llu sessions_throttled=%llu messages_delayed=%llu "
+            "hello_timeouts=%llu handshake_timeouts=%llu slow_consumers_dropped=%llu messages_too_large=%llu",
+            (unsigned long long)k->connections_refused_total, (unsigned long long)k->connections_refused_per_address,
+            (unsigned long long)k->sessions_refused, (unsigned long long)k->subscriptions_refused,
+            (unsigned long long)k->registrations_refused, (unsigned long long)k->calls_refused_caller,
+            (unsigned long long)k->calls_refused_callee, (unsigned long long)k->sessions_throttled,
+            (unsigned long long)k->messages_delayed, (unsigned long long)k->hello_timeouts,
+            (unsigned long long)k->handshake_timeouts, (unsigned long long)k->slow_consumers_dropped,
+            (unsigned long long)k->messages_too_large);
     mb_guard_free(r->guard);
     r->guard = NULL;
     mb_httpc_free(r);

@@ -32,6 +32,8 @@ struct mb_session *mb_session_new(struct mb_router *r, const struct mb_transport
         r->all->prev = s;
     r->all = s;
     r->nall++;
+    s->hello_since = s->rate_ms = mb_router_now_ms(r);
+    s->rate_tokens = r->rate_burst;
     mb_debug(&r->log, "%s connection from %s", tr->name, s->peer);
     return s;
 }
@@ -351,6 +353,7 @@ static void check_queue(struct mb_session *s)
     if (q > 2 * limit) {
         mb_warn(&r->log, "session %llu (%s): slow consumer, outbound queue %zu bytes exceeds twice "
                 "the limit of %zu: disconnecting", (unsigned long long)s->id, s->peer, q, limit);
+        r->limits_stats.slow_consumers_dropped++;
         mb_session_close(s, WS_CLOSE_POLICY, "slow consumer: outbound queue overflow", false);
         return;
     }
@@ -370,7 +373,8 @@ void mb_session_drained(struct mb_session *s)
     if (s->tr->queued(s->conn) <= s->router->cfg->max_queue_bytes / 2) {
         s->reading_paused = false;
         s->over_since = 0;
-        s->tr->set_reading(s->conn, true);
+        if (!s->throttled)
+            s->tr->set_reading(s->conn, true);
         mb_debug(&s->router->log, "session %llu: outbound queue drained, reading resumed",
                  (unsigned long long)s->id);
     }
@@ -424,6 +428,19 @@ void mb_session_error(struct mb_session *s, int req_type, uint64_t request, enum
              mb_msg_name(req_type), mb_reason_uri(reason), json_string_value(json_array_get(args, 0)));
     mb_session_send(s, json_pack("[iiI{}so]", MB_ERROR, req_type, (json_int_t)request,
                                  mb_reason_uri(reason), args));
+}
+
+void mb_session_refuse(struct mb_session *s, int req_type, uint64_t request, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    json_t *args = message_args(fmt, ap);
+    va_end(ap);
+    json_t *text = json_array_get(args, 0);
+    mb_debug(&s->router->log, "session %llu: %s refused: %s", (unsigned long long)s->id, mb_msg_name(req_type),
+             json_string_value(text));
+    mb_session_send(s, json_pack("[iiI{sO}so]", MB_ERROR, req_type, (json_int_t)request, "message", text,
+                                 mb_reason_uri(MB_R_RESOURCE_EXHAUSTED), args));
 }
 
 void mb_session_close(struct mb_session *s, int code, const char *reason, bool flush)
@@ -521,6 +538,14 @@ void mb_session_free(struct mb_session *s)
                 break;
             }
     }
+    if (s->throttled) {
+        for (struct mb_session **p = &r->throttled; *p; p = &(*p)->rate_next)
+            if (*p == s) {
+                *p = s->rate_next;
+                break;
+            }
+        s->throttled = false;
+    }
     s->state = MB_S_CLOSED;
     leave_realm(s, "connection lost");
     mb_debug(&r->log, "%s connection from %s closed", s->tr->name, s->peer);
@@ -573,9 +598,115 @@ void mb_session_check_slow(struct mb_router *r, uint64_t now_ms)
             mb_warn(&r->log, "session %llu (%s): slow consumer, outbound queue over %zu bytes for "
                     "%.1f s: disconnecting", (unsigned long long)s->id, s->peer,
                     r->cfg->max_queue_bytes, r->cfg->slow_consumer_timeout);
+            r->limits_stats.slow_consumers_dropped++;
             mb_session_close(s, WS_CLOSE_POLICY, "slow consumer", false);
         }
     }
+}
+
+void mb_session_check_hello(struct mb_router *r, uint64_t now_ms)
+{
+    uint64_t limit_ms = (uint64_t)(r->cfg->hello_timeout * 1000.0);
+    for (struct mb_session *s = r->all; s; s = s->next) {
+        if (s->state != MB_S_NEW || s->doomed || s->tr->send_json || now_ms - s->hello_since < limit_ms)
+            continue;
+        /* no ABORT: there is no session to abort yet (the spec answers a HELLO with ABORT);
+         * WebSocket peers get close code 1008 (policy violation) */
+        mb_info(&r->log, "%s %s: no HELLO within %.1f s (limits.hello_timeout): closed", s->tr->name, s->peer,
+                r->cfg->hello_timeout);
+        r->limits_stats.hello_timeouts++;
+        mb_session_close(s, WS_CLOSE_POLICY, "no HELLO in time (limits.hello_timeout)", true);
+    }
+}
+
+/* limits.max_message_rate: arms the router's rate timer for at the latest due. */
+static void rate_arm(struct mb_router *r, uint64_t now, uint64_t due)
+{
+    if (uv_is_active((uv_handle_t *)&r->rate_timer) && r->rate_due <= due)
+        return;
+    r->rate_due = due;
+    uv_timer_start(&r->rate_timer, mb_session_rate_timer, due > now ? due - now : 0, 0);
+}
+
+/* One message from s, which takes a token; once the bucket is empty the session is throttled:
+ * reading pauses and the transport holds what it read, until the bucket has a token again. */
+static void rate_take(struct mb_session *s)
+{
+    struct mb_router *r = s->router;
+    if (!s->tr->resume) /* in-router and long-poll sessions: the transport cannot hold messages */
+        return;
+    uint64_t now = mb_router_now_ms(r);
+    if (now > s->rate_ms) {
+        int64_t t = s->rate_tokens + (int64_t)(now - s->rate_ms) * r->rate_per_ms;
+        s->rate_tokens = t > r->rate_burst ? r->rate_burst : t;
+        s->rate_ms = now;
+    }
+    if (s->rate_resuming)
+        r->limits_stats.messages_delayed++;
+    s->rate_tokens -= 1000000;
+    if (s->rate_tokens >= 1000000 || s->throttled)
+        return;
+    s->throttled = true;
+    s->rate_resume_at = now + (uint64_t)((1000000 - s->rate_tokens + r->rate_per_ms - 1) / r->rate_per_ms);
+    s->rate_next = r->throttled;
+    r->throttled = s;
+    r->limits_stats.sessions_throttled++;
+    s->tr->set_reading(s->conn, false);
+    rate_arm(r, now, s->rate_resume_at);
+}
+
+void mb_session_rate_timer(uv_timer_t *h)
+{
+    struct mb_router *r = h->data;
+    uint64_t now = mb_router_now_ms(r);
+    struct mb_session *list = r->throttled;
+    r->throttled = NULL;
+    while (list) {
+        struct mb_session *s = list;
+        list = s->rate_next;
+        s->rate_next = NULL;
+        if (s->rate_resume_at > now) { /* not yet */
+            s->rate_next = r->throttled;
+            r->throttled = s;
+            continue;
+        }
+        s->throttled = false;
+        if (s->state == MB_S_CLOSED)
+            continue;
+        s->rate_resuming = true;
+        s->tr->resume(s->conn); /* what it held, until the session is throttled again */
+        s->rate_resuming = false;
+        if (!s->throttled && !s->reading_paused && s->state != MB_S_CLOSED)
+            s->tr->set_reading(s->conn, true);
+    }
+    uint64_t due = 0;
+    for (struct mb_session *s = r->throttled; s; s = s->rate_next)
+        if (!due || s->rate_resume_at < due)
+            due = s->rate_resume_at;
+    if (due) {
+        r->rate_due = due;
+        uv_timer_start(&r->rate_timer, mb_session_rate_timer, due > now ? due - now : 1, 0);
+    }
+}
+
+size_t mb_realm_max_sessions(const struct mb_router *r, const struct mb_realm *realm)
+{
+    return realm->max_sessions ? realm->max_sessions : r->cfg->max_sessions_per_realm;
+}
+
+/* A HELLO (or a join after authentication) to a full realm: ABORT resource_exhausted. */
+static bool realm_full(struct mb_session *s, struct mb_realm *realm)
+{
+    struct mb_router *r = s->router;
+    size_t max = mb_realm_max_sessions(r, realm);
+    if (realm->nsessions < max)
+        return false;
+    r->limits_stats.sessions_refused++;
+    mb_info(&r->log, "%s %s: HELLO to realm %s refused: %zu sessions, limits.max_sessions_per_realm reached",
+            s->tr->name, s->peer, realm->name, realm->nsessions);
+    mb_session_abort(s, MB_R_RESOURCE_EXHAUSTED, "realm %s has %zu sessions: limits.max_sessions_per_realm reached",
+                     realm->name, realm->nsessions);
+    return true;
 }
 
 static void random_authid(struct mb_router *r, char *out, size_t n)
@@ -640,6 +771,8 @@ void mb_session_join(struct mb_session *s, struct mb_realm *realm, const char *a
         random_authid(r, gen, sizeof gen);
         authid = gen;
     }
+    if (realm_full(s, realm)) /* others joined while it authenticated */
+        return;
     s->authid = strdup(authid);
     s->authrole = strdup(authrole);
     s->authmethod = authmethod;
@@ -720,6 +853,8 @@ static void on_hello(struct mb_session *s, const struct mb_msg *m)
             return;
         }
     }
+    if (realm_full(s, realm))
+        return;
     s->features = peer_features(m->dict);
     mb_auth_hello(s, realm, m->dict);
 }
@@ -730,8 +865,9 @@ static void on_goodbye(struct mb_session *s, const struct mb_msg *m)
              (int)m->uri_len, m->uri);
     mb_session_send(s, json_pack("[i{}s]", MB_GOODBYE, mb_reason_uri(MB_R_GOODBYE_AND_OUT)));
     leave_realm(s, "goodbye");
-    s->state = MB_S_NEW; /* the transport may carry a new HELLO */
+    s->state = MB_S_NEW; /* the transport may carry a new HELLO (within limits.hello_timeout) */
     s->id = 0;
+    s->hello_since = mb_router_now_ms(s->router);
 }
 
 static void dispatch(struct mb_session *s, const struct mb_msg *m)
@@ -825,6 +961,8 @@ void mb_session_receive(struct mb_session *s, const char *data, size_t len)
 {
     if (s->state == MB_S_CLOSED)
         return;
+    if (s->router->rate_per_ms) /* limits.max_message_rate: off by default, one branch */
+        rate_take(s);
     struct mb_msg m;
     int ser = s->ser;
     if (s->state == MB_S_JOINED &&

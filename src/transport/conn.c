@@ -87,6 +87,12 @@ static void close_now(struct mb_conn *c)
         c->dirty = false;
     }
     c->l->nconns--;
+    net->nconns--;
+    if (c->addr && --c->addr->n == 0) {
+        mb_map_del_str(&net->per_address, c->addr->ip, c->addr->len);
+        free(c->addr);
+    }
+    c->addr = NULL;
     uv_close(&c->io.handle, on_handle_closed);
 }
 
@@ -532,6 +538,22 @@ static void free_unaccepted(uv_handle_t *h)
     free(h->data);
 }
 
+/* A connection refused by a limit: closed before any byte is read, warned at most once a second. */
+static void refuse(struct mb_conn *c, int kind, const char *key, size_t n)
+{
+    struct mb_router *r = c->l->r;
+    uint64_t now = mb_router_now_ms(r);
+    if (!r->net->refused_logged[kind] || now - r->net->refused_logged[kind] >= 1000) {
+        r->net->refused_logged[kind] = now;
+        mb_warn(&r->log, "connection from %s refused: limits.%s (%zu) reached", c->peer, key, n);
+    }
+    if (kind == 0)
+        r->limits_stats.connections_refused_total++;
+    else
+        r->limits_stats.connections_refused_per_address++;
+    uv_close(&c->io.handle, free_unaccepted);
+}
+
 static void on_connection(uv_stream_t *server, int status)
 {
     struct mb_listener *l = server->data;
@@ -559,9 +581,41 @@ static void on_connection(uv_stream_t *server, int status)
     if (l->cfg->max_connections && l->nconns >= l->cfg->max_connections) {
         mb_warn(&r->log, "%s: connection from %s refused: max_connections (%zu) reached", l->name, c->peer,
                 l->cfg->max_connections);
+        r->limits_stats.connections_refused_total++;
         uv_close(&c->io.handle, free_unaccepted);
         return;
     }
+    if (net->nconns >= r->cfg->max_connections) {
+        refuse(c, 0, "max_connections", r->cfg->max_connections);
+        return;
+    }
+    if (!l->cfg->unix_path) { /* limits.max_connections_per_address: Unix peers are exempt */
+        const char *colon = strrchr(c->peer, ':');
+        size_t len = colon ? (size_t)(colon - c->peer) : strlen(c->peer);
+        if (len >= sizeof c->addr->ip)
+            len = sizeof c->addr->ip - 1;
+        struct mb_addr_count *a = mb_map_get_str(&net->per_address, c->peer, len);
+        if (a && a->n >= r->cfg->max_connections_per_address) {
+            refuse(c, 1, "max_connections_per_address", r->cfg->max_connections_per_address);
+            return;
+        }
+        if (!a) {
+            if (!(a = calloc(1, sizeof *a))) {
+                uv_close(&c->io.handle, free_unaccepted);
+                return;
+            }
+            memcpy(a->ip, c->peer, len);
+            a->len = len;
+            if (mb_map_put_str(&net->per_address, a->ip, a->len, a) < 0) {
+                free(a);
+                uv_close(&c->io.handle, free_unaccepted);
+                return;
+            }
+        }
+        a->n++;
+        c->addr = a;
+    }
+    net->nconns++;
     if (!l->cfg->unix_path)
         uv_tcp_nodelay(&c->io.tcp, 1);
     c->state = C_OPEN;
@@ -869,6 +923,7 @@ void mb_net_sweep(struct mb_router *r, uint64_t now_ms)
             if (now_ms - c->opened > limit) {
                 mb_info(&r->log, "%s: %s: no handshake within %.1f s: closed", c->l->name, c->peer,
                         (double)limit / 1000.0);
+                r->limits_stats.handshake_timeouts++;
                 close_now(c);
             }
             continue;
@@ -909,6 +964,7 @@ void mb_net_free(struct mb_router *r)
         if (l->on_free)
             l->on_free(l);
     }
+    mb_map_free(&net->per_address); /* empty: every connection is gone */
     BIO_meth_free(net->bio_method);
     free(net->tls_plain);
     free(net->rbuf);

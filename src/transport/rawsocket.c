@@ -39,6 +39,7 @@ struct raw_conn {
 static void rs_send(void *conn, const char *data, size_t len);
 static size_t rs_queued(void *conn);
 static void rs_set_reading(void *conn, bool on);
+static void rs_resume(void *conn);
 static void rs_close(void *conn, int code, const char *reason, bool flush);
 
 static int rs_channel_binding(void *conn, const char *type, unsigned char out[32])
@@ -49,6 +50,7 @@ static int rs_channel_binding(void *conn, const char *type, unsigned char out[32
 static const struct mb_transport rawsocket_transport = {
     .name = "rawsocket", .send = rs_send, .queued = rs_queued,
     .set_reading = rs_set_reading, .close = rs_close, .channel_binding = rs_channel_binding,
+    .resume = rs_resume,
 };
 
 static struct mb_router *router_of(const struct raw_conn *rc)
@@ -183,6 +185,7 @@ static size_t parse(struct raw_conn *rc, const char *p, size_t n)
         if (len > rc->rl->max_message_size) {
             mb_warn(&r->log, "session %llu (%s): message of %zu bytes exceeds max_message_size %zu: "
                     "closed", (unsigned long long)rc->s->id, rc->s->peer, len, rc->rl->max_message_size);
+            r->limits_stats.messages_too_large++;
             mb_session_close(rc->s, 1009, "message too big", false);
             mb_conn_set_reading(rc->c, false);
             return n;
@@ -195,6 +198,8 @@ static size_t parse(struct raw_conn *rc, const char *p, size_t n)
         else if (type == RS_PING)
             put_frame(rc, RS_PONG, payload, len);
         used += 4 + len;
+        if (mb_session_throttled(rc->s))
+            break; /* limits.max_message_rate: the rest waits in rc->in for a token */
     }
     return rc->state == RS_OPEN || rc->state == RS_HANDSHAKE ? used : n;
 }
@@ -203,6 +208,11 @@ static void on_data(struct mb_conn *c, const char *data, size_t len)
 {
     struct raw_conn *rc = c->user;
     rc->ping_sent = 0; /* anything from the peer proves it is alive */
+    if (rc->s && mb_session_throttled(rc->s)) { /* read before the pause took effect */
+        if (mb_buf_append(&rc->in, data, len) < 0)
+            mb_conn_close(c, false);
+        return;
+    }
     if (rc->in.len == 0) {
         /* parse in the shared read buffer; keep only what is left of a partial frame */
         size_t used = parse(rc, data, len);
@@ -214,6 +224,16 @@ static void on_data(struct mb_conn *c, const char *data, size_t len)
         mb_conn_close(c, false);
         return;
     }
+    mb_buf_consume(&rc->in, parse(rc, mb_buf_data(&rc->in), rc->in.len));
+    if (rc->in.len == 0)
+        mb_buf_shrink(&rc->in, 0);
+}
+
+static void rs_resume(void *conn)
+{
+    struct raw_conn *rc = conn;
+    if (rc->in.len == 0 || rc->state != RS_OPEN)
+        return;
     mb_buf_consume(&rc->in, parse(rc, mb_buf_data(&rc->in), rc->in.len));
     if (rc->in.len == 0)
         mb_buf_shrink(&rc->in, 0);

@@ -101,6 +101,7 @@ struct wsc {
     bool resume_pending;   /* listed in ws->resume_list */
     struct wsc *resume_next;
     bool in_dispatch;      /* a route's handler is running: its answer resumes nothing */
+    struct mb_buf held;    /* limits.max_message_rate: bytes read while the session was throttled */
 };
 
 struct mb_ws {
@@ -129,6 +130,7 @@ struct file_job {
 static void ws_send(void *conn, const char *data, size_t len);
 static size_t ws_queued(void *conn);
 static void ws_set_reading(void *conn, bool on);
+static void ws_resume(void *conn);
 static void ws_close(void *conn, int code, const char *reason, bool flush);
 
 static int ws_channel_binding(void *conn, const char *type, unsigned char out[32]);
@@ -136,6 +138,7 @@ static int ws_channel_binding(void *conn, const char *type, unsigned char out[32
 static const struct mb_transport websocket_transport = {
     .name = "websocket", .send = ws_send, .queued = ws_queued,
     .set_reading = ws_set_reading, .close = ws_close, .channel_binding = ws_channel_binding,
+    .resume = ws_resume,
 };
 
 static void http_input(struct wsc *w, const char *data, size_t len);
@@ -966,6 +969,25 @@ static void ws_set_reading(void *conn, bool on)
         mb_conn_set_reading(w->c, on);
 }
 
+/* Holds the bytes after the message that throttled the session (limits.max_message_rate). */
+static void hold(struct wsc *w, const char *p, size_t n)
+{
+    if (mb_buf_append(&w->held, p, n) < 0)
+        conn_close(w, false);
+}
+
+static void ws_resume(void *conn)
+{
+    struct wsc *w = conn;
+    if (w->held.len == 0)
+        return;
+    struct mb_buf b = w->held; /* what it holds again goes into a fresh buffer */
+    w->held = (struct mb_buf){ 0 };
+    if (w->state == WSC_WS)
+        ws_input(w, mb_buf_data(&b), b.len);
+    mb_buf_free(&b);
+}
+
 static void send_close(struct wsc *w, int code, const char *reason)
 {
     char frame[MB_WS_CONTROL_MAX];
@@ -1015,6 +1037,7 @@ static void too_big(struct wsc *w, uint64_t size, bool inflated)
     char reason[120];
     snprintf(reason, sizeof reason, "message of %s%llu bytes exceeds max_message_size %zu",
              inflated ? "over " : "", (unsigned long long)size, w->wl->max_message_size);
+    router_of(w)->limits_stats.messages_too_large++;
     ws_fail(w, 1009, reason);
 }
 
@@ -1247,6 +1270,10 @@ static void ws_input(struct wsc *w, const char *data, size_t len)
             if (w->f.fin)
                 w->drop = false;
         }
+        if (last && p < end && w->state == WSC_WS && mb_session_throttled(w->s)) {
+            hold(w, (const char *)p, (size_t)(end - p)); /* the rest waits for a token */
+            return;
+        }
     }
 }
 
@@ -1267,6 +1294,12 @@ static void on_data(struct mb_conn *c, const char *data, size_t len)
         body_input(w, data, len);
         break;
     case WSC_WS:
+        if (mb_session_throttled(w->s) || w->held.len) {
+            hold(w, data, len); /* read before the pause took effect: after what is held */
+            break;
+        }
+        ws_input(w, data, len);
+        break;
     case WSC_CLOSING:
         ws_input(w, data, len);
         break;
@@ -1303,6 +1336,7 @@ static void on_close(struct mb_conn *c)
     free(w->head);
     free(w->ctl);
     mb_buf_free(&w->in);
+    mb_buf_free(&w->held);
     free(w);
     c->user = NULL;
 }
