@@ -73,3 +73,19 @@ def wait_until(fn, timeout=5, interval=0.02, what="condition"):
         if time.monotonic() > deadline:
             raise AssertionError("timed out waiting for %s (last: %r)" % (what, v))
         time.sleep(interval)
+
+
+class WsWitness(Witness):
+    """The interop Witness with both sessions on WebSocket: autobahn-python's RawSocket client
+    cannot take moonbar's RawSocket PINGs (docs/behaviour.md, "Liveness"), which the liveness
+    tests send every fraction of a second."""
+
+    def __init__(self, router):
+        import itertools
+        import mb_twisted
+        self.router = router
+        self.counter = itertools.count(1)
+        self.callee = mb_twisted.connect(router, "websocket")
+        self.caller = mb_twisted.connect(router, "websocket")
+        self.callee.register("com.witness.echo", lambda *a, **kw: mb_twisted.CallResult(*a, **kw))
+        _, self.events = self.callee.subscribe("com.witness.topic")
