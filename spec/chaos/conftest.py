@@ -35,44 +35,7 @@ pytest_report_header = interop.pytest_report_header
 pytest_sessionfinish = interop.pytest_sessionfinish
 Witness = interop.Witness
 
-LONG = os.environ.get("MOONBAR_CHAOS_LONG") == "1"
-
-# error/crit lines of moonbar's log ("<time> error <what>")
-_BAD_LEVEL = re.compile(r"^\S+\s+(error|crit|fatal|alert|emerg)\b", re.M)
-
-
-def bad_level_lines(router, allowed=()):
-    """The log lines at error level or worse, but those matching one of `allowed` (regexes)."""
-    out = []
-    for m in _BAD_LEVEL.finditer(router.log):
-        line = router.log[m.start():router.log.find("\n", m.start())]
-        if not any(re.search(a, line) for a in allowed):
-            out.append(line)
-    return out
-
-
-def fd_count(pid):
-    return len(os.listdir("/proc/%d/fd" % pid))
-
-
-def proc_status(pid, key):
-    """A /proc/PID/status field in kB (VmRSS, VmHWM, ...)."""
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith(key + ":"):
-                return int(line.split()[1])
-    raise KeyError(key)
-
-
-def wait_until(fn, timeout=5, interval=0.02, what="condition"):
-    deadline = time.monotonic() + mb_router.T(timeout)
-    while True:
-        v = fn()
-        if v:
-            return v
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out waiting for %s (last: %r)" % (what, v))
-        time.sleep(interval)
+from chaos_util import LONG, bad_level_lines, fd_count, proc_status, wait_until  # noqa: E402,F401
 
 
 class WsWitness(Witness):
