@@ -8,7 +8,17 @@ clients), imported from its conftest. Run from the repository root:
 
     /usr/bin/python3 -m pytest spec/chaos
 
-MOONBAR_CHAOS_LONG=1 gives some tests a longer local form (see each module's docstring).
+The whole directory takes about 25 s natively (CI runs it once, natively). MOONBAR_CHAOS_LONG=1
+gives two modules a longer local form: test_silent_flood.py (3 rounds of 2 × 2 000 silent
+connections instead of one round of 2 × 800) and test_router_killed.py (3 SIGKILL-and-restart
+cycles of 3 s of load instead of one of 1.5 s). MOONBAR_CHAOS_SYSTEM_TCP=1 runs
+test_slow_consumers.py at the system's TCP settings instead of in a private network namespace.
+
+Modules: test_killed_peers (callers, callees, publishers SIGKILLed), test_half_open (black-hole
+proxy, lo down in a namespace), test_silent_flood, test_edge_limits (size and nesting limits),
+test_router_killed (moonbar SIGKILLed under load, restarted on its store), test_slow_consumers
+(memory bound). Helpers: chaos_util.py, chaos_peer.py (the autobahn peers that get killed),
+netns_no_fin.py and slow_scenario.py (run inside `unshare -rn`).
 """
 import os
 import pathlib
