@@ -34,7 +34,6 @@ import time
 import pytest
 
 import mb_raw as raw
-import mb_twisted as tx
 from chaos_util import session_count
 from conftest import HERE, WsWitness as Witness, bad_level_lines, wait_until
 from mb_router import T
