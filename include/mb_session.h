@@ -126,7 +126,9 @@ void mb_session_drained(struct mb_session *s); /* the transport wrote some of it
 void mb_session_free(struct mb_session *s);     /* the transport is gone */
 
 /* Sending. All are no-ops once the session is closing. */
-void mb_session_send(struct mb_session *s, json_t *msg); /* steals msg */
+/* steals msg; -1: not sent to an open session (could not be built, or not encoded in its
+ * serializer: a value nested deeper than 64 for MessagePack/CBOR, a NaN for JSON), else 0 */
+int mb_session_send(struct mb_session *s, json_t *msg);
 void mb_session_send_bytes(struct mb_session *s, const char *data, size_t len);
 void mb_session_error(struct mb_session *s, int req_type, uint64_t request, enum mb_reason reason,
                       const char *fmt, ...) __attribute__((format(printf, 5, 6)));

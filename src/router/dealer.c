@@ -278,7 +278,12 @@ static void send_invocation(struct mb_session *callee, struct mb_invocation *inv
         else
             msg = json_pack("[iII{}]", MB_INVOCATION, (json_int_t)inv->id, (json_int_t)inv->reg);
     }
-    mb_session_send(callee, with_payload(msg, m));
+    if (mb_session_send(callee, with_payload(msg, m)) < 0) { /* decoded, and still not encodable for it */
+        mb_session_error(inv->caller, MB_CALL, inv->caller_request, MB_R_INVALID_ARGUMENT,
+                         "the call's arguments cannot be carried to the callee, which speaks %s (nested deeper "
+                         "than 64?)", mb_ser_name(callee->ser));
+        finish(inv);
+    }
 }
 
 /* Sends RESULT with Details {} (details NULL) or details (borrowed), payload as received. */
@@ -295,7 +300,9 @@ static void send_result(struct mb_session *caller, uint64_t request, json_t *det
     if (mb_msg_payload(m) == 0)
         res = details ? json_pack("[iIO]", MB_RESULT, (json_int_t)request, details)
                       : json_pack("[iI{}]", MB_RESULT, (json_int_t)request);
-    mb_session_send(caller, with_payload(res, m));
+    if (mb_session_send(caller, with_payload(res, m)) < 0)
+        mb_session_error(caller, MB_CALL, request, MB_R_INVALID_ARGUMENT, "the callee's result cannot be carried "
+                         "to this session, which speaks %s (nested deeper than 64?)", mb_ser_name(caller->ser));
 }
 
 /* A CALL whose request ID is that of a progressive call invocation in flight: the next chunk,

@@ -388,26 +388,30 @@ void mb_session_send_bytes(struct mb_session *s, const char *data, size_t len)
     check_queue(s);
 }
 
-void mb_session_send(struct mb_session *s, json_t *msg)
+int mb_session_send(struct mb_session *s, json_t *msg)
 {
     if (!msg) { /* json_pack failed: out of memory, or a format bug */
         mb_error(&s->router->log, "session %llu: a message could not be built", (unsigned long long)s->id);
-        return;
+        return -1;
     }
     if (s->state < MB_S_LEAVING && s->tr->send_json) {
         s->tr->send_json(s->conn, msg); /* in-process: no bytes */
         json_decref(msg);
-        return;
+        return 0;
     }
     size_t len;
+    int rc = 0;
     const char *data = s->state >= MB_S_LEAVING ? NULL : mb_serialize(s->router, s->ser, msg, &len);
-    if (data)
+    if (data) {
         mb_session_send_bytes(s, data, len);
-    else if (s->state < MB_S_LEAVING)
+    } else if (s->state < MB_S_LEAVING) {
         mb_error(&s->router->log, "session %llu: a %s message could not be encoded in %s",
                  (unsigned long long)s->id, mb_msg_name((int)json_integer_value(json_array_get(msg, 0))),
                  mb_ser_name(s->ser));
+        rc = -1;
+    }
     json_decref(msg);
+    return rc;
 }
 
 static json_t *message_args(const char *fmt, va_list ap)
