@@ -4,6 +4,7 @@ test's process or, as `python3 slow_scenario.py TMPDIR`, inside a private networ
 one JSON line "RESULT {...}".
 """
 import json
+import os
 import pathlib
 import re
 import socket
@@ -161,7 +162,10 @@ def _scenario(r, limits):
               % (rss0, base, SLOW + FAST, joined_s, per_session / 1024, EVENTS, EVENT_BYTES, flood_s,
                  peak[0], hwm, after, bound_kb, len(ids), twice, len(lines) - twice,
                  limits["slow_consumer_timeout"]))
-        assert peak[0] <= bound_kb and hwm <= bound_kb, (peak[0], hwm, bound_kb)
+        # ASan keeps freed memory in its quarantine (256 MiB) and shadows the rest: the bound is
+        # moonbar's, checked natively; under ASan+UBSan the drops and the fast ones' events are
+        if not os.path.basename(os.environ.get("MOONBAR_BIN", "")).endswith("-asan"):
+            assert peak[0] <= bound_kb and hwm <= bound_kb, (peak[0], hwm, bound_kb)
         assert len(ids) == SLOW and set(ids) == slow_ids, (len(ids), len(set(ids) & slow_ids))
         assert all(" warn " in ln for ln in lines)
         for f in fast:
