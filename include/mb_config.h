@@ -227,6 +227,26 @@ int mb_config_defaults(struct mb_config *cfg, const char *default_web_root);
 /* Loads path over the defaults. Returns 0, or -1 with "FILE:LINE: what" (or the key path) in err. */
 int mb_config_load(struct mb_config *cfg, const char *path, char *err, size_t errlen);
 
+/* The loader runs the file's Lua within bounds: a config that allocates more than memory bytes
+ * or runs more than instructions VM instructions is an error naming the file, not a hung or
+ * exhausted process (--check-config on a file of unknown origin). sandbox: the config's code
+ * gets only the base (without dofile, loadfile, load, require, print), coroutine, table,
+ * string (without dump), math and utf8 libraries and os.getenv/time/clock/date/difftime: no
+ * file, process or network access (fuzzing; moonbar itself loads with every library). */
+#define MB_CONFIG_LUA_MEMORY (64u << 20)
+#define MB_CONFIG_LUA_INSTRUCTIONS 200000000ULL /* about a second */
+#define MB_CONFIG_SECRET_FILE_MAX (1u << 20)    /* { file = } secrets: bytes */
+struct mb_config_limits {
+    size_t memory;
+    unsigned long long instructions;
+    bool sandbox;
+};
+
+/* mb_config_load of a text already in memory: path names it in errors and is the base of its
+ * relative paths (nothing is read from path itself). lim NULL: the defaults above, no sandbox. */
+int mb_config_load_text(struct mb_config *cfg, const char *path, const char *text, size_t len,
+                        const struct mb_config_limits *lim, char *err, size_t errlen);
+
 void mb_config_free(struct mb_config *cfg);
 /* Frees a realm's auth and roles sections (SIGHUP swaps them). */
 void mb_config_free_auth(struct mb_realm_config *rc);

@@ -9,12 +9,13 @@
 #include <lua.h>
 #include <lualib.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 static int legacy_listeners(struct mb_config *cfg);
-static char *read_text(const char *path);
+static char *read_text(const char *path, size_t max);
 static void free_http(struct mb_http_config *h);
 struct ld;
 static int get_bool(struct ld *ld, const char *section, const char *key, bool *out);
@@ -553,7 +554,7 @@ static int get_secret(struct ld *ld, const char *section, const char *key, struc
         }
         if (rc == 0 && file) {
             resolve_path(ld, &file);
-            char *text = read_text(file);
+            char *text = read_text(file, MB_CONFIG_SECRET_FILE_MAX);
             if (!text) {
                 rc = fail(ld, section, key, "names the file %s, which cannot be read: %s", file, strerror(errno));
             } else {
@@ -1755,7 +1756,9 @@ static int load_protected(lua_State *L)
     return 1;
 }
 
-static char *read_text(const char *path)
+/* The text of the file at path, NUL-terminated; NULL (errno set) when it cannot be read, is
+ * empty, or holds more than max bytes (EFBIG: /dev/zero as a secret file ends there). */
+static char *read_text(const char *path, size_t max)
 {
     FILE *f = fopen(path, "rb");
     if (!f)
@@ -1764,6 +1767,12 @@ static char *read_text(const char *path)
     size_t len = 0, cap = 0, n;
     char chunk[4096];
     while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) {
+        if (len + n > max) {
+            free(buf);
+            fclose(f);
+            errno = EFBIG;
+            return NULL;
+        }
         if (!buf || len + n + 1 > cap) {
             cap = (len + n + 1) * 2;
             char *nb = realloc(buf, cap);
@@ -1783,8 +1792,103 @@ static char *read_text(const char *path)
     return buf;
 }
 
+/* ---- the loader's Lua: bounded in memory and instructions ------------------------------------ */
+
+struct budget {
+    size_t used, memory;
+    unsigned long long executed, instructions;
+};
+
+#define HOOK_EVERY 1000 /* instructions between two checks of the budget */
+
+static void *budget_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
+{
+    struct budget *b = ud;
+    size_t old = ptr ? osize : 0; /* without a block, osize is the kind of object */
+    if (nsize == 0) {
+        free(ptr);
+        b->used -= old;
+        return NULL;
+    }
+    if (nsize > old && (nsize - old > b->memory || b->used + (nsize - old) > b->memory))
+        return NULL; /* Lua raises its memory error: only growth may fail */
+    void *p = realloc(ptr, nsize);
+    if (p)
+        b->used = b->used - old + nsize;
+    return p;
+}
+
+static void budget_hook(lua_State *L, lua_Debug *ar)
+{
+    (void)ar;
+    void *ud;
+    lua_getallocf(L, &ud);
+    struct budget *b = ud;
+    b->executed += HOOK_EVERY;
+    if (b->executed > b->instructions) {
+        char n[32];
+        snprintf(n, sizeof n, "%llu", b->instructions);
+        luaL_where(L, 0); /* the Lua function running, not the hook's caller */
+        lua_pushfstring(L, "%sruns too long: over %s Lua instructions (a loop that never ends?)",
+                        lua_tostring(L, -1), n);
+        lua_error(L);
+    }
+}
+
+/* The sandbox of mb_config_limits: no file, process or network access from the config's code. */
+static void open_sandboxed(lua_State *L)
+{
+    static const luaL_Reg libs[] = { { LUA_GNAME, luaopen_base }, { LUA_COLIBNAME, luaopen_coroutine },
+                                     { LUA_TABLIBNAME, luaopen_table }, { LUA_STRLIBNAME, luaopen_string },
+                                     { LUA_MATHLIBNAME, luaopen_math }, { LUA_UTF8LIBNAME, luaopen_utf8 },
+                                     { LUA_OSLIBNAME, luaopen_os }, { NULL, NULL } };
+    for (const luaL_Reg *l = libs; l->func; l++) {
+        luaL_requiref(L, l->name, l->func, 1);
+        lua_pop(L, 1);
+    }
+    static const char *const gone[] = { "dofile", "loadfile", "load", "require", "print", NULL };
+    for (const char *const *g = gone; *g; g++) {
+        lua_pushnil(L);
+        lua_setglobal(L, *g);
+    }
+    static const char *const os_kept[] = { "getenv", "time", "clock", "date", "difftime", NULL };
+    lua_newtable(L);
+    lua_getglobal(L, LUA_OSLIBNAME);
+    for (const char *const *k = os_kept; *k; k++) {
+        lua_getfield(L, -1, *k);
+        lua_setfield(L, -3, *k);
+    }
+    lua_pop(L, 1);
+    lua_setglobal(L, LUA_OSLIBNAME);
+    lua_getglobal(L, LUA_STRLIBNAME);
+    lua_pushnil(L);
+    lua_setfield(L, -2, "dump");
+    lua_pop(L, 1);
+}
+
+static int load_chunk(struct mb_config *cfg, const char *path, const char *text, size_t len,
+                      const struct mb_config_limits *lim, char *err, size_t errlen);
+
 int mb_config_load(struct mb_config *cfg, const char *path, char *err, size_t errlen)
 {
+    return load_chunk(cfg, path, NULL, 0, NULL, err, errlen);
+}
+
+int mb_config_load_text(struct mb_config *cfg, const char *path, const char *text, size_t len,
+                        const struct mb_config_limits *lim, char *err, size_t errlen)
+{
+    return load_chunk(cfg, path, text, len, lim, err, errlen);
+}
+
+/* text NULL: read from the file at path. */
+static int load_chunk(struct mb_config *cfg, const char *path, const char *text, size_t len,
+                      const struct mb_config_limits *lim, char *err, size_t errlen)
+{
+    static const struct mb_config_limits defaults = { .memory = MB_CONFIG_LUA_MEMORY,
+                                                      .instructions = MB_CONFIG_LUA_INSTRUCTIONS };
+    if (!lim)
+        lim = &defaults;
+    struct budget budget = { .memory = lim->memory, .instructions = lim->instructions };
     struct ld ld = { .path = path, .err = err, .errlen = errlen };
     free(cfg->path);
     cfg->path = strdup(path);
@@ -1793,17 +1897,29 @@ int mb_config_load(struct mb_config *cfg, const char *path, char *err, size_t er
         snprintf(ld.dir, sizeof ld.dir, "%.*s", slash == path ? 1 : (int)(slash - path), path);
     else
         snprintf(ld.dir, sizeof ld.dir, ".");
-    ld.L = luaL_newstate();
+    ld.L = lua_newstate(budget_alloc, &budget);
     if (!ld.L) {
         snprintf(err, errlen, "%s: out of memory", path);
         return -1;
     }
-    luaL_openlibs(ld.L);
-    int rc = -1;
-    if (luaL_loadfilex(ld.L, path, "t") != LUA_OK || lua_pcall(ld.L, 0, 1, 0) != LUA_OK) {
+    if (lim->sandbox)
+        open_sandboxed(ld.L);
+    else
+        luaL_openlibs(ld.L);
+    lua_sethook(ld.L, budget_hook, LUA_MASKCOUNT, HOOK_EVERY);
+    int rc = -1, st;
+    char chunk[300];
+    snprintf(chunk, sizeof chunk, "@%s", path);
+    if ((st = text ? luaL_loadbufferx(ld.L, text, len, chunk, "t") : luaL_loadfilex(ld.L, path, "t")) != LUA_OK ||
+        (st = lua_pcall(ld.L, 0, 1, 0)) != LUA_OK) {
         const char *msg = lua_tostring(ld.L, -1);
-        if (msg)
+        if (st == LUA_ERRMEM)
+            snprintf(err, errlen, "%s: uses more than the %zu MiB of memory a config may use", path,
+                     lim->memory >> 20);
+        else if (msg && strncmp(msg, path, strlen(path)) == 0)
             snprintf(err, errlen, "%s", msg);
+        else if (msg) /* raised without a position: "C stack overflow", error("x", 0) */
+            snprintf(err, errlen, "%s: %s", path, msg);
         else
             snprintf(err, errlen, "%s: raised an error that is not a string (%s)", path,
                      luaL_typename(ld.L, -1));
@@ -1811,13 +1927,18 @@ int mb_config_load(struct mb_config *cfg, const char *path, char *err, size_t er
         snprintf(err, errlen, "%s: must return a table, returned %s", path, luaL_typename(ld.L, -1));
     } else {
         /* reading the table runs its metamethods, if any: protect it like the file itself */
-        ld.text = read_text(path);
+        if (text && (ld.text = malloc(len + 1))) {
+            memcpy(ld.text, text, len);
+            ld.text[len] = '\0';
+        } else if (!text) {
+            ld.text = read_text(path, SIZE_MAX);
+        }
         ld.cfg = cfg;
         lua_pushcfunction(ld.L, load_protected);
         lua_insert(ld.L, -2);
         lua_pushlightuserdata(ld.L, &ld);
-        if (lua_pcall(ld.L, 2, 1, 0) != LUA_OK) {
-            const char *msg = lua_tostring(ld.L, -1);
+        if ((st = lua_pcall(ld.L, 2, 1, 0)) != LUA_OK) {
+            const char *msg = st == LUA_ERRMEM ? "out of the memory a config may use" : lua_tostring(ld.L, -1);
             snprintf(err, errlen, "%s: error while reading the returned table: %s", path,
                      msg ? msg : "(not a string)");
         } else {

@@ -723,6 +723,51 @@ TEST(failed_load_leaves_a_config_that_frees_cleanly)
     FAILS_WITH("return { websocket = { path = \"/p\", web_root = \"w\" }, colour = 1 }\n", "colour");
 }
 
+TEST(config_code_that_never_ends_or_eats_memory_is_an_error_naming_the_file)
+{
+    /* --check-config on a file of unknown origin: bounded in instructions and memory */
+    FAILS_WITH("while true do end\nreturn {}\n", "runs too long");
+    FAILS_WITH("local t = {}\nfor i = 1, 1e9 do t[i] = i end\nreturn t\n", "memory");
+    FAILS_WITH("return { x = string.rep(\"x\", 1e8) }\n", "memory");
+    FAILS_WITH("return { x = string.rep(\"x\", 1e10) }\n", "string");
+    FAILS_WITH("return setmetatable({}, { __index = function() while true do end end })\n", "runs too long");
+    FAILS_WITH("local co = coroutine.wrap(function() while true do end end)\nco()\nreturn {}\n", "runs too long");
+    /* errors Lua raises without a position still name the file */
+    char deep[700];
+    snprintf(deep, sizeof deep, "return %0*d", 300, 0);
+    memset(deep + 7, '{', 300);
+    FAILS_WITH(deep, "overflow");
+    FAILS_WITH("error(\"no position\", 0)\n", "no position");
+    /* a secret file that never ends */
+    FAILS_WITH("return { realms = { { name = \"r\", auth = { ticket = { users = { joe = {\n"
+               "  role = \"u\", ticket = { file = \"/dev/zero\" } } } } } } } }\n",
+               "realms[1].auth.ticket.users.joe.ticket", "/dev/zero");
+}
+
+TEST(config_text_loads_from_memory_with_its_own_limits_and_sandbox)
+{
+    struct mb_config cfg;
+    char err[512];
+    REQUIRE(mb_config_defaults(&cfg, NULL) == 0);
+    const char *text = "return { websocket = { port = 9001, web_root = \"www\" },\n"
+                       "  limits = { max_queue_bytes = os.execute and 1024 or 2048 } }\n";
+    struct mb_config_limits lim = { .memory = 1 << 20, .instructions = 100000, .sandbox = true };
+    if (mb_config_load_text(&cfg, "/etc/mb/c.lua", text, strlen(text), &lim, err, sizeof err) != 0)
+        unit_fail(__FILE__, __LINE__, "config rejected: %s", err);
+    CHECK_EQ_INT(cfg.listeners[0].port, 9001);
+    CHECK_EQ_STR(cfg.listeners[0].web_root, "/etc/mb/www");
+    CHECK_EQ_INT(cfg.max_queue_bytes, 2048); /* no os.execute in the sandbox */
+    mb_config_free(&cfg);
+    REQUIRE(mb_config_defaults(&cfg, NULL) == 0);
+    const char *loop = "local n = 0\nfor i = 1, 1e6 do n = n + i end\nreturn {}\n";
+    CHECK_EQ_INT(mb_config_load_text(&cfg, "/etc/mb/c.lua", loop, strlen(loop), &lim, err, sizeof err), -1);
+    CHECK(strstr(err, "/etc/mb/c.lua:2:") && strstr(err, "runs too long"));
+    mb_config_free(&cfg);
+    REQUIRE(mb_config_defaults(&cfg, NULL) == 0);
+    CHECK_EQ_INT(mb_config_load_text(&cfg, "/etc/mb/c.lua", loop, strlen(loop), NULL, err, sizeof err), 0);
+    mb_config_free(&cfg);
+}
+
 /* ---- listeners ---- */
 
 TEST(defaults_have_one_websocket_listener_like_the_websocket_key)

@@ -733,6 +733,11 @@ function M.create(kind, params, id, creator)
   local k = kinds[kind]
   if not k then error("no room kind '" .. tostring(kind) .. "'", 2) end
   params = params or {}
+  -- the service's own param: a bad one would break the drop of a seat (the reconnect timer)
+  local rs = params.reconnect_s
+  if rs ~= nil and (type(rs) ~= "number" or rs ~= rs or rs < 0 or rs > 86400) then
+    fail("invalid_argument", "reconnect_s must be a number from 0 to 86400")
+  end
   local R = setmetatable({ id = id, kind = kind, params = params, status = "waiting", seq = 0, members = {},
                            chat = array(), timers = {}, created = os.time(),
                            kind_version = k.version, creator = creator,

@@ -1,0 +1,1 @@
+return { realms = { { name = "a", apps = { "apps/x.lua" }, policy = "p.lua" } }, websocket = { port = "x" } }

@@ -1,0 +1,1 @@
+return { y = string.rep("y", 1e8), x = string.rep("x", 1e10) }

@@ -1,0 +1,1 @@
+../../../lua/apps/games/chess_movegen.lua

@@ -1,0 +1,1 @@
+../../../lua/apps/games/goose.lua
