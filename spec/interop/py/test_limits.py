@@ -132,6 +132,10 @@ def test_slow_consumer_is_disconnected_while_publisher_and_others_carry_on(route
         assert r.alive()
     finally:
         slow.close()
+    # the shutdown line counts the one slow consumer dropped
+    r.check()
+    m = re.search(r"limits: .*\bslow_consumers_dropped=(\d+)", r.log)
+    assert m and m.group(1) == "1", "expected slow_consumers_dropped=1 in the limits: line:\n" + r.log[-3000:]
 
 
 def test_fast_subscriber_under_the_queue_limit_is_not_disconnected(router_factory, clients):

@@ -560,3 +560,25 @@ def test_shutdown_says_goodbye_over_longpoll_and_the_router_exits_cleanly(router
     assert r.wait(T(10)) == 0, r.log
     assert time.monotonic() - t0 < 4.5, r.log
     r.wait_for_log(r"session %d left realm realm1" % welcome[1])
+
+
+def test_a_transport_opened_without_hello_is_closed_after_hello_timeout(router_factory, clients):
+    # limits.hello_timeout covers long-poll too: a transport that keeps polling but never
+    # sends HELLO is closed, and counted; one that joined in time stays
+    r = router_factory(lp_config({"request_timeout": 0.3}, extra={"limits": {"hello_timeout": 1}}))
+    silent = lpc.LongPoll(r.ws_port)
+    silent.open()
+    keeper, kept = join(r)
+    deadline = time.monotonic() + 2.5
+    closed = None
+    while time.monotonic() < deadline and closed is None:
+        a = silent.receive_raw()
+        if a.status == 404:
+            closed = a
+        keeper.receive()
+    assert closed is not None and closed.text in ("transport closed\n", "no such transport\n"), closed
+    r.wait_for_log(r"longpoll 127\.0\.0\.1:\d+: no HELLO within 1\.0 s \(limits\.hello_timeout\): closed")
+    assert kept[1] in clients(r).call("wamp.session.list")
+    keeper.close()
+    r.check()
+    assert re.search(r"limits: .*\bhello_timeouts=1\b", r.log), r.log[-3000:]
