@@ -445,5 +445,9 @@ def running(workdir, overrides=None):
     except BaseException:
         r.stop(timeout=1)
         raise
-    yield r
+    try:
+        yield r
+    except BaseException:
+        r.stop(timeout=1)  # the test failed: stop the router all the same, never leave it running
+        raise
     r.check()
