@@ -10,7 +10,8 @@
  *    header says; a header is judged on its 4 bytes alone (a bad type or an over-long length
  *    is reported without waiting for the payload).
  * Input: byte 0 picks max_message_size, byte 1 the number k (0..15) of chunk sizes that
- * follow, k bytes of chunk sizes (used in turn, each 1..256), then the stream. */
+ * follow, k bytes of chunk sizes (each 1..256, used once, then the rest comes in one chunk;
+ * k = 15: used in turn to the end), then the stream. */
 #include "mb_buf.h"
 #include "mb_rawsocket_frame.h"
 
@@ -120,7 +121,8 @@ static void run(struct conn *c, size_t max, const unsigned char *s, size_t n, co
 {
     *c = (struct conn){ .state = ST_HANDSHAKE, .max = max };
     for (size_t off = 0, i = 0; off < n; i++) {
-        size_t take = k ? (size_t)sizes[i % k] + 1 : n;
+        /* the k sizes once, then the rest in one chunk; k = 15: the sizes in turn to the end */
+        size_t take = k && (i < k || k == 15) ? (size_t)sizes[i % k] + 1 : n;
         if (take > n - off)
             take = n - off;
         char *chunk = malloc(take); /* exact size: ASan sees reads past it */
@@ -151,7 +153,7 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
     size_t n = size - 2 - k;
     struct conn whole, split;
     run(&whole, max, s, n, NULL, 0);
-    run(&split, max, s, n, sizes, k); /* k = 1 with a size byte 0: a byte at a time */
+    run(&split, max, s, n, sizes, k); /* k = 15, sizes 0: a byte at a time */
     ASSERT(whole.log.len == split.log.len && memcmp(mb_buf_data(&whole.log), mb_buf_data(&split.log), whole.log.len) == 0);
     struct conn *cs[2] = { &whole, &split };
     for (int i = 0; i < 2; i++) {
