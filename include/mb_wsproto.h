@@ -1,6 +1,7 @@
 /* mb_wsproto: the pure parts of WebSocket (RFC 6455) and permessage-deflate (RFC 7692):
  * frame headers and the rules between frames, the handshake's key and accept values, the
- * choice of the WAMP subprotocol, and the deflate offer. No I/O, no allocation. */
+ * choice of the WAMP subprotocol, the deflate offer, and inflating a message. No I/O; no
+ * allocation but mb_ws_inflate's output. */
 #ifndef MB_WSPROTO_H
 #define MB_WSPROTO_H
 
@@ -8,7 +9,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "mb_buf.h"
 #include "mb_http.h"
+
+struct z_stream_s; /* zlib's z_stream */
 
 enum {
     MB_WS_CONT = 0x0, MB_WS_TEXT = 0x1, MB_WS_BINARY = 0x2,
@@ -78,5 +82,12 @@ struct mb_ws_deflate {
 bool mb_ws_deflate_offer(const struct mb_http_request *req, struct mb_ws_deflate *out);
 /* The Sec-WebSocket-Extensions value answering d; returns its length. */
 size_t mb_ws_deflate_response(const struct mb_ws_deflate *d, char *out, size_t cap);
+
+/* Inflates one permessage-deflate message (RFC 7692 §7.2.2: the 00 00 ff ff tail is added
+ * here) with z, a raw inflate stream (inflateInit2 with -15 windowBits; reset here, so one
+ * serves every message), into out (reset first), at most max bytes. 0, -1 (corrupt data or
+ * out of memory), or -2 (it inflates to more than max bytes). A final block ends the message:
+ * bytes after it are ignored. */
+int mb_ws_inflate(struct z_stream_s *z, struct mb_buf *out, const char *data, size_t len, size_t max);
 
 #endif

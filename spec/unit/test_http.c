@@ -96,6 +96,12 @@ TEST(http_head_over_8k_or_too_many_headers_is_431)
         sprintf(many + strlen(many), "H%d: v\r\n", i);
     strcat(many, "\r\n");
     CHECK_EQ_INT(parse(many, &req), MB_HTTP_TOO_LARGE);
+    /* junk that cannot be a request line is 400 however much of it came at once (it is 400
+     * from its first bad byte, so the verdict may not depend on the chunking) */
+    memset(big, 'a', sizeof big - 1);
+    memcpy(big, ".cbor/http://X-Pad: ", 20);
+    CHECK_EQ_INT(mb_http_parse(big, 100, &req), MB_HTTP_BAD);
+    CHECK_EQ_INT(mb_http_parse(big, sizeof big - 1, &req), MB_HTTP_BAD);
 }
 
 TEST(http_token_lists_span_lines_and_ignore_case)

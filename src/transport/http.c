@@ -121,9 +121,8 @@ int mb_http_parse(const char *buf, size_t len, struct mb_http_request *req)
         first = false;
         p = nl + 1;
     }
-    if (len >= MB_HTTP_HEAD_MAX)
-        return MB_HTTP_TOO_LARGE;
-    /* a request line that cannot be HTTP is refused before the head is complete */
+    /* a request line that cannot be HTTP is refused before the head is complete (and before
+     * its size is judged: the verdict must not depend on how the bytes were split) */
     if (first && p < end) {
         const char *q = p;
         while (q < end && is_tchar((unsigned char)*q))
@@ -131,6 +130,8 @@ int mb_http_parse(const char *buf, size_t len, struct mb_http_request *req)
         if (q < end && *q != ' ')
             return MB_HTTP_BAD;
     }
+    if (len >= MB_HTTP_HEAD_MAX)
+        return MB_HTTP_TOO_LARGE;
     return MB_HTTP_INCOMPLETE;
 }
 

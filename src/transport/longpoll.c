@@ -19,7 +19,7 @@
 #include <string.h>
 
 #define LP_ID_BYTES 16
-#define LP_ID_LEN (2 * LP_ID_BYTES)
+#define LP_ID_LEN MB_LP_ID_LEN /* 2 * LP_ID_BYTES */
 #define LP_MAX_HELD_SENDS 16 /* sends waiting while the session does not read: more get 503 */
 #define LP_HDR_MAX 600       /* the header lines of one answer (CORS, Cache-Control) */
 #define LP_RS 0x1e           /* JSON batches: the record separator after each message (spec) */
@@ -112,6 +112,15 @@ static const struct {
     { "wamp.2.cbor.batched", MB_SER_CBOR, true, "application/cbor" },
 };
 #define NPROTOCOLS (sizeof protocols / sizeof protocols[0])
+
+const char *mb_lp_protocol(int i, int *ser, bool *batched)
+{
+    if (i < 0 || (size_t)i >= NPROTOCOLS)
+        return NULL;
+    *ser = protocols[i].ser;
+    *batched = protocols[i].batched;
+    return protocols[i].name;
+}
 
 static const char *protocol_name(const struct lp_transport *t)
 {
@@ -399,19 +408,17 @@ static void lp_close(void *conn, int code, const char *reason, bool flush)
 
 /* ---- requests ------------------------------------------------------------------------ */
 
-/* The messages of a send body: calls fn for each (or only checks the framing when fn is NULL).
- * NULL when the body is well framed, else why not. */
-static const char *each_message(const struct lp_transport *t, const char *body, size_t len,
-                                bool (*fn)(struct lp_transport *, const char *, size_t), struct lp_transport *arg)
+const char *mb_lp_each_message(int ser, bool batched, const char *body, size_t len,
+                               bool (*fn)(void *, const char *, size_t), void *arg)
 {
     if (len == 0)
         return "empty body: a send carries one WAMP message (or a batch of them)";
-    if (!t->batched) {
+    if (!batched) {
         if (fn)
             fn(arg, body, len);
         return NULL;
     }
-    if (t->ser == MB_SER_JSON) {
+    if (ser == MB_SER_JSON) {
         size_t start = 0, count = 0;
         for (size_t i = 0; i < len; i++) {
             if (body[i] != LP_RS && body[i] != LP_RS_AUTOBAHN)
@@ -443,8 +450,9 @@ static const char *each_message(const struct lp_transport *t, const char *body, 
     return NULL;
 }
 
-static bool deliver_one(struct lp_transport *t, const char *p, size_t n)
+static bool deliver_one(void *arg, const char *p, size_t n)
 {
+    struct lp_transport *t = arg;
     mb_session_receive(t->s, p, n);
     return t->s->state != MB_S_CLOSED;
 }
@@ -460,7 +468,7 @@ static void deliver(struct lp_transport *t, struct mb_http_exchange *ex, const c
         return;
     }
     mb_router_busy_poll(t->lp->r);
-    each_message(t, body, len, deliver_one, t);
+    mb_lp_each_message(t->ser, t->batched, body, len, deliver_one, t);
     if (s->state == MB_S_CLOSED && strcmp(s->close_reason, mb_reason_uri(MB_R_PROTOCOL_VIOLATION)) == 0)
         reply_text(ex, hdr, "", 400, "protocol violation: the session was aborted (its ABORT waits for a receive)\n");
     else
@@ -501,7 +509,7 @@ static void on_send(struct lp_transport *t, struct mb_http_exchange *ex, const c
         reply_text(ex, hdr, "", 404, "transport closed\n");
         return;
     }
-    const char *bad = each_message(t, body, len, NULL, NULL);
+    const char *bad = mb_lp_each_message(t->ser, t->batched, body, len, NULL, NULL);
     if (bad) {
         char text[200];
         snprintf(text, sizeof text, "%s (%s)\n", bad, protocol_name(t));
@@ -575,14 +583,8 @@ static void address_of(const char *peer, char *out, size_t cap)
     snprintf(out, cap, "%.*s", (int)n, peer);
 }
 
-static void on_open(struct lp_path *p, struct mb_http_exchange *ex, const char *hdr, const char *body, size_t len)
+int mb_lp_open_protocol(const char *body, size_t len, const char **why)
 {
-    struct mb_longpoll *lp = p->lp;
-    struct mb_router *r = lp->r;
-    if (r->stopping) {
-        reply_text(ex, hdr, "", 503, "the router is shutting down\n");
-        return;
-    }
     json_error_t jerr;
     json_t *root = json_loadb(body, len, 0, &jerr);
     json_t *list = json_object_get(root, "protocols");
@@ -600,7 +602,21 @@ static void on_open(struct lp_path *p, struct mb_http_exchange *ex, const char *
     if (!bad && chosen < 0)
         bad = "no common protocol: moonbar speaks wamp.2.json, wamp.2.msgpack, wamp.2.cbor and their .batched "
               "forms\n";
-    if (bad) {
+    *why = bad;
+    return bad ? -1 : chosen;
+}
+
+static void on_open(struct lp_path *p, struct mb_http_exchange *ex, const char *hdr, const char *body, size_t len)
+{
+    struct mb_longpoll *lp = p->lp;
+    struct mb_router *r = lp->r;
+    if (r->stopping) {
+        reply_text(ex, hdr, "", 503, "the router is shutting down\n");
+        return;
+    }
+    const char *bad;
+    int chosen = mb_lp_open_protocol(body, len, &bad);
+    if (chosen < 0) {
         reply_text(ex, hdr, "", 400, bad);
         return;
     }
@@ -680,6 +696,27 @@ static void on_options(const struct lp_path *p, struct mb_http_exchange *ex, con
     reply_empty(ex, h);
 }
 
+enum mb_lp_op mb_lp_route(const char *rel, const char **id)
+{
+    *id = NULL;
+    if (strcmp(rel, "") == 0 || strcmp(rel, "/") == 0)
+        return MB_LP_ROOT;
+    if (strcmp(rel, "/open") == 0)
+        return MB_LP_OPEN;
+    /* "/" ID "/" op, ID being 32 lowercase hex digits */
+    bool hex = strlen(rel) > LP_ID_LEN + 2 && rel[0] == '/' && rel[LP_ID_LEN + 1] == '/';
+    for (size_t i = 1; hex && i <= LP_ID_LEN; i++)
+        hex = (rel[i] >= '0' && rel[i] <= '9') || (rel[i] >= 'a' && rel[i] <= 'f');
+    if (!hex)
+        return MB_LP_NONE;
+    const char *op = rel + LP_ID_LEN + 2;
+    enum mb_lp_op r = strcmp(op, "send") == 0 ? MB_LP_SEND : strcmp(op, "receive") == 0 ? MB_LP_RECEIVE
+                      : strcmp(op, "close") == 0 ? MB_LP_CLOSE : MB_LP_NONE;
+    if (r != MB_LP_NONE)
+        *id = rel + 1;
+    return r;
+}
+
 static void on_request(void *ctx, struct mb_http_exchange *ex, const struct mb_http_request *req, const char *path,
                        const char *body, size_t len)
 {
@@ -693,7 +730,9 @@ static void on_request(void *ctx, struct mb_http_exchange *ex, const struct mb_h
         return;
     }
     bool post = mb_http_str_is(req->method, "POST");
-    if (strcmp(rel, "") == 0 || strcmp(rel, "/") == 0) {
+    const char *id = NULL;
+    enum mb_lp_op route = mb_lp_route(rel, &id);
+    if (route == MB_LP_ROOT) {
         if (!mb_http_str_is(req->method, "GET")) {
             reply_text(ex, hdr, "Allow: GET, OPTIONS\r\n", 405, "GET this page, or POST to its /open\n");
             return;
@@ -704,26 +743,19 @@ static void on_request(void *ctx, struct mb_http_exchange *ex, const struct mb_h
         reply_text(ex, hdr, "", 200, text);
         return;
     }
-    const char *op = NULL;
     struct lp_transport *t = NULL;
-    if (strcmp(rel, "/open") != 0) {
-        /* "/" ID "/" op, ID being 32 lowercase hex digits */
-        bool hex = strlen(rel) > LP_ID_LEN + 2 && rel[0] == '/' && rel[LP_ID_LEN + 1] == '/';
-        for (size_t i = 1; hex && i <= LP_ID_LEN; i++)
-            hex = (rel[i] >= '0' && rel[i] <= '9') || (rel[i] >= 'a' && rel[i] <= 'f');
-        op = hex ? rel + LP_ID_LEN + 2 : NULL;
-        if (!op || (strcmp(op, "send") != 0 && strcmp(op, "receive") != 0 && strcmp(op, "close") != 0)) {
-            reply_text(ex, hdr, "", 404, "no such long-poll resource: POST /open, /<transport>/send, /receive or "
-                       "/close\n");
-            return;
-        }
-        t = mb_map_get_str(&lp->by_id, rel + 1, LP_ID_LEN);
+    if (route == MB_LP_NONE) {
+        reply_text(ex, hdr, "", 404, "no such long-poll resource: POST /open, /<transport>/send, /receive or "
+                   "/close\n");
+        return;
     }
+    if (route != MB_LP_OPEN)
+        t = mb_map_get_str(&lp->by_id, id, LP_ID_LEN);
     if (!post) {
         reply_text(ex, hdr, "Allow: POST, OPTIONS\r\n", 405, "method not allowed: POST\n");
         return;
     }
-    if (!op) {
+    if (route == MB_LP_OPEN) {
         on_open(p, ex, hdr, body, len);
         return;
     }
@@ -732,9 +764,9 @@ static void on_request(void *ctx, struct mb_http_exchange *ex, const struct mb_h
         return;
     }
     t->last_seen = now_ms(lp);
-    if (op[0] == 's')
+    if (route == MB_LP_SEND)
         on_send(t, ex, hdr, body, len);
-    else if (op[0] == 'r')
+    else if (route == MB_LP_RECEIVE)
         on_receive(t, ex, hdr);
     else
         on_close_request(t, ex, hdr);

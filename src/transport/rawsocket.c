@@ -4,6 +4,7 @@
  * with or without TLS): one mb_listener per rawsocket listener of the config. The connection
  * layer batches the writes; this file keeps only each connection's partial frame. */
 #include "mb_conn.h"
+#include "mb_rawsocket_frame.h"
 #include "mb_session.h"
 #include "mb_transport.h"
 
@@ -11,9 +12,6 @@
 #include <string.h>
 
 enum { RS_HANDSHAKE, RS_OPEN, RS_CLOSING };
-enum { RS_MSG = 0, RS_PING = 1, RS_PONG = 2 };
-#define RS_ERR_SERIALIZER 1
-#define RS_ERR_RESERVED 3
 
 struct raw_listener {
     struct mb_listener l;
@@ -87,12 +85,12 @@ static void rs_send(void *conn, const char *data, size_t len)
                              "client's RawSocket maximum message length of %u bytes\"},"
                              "\"wamp.error.protocol_violation\"]", len, rc->peer_max);
             if (n > 0 && (size_t)n <= rc->peer_max)
-                put_frame(rc, RS_MSG, abort, (size_t)n);
+                put_frame(rc, MB_RS_MSG, abort, (size_t)n);
             mb_session_close(rc->s, 1000, "welcome too long", true);
         }
         return;
     }
-    put_frame(rc, RS_MSG, data, len);
+    put_frame(rc, MB_RS_MSG, data, len);
 }
 
 static size_t rs_queued(void *conn)
@@ -119,7 +117,7 @@ static void rs_close(void *conn, int code, const char *reason, bool flush_first)
 static void handshake_fail(struct raw_conn *rc, int code, const char *why)
 {
     mb_info(&router_of(rc)->log, "rawsocket handshake from %s refused (%s)", rc->c->peer, why);
-    char reply[4] = { 0x7f, (char)(code << 4), 0, 0 };
+    char reply[4] = { MB_RS_MAGIC, (char)(code << 4), 0, 0 };
     mb_conn_write(rc->c, reply, 4);
     rc->state = RS_CLOSING;
     mb_conn_close(rc->c, true);
@@ -129,23 +127,21 @@ static void handshake_fail(struct raw_conn *rc, int code, const char *why)
 static bool handshake(struct raw_conn *rc, const unsigned char *h)
 {
     struct mb_router *r = router_of(rc);
-    if (h[0] != 0x7f) {
+    int ser = 0;
+    switch (mb_rs_handshake_check(h, &ser, &rc->peer_max)) {
+    case MB_RS_HS_NOT_RAWSOCKET:
         mb_info(&r->log, "rawsocket: %s: not a RawSocket handshake (first byte 0x%02x): closed", rc->c->peer, h[0]);
         rc->state = RS_CLOSING;
         mb_conn_close(rc->c, false);
         return false;
-    }
-    if (h[2] != 0 || h[3] != 0) {
-        handshake_fail(rc, RS_ERR_RESERVED, "reserved bytes set");
+    case MB_RS_HS_RESERVED:
+        handshake_fail(rc, MB_RS_ERR_RESERVED, "reserved bytes set");
+        return false;
+    case MB_RS_HS_SERIALIZER:
+        handshake_fail(rc, MB_RS_ERR_SERIALIZER, "serializer not supported: JSON (1), MessagePack (2), CBOR (3)");
         return false;
     }
-    int ser = h[1] & 0x0f;
-    if (ser < 1 || ser > 3) {
-        handshake_fail(rc, RS_ERR_SERIALIZER, "serializer not supported: JSON (1), MessagePack (2), CBOR (3)");
-        return false;
-    }
-    rc->peer_max = 1u << (9 + (h[1] >> 4));
-    char reply[4] = { 0x7f, (char)((rc->rl->len_exp << 4) | ser), 0, 0 };
+    char reply[4] = { MB_RS_MAGIC, (char)((rc->rl->len_exp << 4) | ser), 0, 0 };
     mb_conn_write(rc->c, reply, 4);
     rc->s = mb_session_new(r, &rawsocket_transport, rc, rc->c->peer);
     if (!rc->s) {
@@ -171,33 +167,31 @@ static size_t parse(struct raw_conn *rc, const char *p, size_t n)
             return n < 4 ? 0 : n;
         used = 4;
     }
-    while (rc->state == RS_OPEN && n - used >= 4) {
-        const unsigned char *h = (const unsigned char *)p + used;
-        size_t len = ((size_t)h[1] << 16) | ((size_t)h[2] << 8) | h[3];
-        int type = h[0] & 0x07;
-        if ((h[0] & 0xf8) || type > RS_PONG) {
+    while (rc->state == RS_OPEN) {
+        struct mb_rs_frame f;
+        int got = mb_rs_next_frame(p + used, n - used, rc->rl->max_message_size, &f);
+        if (got == MB_RS_NEED_MORE)
+            break;
+        if (got == MB_RS_BAD_FRAME) {
             mb_warn(&r->log, "session %llu (%s): RawSocket frame with reserved bits or unknown "
-                    "type 0x%02x: closed", (unsigned long long)rc->s->id, rc->s->peer, h[0]);
+                    "type 0x%02x: closed", (unsigned long long)rc->s->id, rc->s->peer, f.type);
             mb_session_close(rc->s, 1002, "bad frame", false);
             mb_conn_set_reading(rc->c, false);
             return n;
         }
-        if (len > rc->rl->max_message_size) {
+        if (got == MB_RS_TOO_BIG) {
             mb_warn(&r->log, "session %llu (%s): message of %zu bytes exceeds max_message_size %zu: "
-                    "closed", (unsigned long long)rc->s->id, rc->s->peer, len, rc->rl->max_message_size);
+                    "closed", (unsigned long long)rc->s->id, rc->s->peer, f.len, rc->rl->max_message_size);
             r->limits_stats.messages_too_large++;
             mb_session_close(rc->s, 1009, "message too big", false);
             mb_conn_set_reading(rc->c, false);
             return n;
         }
-        if (n - used < 4 + len)
-            break;
-        const char *payload = (const char *)h + 4;
-        if (type == RS_MSG)
-            mb_session_receive(rc->s, payload, len);
-        else if (type == RS_PING)
-            put_frame(rc, RS_PONG, payload, len);
-        used += 4 + len;
+        if (f.type == MB_RS_MSG)
+            mb_session_receive(rc->s, f.payload, f.len);
+        else if (f.type == MB_RS_PING)
+            put_frame(rc, MB_RS_PONG, f.payload, f.len);
+        used += 4 + f.len;
         if (mb_session_throttled(rc->s))
             break; /* limits.max_message_rate: the rest waits in rc->in for a token */
     }
@@ -252,7 +246,7 @@ static void on_sweep(struct mb_conn *c, uint64_t now_ms)
     struct mb_router *r = router_of(rc);
     if (rc->state == RS_OPEN && rc->s && r->cfg->ping_rawsocket &&
         mb_session_liveness(rc->s, now_ms, c->last_rx, &rc->ping_sent))
-        put_frame(rc, RS_PING, "moonbar", 7);
+        put_frame(rc, MB_RS_PING, "moonbar", 7);
 }
 
 static void on_close(struct mb_conn *c)

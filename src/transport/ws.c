@@ -1059,36 +1059,7 @@ static z_stream *inflater(struct mb_ws *ws)
 static int inflate_message(struct mb_ws *ws, const char *data, size_t len, size_t max)
 {
     z_stream *z = inflater(ws);
-    if (!z || inflateReset(z) != Z_OK)
-        return -1;
-    struct mb_buf *b = &ws->inflated;
-    mb_buf_reset(b);
-    static const unsigned char tail[4] = { 0x00, 0x00, 0xff, 0xff };
-    for (int part = 0; part < 2; part++) {
-        z->next_in = part ? (Bytef *)tail : (Bytef *)data;
-        z->avail_in = part ? 4 : (uInt)len;
-        while (z->avail_in) {
-            size_t room = len * 2 + 256 < max + 1 - b->len ? len * 2 + 256 : max + 1 - b->len;
-            if (room == 0)
-                return -2;
-            char *dst = mb_buf_reserve(b, room);
-            if (!dst)
-                return -1;
-            z->next_out = (Bytef *)dst;
-            z->avail_out = (uInt)room;
-            int rc = inflate(z, Z_SYNC_FLUSH);
-            b->len += room - z->avail_out;
-            if (b->len > max)
-                return -2;
-            if (rc == Z_STREAM_END)
-                return 0; /* a final block: what follows (the tail) does not matter */
-            if (rc != Z_OK && rc != Z_BUF_ERROR)
-                return -1;
-            if (rc == Z_BUF_ERROR && z->avail_out != 0)
-                break; /* no progress possible: needs more input */
-        }
-    }
-    return 0;
+    return z ? mb_ws_inflate(z, &ws->inflated, data, len, max) : -1;
 }
 
 static void deliver(struct wsc *w, const char *data, size_t len, bool compressed)

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#include <zlib.h>
 
 int mb_ws_parse_head(const unsigned char *p, size_t n, struct mb_ws_frame *f)
 {
@@ -307,4 +308,39 @@ size_t mb_ws_deflate_response(const struct mb_ws_deflate *d, char *out, size_t c
     else
         n = snprintf(out, cap, "permessage-deflate; server_no_context_takeover; client_no_context_takeover");
     return n < 0 || (size_t)n >= cap ? 0 : (size_t)n;
+}
+
+/* ---- permessage-deflate: inflating a message --------------------------------------------- */
+
+int mb_ws_inflate(struct z_stream_s *z, struct mb_buf *b, const char *data, size_t len, size_t max)
+{
+    if (inflateReset(z) != Z_OK)
+        return -1;
+    mb_buf_reset(b);
+    static const unsigned char tail[4] = { 0x00, 0x00, 0xff, 0xff };
+    for (int part = 0; part < 2; part++) {
+        z->next_in = part ? (Bytef *)tail : (Bytef *)data;
+        z->avail_in = part ? 4 : (uInt)len;
+        while (z->avail_in) {
+            size_t room = len * 2 + 256 < max + 1 - b->len ? len * 2 + 256 : max + 1 - b->len;
+            if (room == 0)
+                return -2;
+            char *dst = mb_buf_reserve(b, room);
+            if (!dst)
+                return -1;
+            z->next_out = (Bytef *)dst;
+            z->avail_out = (uInt)room;
+            int rc = inflate(z, Z_SYNC_FLUSH);
+            b->len += room - z->avail_out;
+            if (b->len > max)
+                return -2;
+            if (rc == Z_STREAM_END)
+                return 0; /* a final block: what follows (the tail) does not matter */
+            if (rc != Z_OK && rc != Z_BUF_ERROR)
+                return -1;
+            if (rc == Z_BUF_ERROR && z->avail_out != 0)
+                break; /* no progress possible: needs more input */
+        }
+    }
+    return 0;
 }
