@@ -20,6 +20,8 @@
  *     '\'); and what follows the base carries no space, control or non-ASCII byte.
  *   7 mb_pyjson_dump / mb_pybytes_repr: both styles read back (jansson) as the same value; the
  *     default style is ASCII; the bytes repr is b'...' or b"..." in printable ASCII. */
+#include "fuzz_util.h"
+
 #include "mb_bridge.h"
 #include "mb_buf.h"
 #include "mb_codec.h"
@@ -34,14 +36,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define ASSERT(c)                                                            \
-    do {                                                                     \
-        if (!(c)) {                                                          \
-            fprintf(stderr, "%s:%d: %s\n", __FILE__, __LINE__, #c);          \
-            abort();                                                         \
-        }                                                                    \
-    } while (0)
 
 #define MAXF 8
 struct fields {
@@ -273,35 +267,6 @@ static void check_github(struct fields *fs)
 }
 
 /* ---- 7: Python's json.dumps ---- */
-static int veq(json_t *a, json_t *b)
-{
-    if (!a || !b || json_typeof(a) != json_typeof(b))
-        return 0;
-    if (json_is_object(a)) {
-        const char *k;
-        size_t kl;
-        json_t *v;
-        if (json_object_size(a) != json_object_size(b))
-            return 0;
-        json_object_keylen_foreach(a, k, kl, v) {
-            if (!veq(v, json_object_getn(b, k, kl)))
-                return 0;
-        }
-        return 1;
-    }
-    if (json_is_array(a)) {
-        if (json_array_size(a) != json_array_size(b))
-            return 0;
-        for (size_t i = 0; i < json_array_size(a); i++)
-            if (!veq(json_array_get(a, i), json_array_get(b, i)))
-                return 0;
-        return 1;
-    }
-    if (json_is_real(a))
-        return json_real_value(a) == json_real_value(b);
-    return json_equal(a, b);
-}
-
 static void check_pyjson(const uint8_t *d, size_t n)
 {
     char *t = malloc(n ? n : 1);
@@ -324,7 +289,7 @@ static void check_pyjson(const uint8_t *d, size_t n)
         json_t *w = json_loadb(mb_buf_data(&o), o.len, JSON_DECODE_ANY | JSON_ALLOW_NUL, &e);
         if (!w)
             fprintf(stderr, "%.*s\n%s\n", (int)o.len, mb_buf_data(&o), e.text);
-        ASSERT(w && veq(v, w));
+        ASSERT(w && fz_veq(v, w));
         if (style == MB_PYJSON_DEFAULT)
             for (size_t i = 0; i < o.len; i++)
                 ASSERT((unsigned char)mb_buf_data(&o)[i] < 0x80);
