@@ -105,38 +105,37 @@ static int py_int(const char *s, size_t n, int64_t *out)
 }
 
 /* ---- 6: the URL stays under the base, independently ---- */
+/* Whether p[0..n) has a ".." segment (between '/' or '\') once percent-decoded any number of
+ * times: every escape is replaced, leftmost first, until none is left (the order does not
+ * matter: escapes never overlap), then the segments are read. A decoded byte can complete an
+ * escape with the two bytes before it ("%%32e" is "%2e"), so the scan steps back two bytes
+ * after each one. A ".." seen after some decodings is still there after more. */
 static bool has_dotdot(const char *p, size_t n)
 {
-    char *cur = malloc(n + 1);
-    memcpy(cur, p, n);
-    size_t len = n;
-    bool found = false;
-    for (int round = 0; round < 16 && !found; round++) {
-        for (size_t i = 0; i <= len && !found;) {
-            size_t j = i;
-            while (j < len && cur[j] != '/' && cur[j] != '\\')
-                j++;
-            found = j - i == 2 && cur[i] == '.' && cur[i + 1] == '.';
-            i = j + 1;
+    char *s = malloc(n + 1);
+    memcpy(s, p, n);
+    size_t len = n, i = 0;
+    while (i + 2 < len) {
+        if (s[i] == '%' && isxdigit((unsigned char)s[i + 1]) && isxdigit((unsigned char)s[i + 2])) {
+            unsigned v;
+            char h[3] = { s[i + 1], s[i + 2], 0 };
+            sscanf(h, "%x", &v);
+            s[i] = (char)v;
+            memmove(s + i + 1, s + i + 3, len - i - 3);
+            len -= 2;
+            i = i > 2 ? i - 2 : 0;
+        } else {
+            i++;
         }
-        size_t o = 0;
-        bool changed = false;
-        for (size_t i = 0; i < len; i++) {
-            if (cur[i] == '%' && i + 2 < len + 0 && isxdigit((unsigned char)cur[i + 1]) &&
-                isxdigit((unsigned char)cur[i + 2])) {
-                char h[3] = { cur[i + 1], cur[i + 2], 0 };
-                cur[o++] = (char)strtol(h, NULL, 16);
-                i += 2;
-                changed = true;
-            } else {
-                cur[o++] = cur[i];
-            }
-        }
-        len = o;
-        if (!changed)
-            break;
     }
-    free(cur);
+    bool found = false;
+    size_t start = 0;
+    for (size_t k = 0; k <= len; k++)
+        if (k == len || s[k] == '/' || s[k] == '\\') {
+            found = found || (k - start == 2 && s[start] == '.' && s[start + 1] == '.');
+            start = k + 1;
+        }
+    free(s);
     return found;
 }
 
