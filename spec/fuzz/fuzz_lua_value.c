@@ -50,15 +50,12 @@ static int depth_of(json_t *v)
     return d;
 }
 
+/* A base64 character's value: its place in the standard alphabet, or -1. */
 static int sixbits(unsigned char c)
 {
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    return c == '+' ? 62 : c == '/' ? 63 : -1;
+    static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    const char *at = c ? strchr(alphabet, c) : NULL;
+    return at ? (int)(at - alphabet) : -1;
 }
 
 /* Decodes padded base64 (groups of 4, '=' only at the end of the last group, "x=y" refused)
