@@ -102,14 +102,12 @@ class Peer:
             s.close()
 
 
-class RawReader:
-    """A joined raw WebSocket (JSON) session subscribed to `topic`, whose events a thread
-    reads and keeps (their Arguments)."""
+class EventReader:
+    """A thread that reads the events of `conn` (an mb_raw connection, joined and subscribed)
+    and keeps their Arguments in .args; stop() closes conn and returns them."""
 
-    def __init__(self, router, topic):
-        self.conn = raw.RawWebSocket(router.ws_port)
-        self.session = raw.join(self.conn)[1]
-        raw.subscribe(self.conn, topic)
+    def __init__(self, conn):
+        self.conn = conn
         self.args = []
         self.error = None
         self.stopping = False
@@ -133,6 +131,17 @@ class RawReader:
         self.thread.join(5)
         self.conn.close()
         return self.args
+
+
+class RawReader(EventReader):
+    """A joined raw WebSocket (JSON) session subscribed to `topic`, whose events a thread
+    reads and keeps (their Arguments)."""
+
+    def __init__(self, router, topic):
+        conn = raw.RawWebSocket(router.ws_port)
+        self.session = raw.join(conn)[1]
+        raw.subscribe(conn, topic)
+        super().__init__(conn)
 
 
 def session_count(client):

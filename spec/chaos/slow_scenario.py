@@ -15,7 +15,7 @@ import time
 
 import mb_raw as raw
 import mb_router
-from chaos_util import bad_level_lines, proc_status, raise_fd_limit, wait_until, with_per_address_limit
+from chaos_util import EventReader, bad_level_lines, proc_status, raise_fd_limit, wait_until, with_per_address_limit
 from mb_router import T
 
 SLOW = 1000
@@ -25,33 +25,6 @@ EVENT_BYTES = 1024
 Q = 65536
 RCVBUF = 4096
 TOPIC = "com.chaos.slowfeed"
-
-
-class FastReader:
-    def __init__(self, conn):
-        self.conn = conn
-        self.seqs = []
-        self.error = None
-        self.stopping = False
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
-
-    def _run(self):
-        while not self.stopping:
-            try:
-                msg = self.conn.recv_json(timeout=0.2)
-            except raw.Timeout:
-                continue
-            except BaseException as e:  # noqa: BLE001 - checked by the test
-                self.error = e
-                return
-            if msg[0] == raw.EVENT:
-                self.seqs.append(msg[4][0])
-
-    def stop(self):
-        self.stopping = True
-        self.thread.join(5)
-        self.conn.close()
 
 
 def tx_queued(r):
@@ -101,7 +74,7 @@ def _scenario(r, limits):
             c = raw.RawWebSocket(r.ws_port) if k % 2 == 0 else raw.RawSocketConn(r.rawsocket_port)
             raw.join(c)
             raw.subscribe(c, TOPIC)
-            fast.append(FastReader(c))
+            fast.append(EventReader(c))
         joined_s = time.monotonic() - t0
         time.sleep(0.2)
         base = proc_status(pid, "VmRSS")
@@ -146,7 +119,7 @@ def _scenario(r, limits):
 
         wait_until(lambda: len(dropped()) >= SLOW, timeout=2 + 8, interval=0.1,
                    what="%d slow consumer lines (%d so far)" % (SLOW, len(dropped())))
-        wait_until(lambda: all(len(f.seqs) >= EVENTS for f in fast), timeout=10,
+        wait_until(lambda: all(len(f.args) >= EVENTS for f in fast), timeout=10,
                    what="the fast subscribers' events")
         time.sleep(0.3)
         sampling.set()
@@ -170,7 +143,8 @@ def _scenario(r, limits):
         assert all(" warn " in ln for ln in lines)
         for f in fast:
             assert f.error is None, f.error
-            assert f.seqs == list(range(EVENTS)), "a fast subscriber lost or reordered events: %d got" % len(f.seqs)
+            seqs = [a[0] if a else None for a in f.args]
+            assert seqs == list(range(EVENTS)), "a fast subscriber lost or reordered events: %d got" % len(seqs)
         assert r.alive()
         assert bad_level_lines(r) == []
         pub.close()

@@ -110,6 +110,22 @@ def _victim(r, transport, proxy, topic):
     return c, sid
 
 
+def _check_dropped(r, w, proxy, baseline):
+    """After the victim's drop: the session count back to baseline, the witness unaffected,
+    moonbar's side of the dead connection closed, no bad log line."""
+    wait_until(lambda: session_count(w.caller) == baseline, what="session count back")
+    w.check()
+    assert proxy.upstream_eof(timeout=5), "moonbar kept its side of the dead connection open"
+    assert bad_level_lines(r) == []
+
+
+def _close(c, proxy, w):
+    if c:
+        c.close()
+    proxy.close()
+    w.close()
+
+
 @pytest.mark.parametrize("transport", ["websocket", "rawsocket"])
 def test_silent_peer_is_dropped_by_its_ping(router_factory, transport):
     r = router_factory({"limits": {"ping_interval": 0.5, "ping_timeout": 0.5}})
@@ -127,15 +143,9 @@ def test_silent_peer_is_dropped_by_its_ping(router_factory, transport):
         took = time.monotonic() - t0
         assert " warn " in m.string, m.string
         assert took < T(0.5 + 0.5 + 1.0), "dropped after %.2f s" % took
-        wait_until(lambda: session_count(w.caller) == baseline, what="session count back")
-        w.check()
-        assert proxy.upstream_eof(timeout=5), "moonbar kept its side of the dead connection open"
-        assert bad_level_lines(r) == []
+        _check_dropped(r, w, proxy, baseline)
     finally:
-        if c:
-            c.close()
-        proxy.close()
-        w.close()
+        _close(c, proxy, w)
 
 
 def test_silent_subscriber_under_a_flood_is_dropped_as_a_slow_consumer(router_factory, clients):
@@ -160,15 +170,9 @@ def test_silent_subscriber_under_a_flood_is_dropped_as_a_slow_consumer(router_fa
             pub.publish("com.chaos.flood", "ack", _acknowledge=True)   # paces the flood
         line = r.wait_for_log(r"session %d .*slow consumer" % sid, since=mark).string
         assert " warn " in line, line
-        wait_until(lambda: session_count(w.caller) == baseline, what="session count back")
-        w.check()
-        assert proxy.upstream_eof(timeout=5)
-        assert bad_level_lines(r) == []
+        _check_dropped(r, w, proxy, baseline)
     finally:
-        if c:
-            c.close()
-        proxy.close()
-        w.close()
+        _close(c, proxy, w)
 
 
 def test_true_no_fin_with_a_drop_rule():

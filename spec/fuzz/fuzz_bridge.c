@@ -20,6 +20,8 @@
  *     '\'); and what follows the base carries no space, control or non-ASCII byte.
  *   7 mb_pyjson_dump / mb_pybytes_repr: both styles read back (jansson) as the same value; the
  *     default style is ASCII; the bytes repr is b'...' or b"..." in printable ASCII. */
+#include "fuzz_util.h"
+
 #include "mb_bridge.h"
 #include "mb_buf.h"
 #include "mb_codec.h"
@@ -34,14 +36,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define ASSERT(c)                                                            \
-    do {                                                                     \
-        if (!(c)) {                                                          \
-            fprintf(stderr, "%s:%d: %s\n", __FILE__, __LINE__, #c);          \
-            abort();                                                         \
-        }                                                                    \
-    } while (0)
 
 #define MAXF 8
 struct fields {
@@ -111,38 +105,37 @@ static int py_int(const char *s, size_t n, int64_t *out)
 }
 
 /* ---- 6: the URL stays under the base, independently ---- */
+/* Whether p[0..n) has a ".." segment (between '/' or '\') once percent-decoded any number of
+ * times: every escape is replaced, leftmost first, until none is left (the order does not
+ * matter: escapes never overlap), then the segments are read. A decoded byte can complete an
+ * escape with the two bytes before it ("%%32e" is "%2e"), so the scan steps back two bytes
+ * after each one. A ".." seen after some decodings is still there after more. */
 static bool has_dotdot(const char *p, size_t n)
 {
-    char *cur = malloc(n + 1);
-    memcpy(cur, p, n);
-    size_t len = n;
-    bool found = false;
-    for (int round = 0; round < 16 && !found; round++) {
-        for (size_t i = 0; i <= len && !found;) {
-            size_t j = i;
-            while (j < len && cur[j] != '/' && cur[j] != '\\')
-                j++;
-            found = j - i == 2 && cur[i] == '.' && cur[i + 1] == '.';
-            i = j + 1;
+    char *s = malloc(n + 1);
+    memcpy(s, p, n);
+    size_t len = n, i = 0;
+    while (i + 2 < len) {
+        if (s[i] == '%' && isxdigit((unsigned char)s[i + 1]) && isxdigit((unsigned char)s[i + 2])) {
+            unsigned v;
+            char h[3] = { s[i + 1], s[i + 2], 0 };
+            sscanf(h, "%x", &v);
+            s[i] = (char)v;
+            memmove(s + i + 1, s + i + 3, len - i - 3);
+            len -= 2;
+            i = i > 2 ? i - 2 : 0;
+        } else {
+            i++;
         }
-        size_t o = 0;
-        bool changed = false;
-        for (size_t i = 0; i < len; i++) {
-            if (cur[i] == '%' && i + 2 < len + 0 && isxdigit((unsigned char)cur[i + 1]) &&
-                isxdigit((unsigned char)cur[i + 2])) {
-                char h[3] = { cur[i + 1], cur[i + 2], 0 };
-                cur[o++] = (char)strtol(h, NULL, 16);
-                i += 2;
-                changed = true;
-            } else {
-                cur[o++] = cur[i];
-            }
-        }
-        len = o;
-        if (!changed)
-            break;
     }
-    free(cur);
+    bool found = false;
+    size_t start = 0;
+    for (size_t k = 0; k <= len; k++)
+        if (k == len || s[k] == '/' || s[k] == '\\') {
+            found = found || (k - start == 2 && s[start] == '.' && s[start + 1] == '.');
+            start = k + 1;
+        }
+    free(s);
     return found;
 }
 
@@ -273,35 +266,6 @@ static void check_github(struct fields *fs)
 }
 
 /* ---- 7: Python's json.dumps ---- */
-static int veq(json_t *a, json_t *b)
-{
-    if (!a || !b || json_typeof(a) != json_typeof(b))
-        return 0;
-    if (json_is_object(a)) {
-        const char *k;
-        size_t kl;
-        json_t *v;
-        if (json_object_size(a) != json_object_size(b))
-            return 0;
-        json_object_keylen_foreach(a, k, kl, v) {
-            if (!veq(v, json_object_getn(b, k, kl)))
-                return 0;
-        }
-        return 1;
-    }
-    if (json_is_array(a)) {
-        if (json_array_size(a) != json_array_size(b))
-            return 0;
-        for (size_t i = 0; i < json_array_size(a); i++)
-            if (!veq(json_array_get(a, i), json_array_get(b, i)))
-                return 0;
-        return 1;
-    }
-    if (json_is_real(a))
-        return json_real_value(a) == json_real_value(b);
-    return json_equal(a, b);
-}
-
 static void check_pyjson(const uint8_t *d, size_t n)
 {
     char *t = malloc(n ? n : 1);
@@ -324,7 +288,7 @@ static void check_pyjson(const uint8_t *d, size_t n)
         json_t *w = json_loadb(mb_buf_data(&o), o.len, JSON_DECODE_ANY | JSON_ALLOW_NUL, &e);
         if (!w)
             fprintf(stderr, "%.*s\n%s\n", (int)o.len, mb_buf_data(&o), e.text);
-        ASSERT(w && veq(v, w));
+        ASSERT(w && fz_veq(v, w));
         if (style == MB_PYJSON_DEFAULT)
             for (size_t i = 0; i < o.len; i++)
                 ASSERT((unsigned char)mb_buf_data(&o)[i] < 0x80);

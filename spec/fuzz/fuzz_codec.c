@@ -7,6 +7,8 @@
  *       spec/fuzz/fuzz_codec.c src/core/[a-z]*.c $(pkg-config --cflags --libs jansson) -lm -o build/fuzz_codec
  *   build/fuzz_codec -max_len=1024 -max_total_time=120 CORPUS_DIR
  */
+#include "fuzz_util.h"
+
 #include "mb_codec.h"
 #include "mb_json.h"
 #include "mb_wamp.h"
@@ -14,42 +16,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define ASSERT(c)                                                            \
-    do {                                                                     \
-        if (!(c)) {                                                          \
-            fprintf(stderr, "%s:%d: %s\n", __FILE__, __LINE__, #c);          \
-            abort();                                                         \
-        }                                                                    \
-    } while (0)
-
-/* json_equal, NUL in keys included. */
-static int veq(json_t *a, json_t *b)
-{
-    if (!a || !b || json_typeof(a) != json_typeof(b))
-        return 0;
-    if (json_is_object(a)) {
-        const char *k;
-        size_t kl;
-        json_t *v;
-        if (json_object_size(a) != json_object_size(b))
-            return 0;
-        json_object_keylen_foreach(a, k, kl, v) {
-            if (!veq(v, json_object_getn(b, k, kl)))
-                return 0;
-        }
-        return 1;
-    }
-    if (json_is_array(a)) {
-        if (json_array_size(a) != json_array_size(b))
-            return 0;
-        for (size_t i = 0; i < json_array_size(a); i++)
-            if (!veq(json_array_get(a, i), json_array_get(b, i)))
-                return 0;
-        return 1;
-    }
-    return json_equal(a, b);
-}
 
 static void check_scan(enum mb_ser s, const char *d, size_t n)
 {
@@ -65,11 +31,11 @@ static void check_scan(enum mb_ser s, const char *d, size_t n)
     ASSERT(m.type == p.type && m.request == p.request && m.uri_len == p.uri_len);
     ASSERT(!m.uri_len || memcmp(m.uri, p.uri, m.uri_len) == 0);
     json_t *dict = mb_codec_decode(s, m.dict_raw, m.dict_len, NULL, 0);
-    ASSERT(veq(dict, p.dict));
+    ASSERT(fz_veq(dict, p.dict));
     json_decref(dict);
     ASSERT(mb_msg_payload(&m) == 0);
-    ASSERT(m.args ? veq(m.args, p.args) : !p.args);
-    ASSERT(m.kwargs ? veq(m.kwargs, p.kwargs) : !p.kwargs);
+    ASSERT(m.args ? fz_veq(m.args, p.args) : !p.args);
+    ASSERT(m.kwargs ? fz_veq(m.kwargs, p.kwargs) : !p.kwargs);
     ASSERT(m.tail + m.tail_len == d + n && m.tail_n == (p.kwargs ? 2u : p.args ? 1u : 0u));
     mb_msg_release(&m);
     json_decref(root);
@@ -98,7 +64,7 @@ static void check_bin(enum mb_ser s, const char *d, size_t n)
     }
     if (v) {
         json_t *w = mb_codec_decode(o, mb_buf_data(&ob), ob.len, NULL, 0);
-        ASSERT(veq(v, w));
+        ASSERT(fz_veq(v, w));
         json_decref(w);
         ASSERT(tj == 0);
         struct mb_buf e = { 0 };

@@ -8,19 +8,13 @@
  * and writes nothing) and within small bounds (4 MiB of Lua memory, 1 million instructions),
  * so that `while true do end` or string.rep("x", 1e10) end as errors, quickly. Relative paths
  * resolve under a folder that does not exist. */
+#include "fuzz_util.h"
+
 #include "mb_config.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define ASSERT(c)                                                            \
-    do {                                                                     \
-        if (!(c)) {                                                          \
-            fprintf(stderr, "%s:%d: %s\n", __FILE__, __LINE__, #c);          \
-            abort();                                                         \
-        }                                                                    \
-    } while (0)
 
 #define PATH "/nonexistent/mb-fuzz/config.lua"
 

@@ -19,6 +19,8 @@
  * that follow; k bytes of sizes (a
  * byte b: b + 1 bytes below 128, else (b - 127) * 64; used once, then the rest comes in one
  * chunk; k = 7 without a pad: used in turn to the end); the stream. */
+#include "fuzz_util.h"
+
 #include "mb_buf.h"
 #include "mb_http.h"
 #include "mb_wsproto.h"
@@ -27,14 +29,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-
-#define ASSERT(c)                                                            \
-    do {                                                                     \
-        if (!(c)) {                                                          \
-            fprintf(stderr, "%s:%d: %s\n", __FILE__, __LINE__, #c);          \
-            abort();                                                         \
-        }                                                                    \
-    } while (0)
 
 static void put(struct mb_buf *log, long v)
 {

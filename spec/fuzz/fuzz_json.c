@@ -14,6 +14,8 @@
  *    of 19 digits or more, a real with a 3-digit exponent, nesting deeper than 64;
  *  - and (with the sanitizers) nothing reads past the input, leaks or overflows.
  * The input is the message itself; seeds in spec/fuzz/corpus/json. */
+#include "fuzz_util.h"
+
 #include "mb_buf.h"
 #include "mb_json.h"
 #include "mb_wamp.h"
@@ -22,42 +24,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define ASSERT(c)                                                            \
-    do {                                                                     \
-        if (!(c)) {                                                          \
-            fprintf(stderr, "%s:%d: %s\n", __FILE__, __LINE__, #c);          \
-            abort();                                                         \
-        }                                                                    \
-    } while (0)
-
-/* json_equal, NUL in keys included. */
-static int veq(json_t *a, json_t *b)
-{
-    if (!a || !b || json_typeof(a) != json_typeof(b))
-        return 0;
-    if (json_is_object(a)) {
-        const char *k;
-        size_t kl;
-        json_t *v;
-        if (json_object_size(a) != json_object_size(b))
-            return 0;
-        json_object_keylen_foreach(a, k, kl, v) {
-            if (!veq(v, json_object_getn(b, k, kl)))
-                return 0;
-        }
-        return 1;
-    }
-    if (json_is_array(a)) {
-        if (json_array_size(a) != json_array_size(b))
-            return 0;
-        for (size_t i = 0; i < json_array_size(a); i++)
-            if (!veq(json_array_get(a, i), json_array_get(b, i)))
-                return 0;
-        return 1;
-    }
-    return json_equal(a, b);
-}
 
 /* Whether v (at nesting level depth, 1 for the dict or list itself) holds a form the skipper
  * leaves to jansson even in mb_json_dump's compact output (see mb_json.h). */
@@ -128,14 +94,14 @@ static void agree(const char *d, size_t n, struct mb_msg *f)
     /* Options as the session decodes them (scanned_dict) */
     ASSERT(f->dict_raw >= d && f->dict_raw + f->dict_len <= d + n);
     json_t *dict = json_loadb(f->dict_raw, f->dict_len, JSON_ALLOW_NUL, NULL);
-    ASSERT(json_is_object(dict) && veq(dict, s.dict));
+    ASSERT(json_is_object(dict) && fz_veq(dict, s.dict));
     json_decref(dict);
     /* the payload */
     ASSERT(f->tail >= d && f->tail + f->tail_len <= d + n);
     ASSERT(f->tail_n == (s.kwargs ? 2u : s.args ? 1u : 0u));
     ASSERT(mb_msg_payload(f) == 0);
-    ASSERT(f->args ? veq(f->args, s.args) : !s.args);
-    ASSERT(f->kwargs ? veq(f->kwargs, s.kwargs) : !s.kwargs);
+    ASSERT(f->args ? fz_veq(f->args, s.args) : !s.args);
+    ASSERT(f->kwargs ? fz_veq(f->kwargs, s.kwargs) : !s.kwargs);
     ASSERT(!f->args_raw || (f->args_raw >= f->tail && f->args_raw + f->args_len <= f->tail + f->tail_len));
     ASSERT(!f->kwargs_raw || (f->kwargs_raw >= f->tail && f->kwargs_raw + f->kwargs_len <= f->tail + f->tail_len));
     /* the tail spliced into an outgoing message (as the dealer and broker do) */
@@ -144,8 +110,8 @@ static void agree(const char *d, size_t n, struct mb_msg *f)
            mb_buf_append(&b, "]", 1) == 0);
     json_t *out = json_loadb(mb_buf_data(&b), b.len, JSON_ALLOW_NUL, NULL);
     ASSERT(json_is_array(out) && json_array_size(out) == 3 + f->tail_n);
-    ASSERT(!f->tail_n || veq(json_array_get(out, 3), s.args));
-    ASSERT(f->tail_n < 2 || veq(json_array_get(out, 4), s.kwargs));
+    ASSERT(!f->tail_n || fz_veq(json_array_get(out, 3), s.args));
+    ASSERT(f->tail_n < 2 || fz_veq(json_array_get(out, 4), s.kwargs));
     json_decref(out);
     mb_buf_free(&b);
     mb_msg_release(f);

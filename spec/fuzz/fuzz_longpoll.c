@@ -15,6 +15,8 @@
  * Input: byte 0 % 8 picks the check: 0 route (the rest is the path), 1 open (the rest is the
  * body), 2-4 JSON / MessagePack / CBOR batched, 5-7 the same unbatched; for the framing, byte
  * 1 says after how many messages the callback stops (0: never), the rest is the body. */
+#include "fuzz_util.h"
+
 #include "mb_codec.h"
 #include "mb_longpoll.h"
 
@@ -22,14 +24,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define ASSERT(c)                                                            \
-    do {                                                                     \
-        if (!(c)) {                                                          \
-            fprintf(stderr, "%s:%d: %s\n", __FILE__, __LINE__, #c);          \
-            abort();                                                         \
-        }                                                                    \
-    } while (0)
 
 static void check_route(const char *rel)
 {

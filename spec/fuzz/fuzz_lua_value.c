@@ -15,6 +15,8 @@
  *     converts again (push, then to JSON) to an equal value. Always: the Lua stack is as before.
  *
  * The harness computes the expectations itself (depth, base64, UTF-8), not with value.c's code. */
+#include "fuzz_util.h"
+
 #include "mb_codec.h"
 #include "mb_lua_value.h"
 
@@ -25,43 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define ASSERT(c)                                                            \
-    do {                                                                     \
-        if (!(c)) {                                                          \
-            fprintf(stderr, "%s:%d: %s\n", __FILE__, __LINE__, #c);          \
-            abort();                                                         \
-        }                                                                    \
-    } while (0)
-
 static lua_State *L;
-
-/* json_equal, NUL in keys included. */
-static int veq(json_t *a, json_t *b)
-{
-    if (!a || !b || json_typeof(a) != json_typeof(b))
-        return 0;
-    if (json_is_object(a)) {
-        const char *k;
-        size_t kl;
-        json_t *v;
-        if (json_object_size(a) != json_object_size(b))
-            return 0;
-        json_object_keylen_foreach(a, k, kl, v) {
-            if (!veq(v, json_object_getn(b, k, kl)))
-                return 0;
-        }
-        return 1;
-    }
-    if (json_is_array(a)) {
-        if (json_array_size(a) != json_array_size(b))
-            return 0;
-        for (size_t i = 0; i < json_array_size(a); i++)
-            if (!veq(json_array_get(a, i), json_array_get(b, i)))
-                return 0;
-        return 1;
-    }
-    return json_equal(a, b);
-}
 
 /* ---- the expectation, written independently of value.c --------------------------------------- */
 
@@ -84,15 +50,12 @@ static int depth_of(json_t *v)
     return d;
 }
 
+/* A base64 character's value: its place in the standard alphabet, or -1. */
 static int sixbits(unsigned char c)
 {
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    return c == '+' ? 62 : c == '/' ? 63 : -1;
+    static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    const char *at = c ? strchr(alphabet, c) : NULL;
+    return at ? (int)(at - alphabet) : -1;
 }
 
 /* Decodes padded base64 (groups of 4, '=' only at the end of the last group, "x=y" refused)
@@ -219,7 +182,7 @@ static void json_to_lua_and_back(const unsigned char *d, size_t n, enum mb_ser s
     } else {
         ASSERT(w);
         json_t *e = normalized(v);
-        ASSERT(veq(e, w));
+        ASSERT(fz_veq(e, w));
         json_decref(e);
     }
     json_decref(w);
@@ -368,7 +331,7 @@ static void lua_to_json_and_back(const unsigned char *d, size_t n)
         mb_lua_push_json(L, v);
         json_t *w = mb_lua_to_json(L, -1, err, sizeof err);
         lua_pop(L, 1);
-        ASSERT(w && veq(v, w));
+        ASSERT(w && fz_veq(v, w));
         json_decref(w);
         json_decref(v);
     }

@@ -12,20 +12,14 @@
  * Input: byte 0 picks max_message_size, byte 1 the number k (0..15) of chunk sizes that
  * follow, k bytes of chunk sizes (each 1..256, used once, then the rest comes in one chunk;
  * k = 15: used in turn to the end), then the stream. */
+#include "fuzz_util.h"
+
 #include "mb_buf.h"
 #include "mb_rawsocket_frame.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define ASSERT(c)                                                            \
-    do {                                                                     \
-        if (!(c)) {                                                          \
-            fprintf(stderr, "%s:%d: %s\n", __FILE__, __LINE__, #c);          \
-            abort();                                                         \
-        }                                                                    \
-    } while (0)
 
 enum { ST_HANDSHAKE, ST_OPEN, ST_DONE };
 

@@ -14,6 +14,7 @@
  * once, every member with a session indexed by it and every index entry a member of its room).
  * Then fuzz.rooms.reset closes the input's rooms. No crash, leak or UB on the C side. */
 #include "fuzz_router.h"
+#include "fuzz_util.h"
 
 #include "mb_dealer.h"
 #include "../../src/lua/lua_internal.h"

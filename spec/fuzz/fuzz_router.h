@@ -8,6 +8,8 @@
 #ifndef FUZZ_ROUTER_H
 #define FUZZ_ROUTER_H
 
+#include "fuzz_util.h"
+
 #include "mb_codec.h"
 #include "mb_config.h"
 #include "mb_router.h"
@@ -17,14 +19,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-#define ASSERT(c)                                                            \
-    do {                                                                     \
-        if (!(c)) {                                                          \
-            fprintf(stderr, "%s:%d: %s\n", __FILE__, __LINE__, #c);          \
-            abort();                                                         \
-        }                                                                    \
-    } while (0)
 
 struct fz_conn {
     struct mb_session *s; /* NULL: the slot is free */

@@ -15,6 +15,7 @@
  * session, subscription, registration or call. Between inputs the realm's broker is reset
  * (retained events) and the ID generator reseeded, so inputs do not depend on each other. */
 #include "fuzz_router.h"
+#include "fuzz_util.h"
 
 #include "mb_broker.h"
 #include "mb_dealer.h"

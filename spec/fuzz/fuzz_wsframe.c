@@ -15,6 +15,8 @@
  * Input: byte 0: bit 0 deflate negotiated, bits 1-3 max_message_size, bits 4-7 the number k
  * of chunk sizes that follow; k bytes of sizes (1..256 bytes each, used once, then the rest
  * comes in one chunk; k = 15: used in turn to the end); the stream. */
+#include "fuzz_util.h"
+
 #include "mb_buf.h"
 #include "mb_utf8.h"
 #include "mb_wsproto.h"
@@ -23,14 +25,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <zlib.h>
-
-#define ASSERT(c)                                                            \
-    do {                                                                     \
-        if (!(c)) {                                                          \
-            fprintf(stderr, "%s:%d: %s\n", __FILE__, __LINE__, #c);          \
-            abort();                                                         \
-        }                                                                    \
-    } while (0)
 
 /* One inflate stream for every input, as ws.c has one for every connection: mb_ws_inflate
  * resets it per message, so no state carries over between inputs. */

@@ -50,6 +50,22 @@ def retry(fn, timeout=5):
             time.sleep(0.05)
 
 
+def replace(r, conns, i, source=None):
+    """Closes conns[i], then opens (from source) and joins another in its place, at the end of
+    conns: the count went down."""
+    conns.pop(i).close()
+    c = retry(lambda: rs(r, source))
+    conns.append(c)
+    assert raw.join(c)[0] == raw.WELCOME
+
+
+def assert_refused(r, total, per_address):
+    """Stops r; its counters of connections refused (max_connections, per address) are these."""
+    got = counters(r)
+    assert got["connections_refused_total"] == total, got
+    assert got["connections_refused_per_address"] == per_address, got
+
+
 # ---------------------------------------------------------------- connections
 
 def test_max_connections_refuses_the_next_connection_at_accept(router_factory):
@@ -64,16 +80,11 @@ def test_max_connections_refuses_the_next_connection_at_accept(router_factory):
         # at most one warning a second
         assert len(re.findall(r"limits\.max_connections \(3\)", r.log)) == 1, r.log
         assert raw.join(conns[0])[0] == raw.WELCOME  # the open ones carry on
-        conns.pop().close()
-        c = retry(lambda: rs(r))
-        conns.append(c)
-        assert raw.join(c)[0] == raw.WELCOME
+        replace(r, conns, -1)
     finally:
         for c in conns:
             c.close()
-    got = counters(r)
-    assert got["connections_refused_total"] == 2, got
-    assert got["connections_refused_per_address"] == 0, got
+    assert_refused(r, total=2, per_address=0)
 
 
 def test_max_connections_per_address_is_per_peer_address(router_factory):
@@ -94,16 +105,11 @@ def test_max_connections_per_address_is_per_peer_address(router_factory):
         finally:
             client.close()
         # a closed connection makes room for its address again
-        conns.pop(0).close()
-        c = retry(lambda: rs(r, "127.0.0.2"))
-        conns.append(c)
-        assert raw.join(c)[0] == raw.WELCOME
+        replace(r, conns, 0, "127.0.0.2")
     finally:
         for c in conns:
             c.close()
-    got = counters(r)
-    assert got["connections_refused_per_address"] == 1, got
-    assert got["connections_refused_total"] == 0, got
+    assert_refused(r, total=0, per_address=1)
 
 
 # ---------------------------------------------------------------- sessions per realm
