@@ -97,6 +97,9 @@ TEST(dotdot_segments_are_refused_in_every_spelling)
     CHECK(refused("http://h/api/", "a%2f..%2fx"));   /* an encoded slash around a ".." */
     CHECK(refused("http://h/api/", "a%2F%2e%2E"));
     CHECK(refused("http://h/api/", "%252e%252e/x")); /* for servers that decode twice */
+    CHECK(refused("http://h/api/", "%25252e%25252e/x"));             /* three times */
+    CHECK(refused("http://h/api/", "%252525252e%252525252e/x"));     /* five times: past 4 rounds, refused */
+    CHECK(!refused("http://h/api/", "100%25ff"));                    /* an encoded '%' alone is fine */
     CHECK(refused("http://h/api/", "..?x=1"));
     CHECK(refused("http://h/api/", "..#x"));
 }

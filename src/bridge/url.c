@@ -62,7 +62,8 @@ int mb_http_url_check_base(const char *base, char *why, size_t whylen)
 
 /* Whether the percent-decoded segment seg[0..n) is, or holds after its encoded slashes, a ".."
  * step. Decoding is repeated (up to 4 rounds) so that "%252e%252e" is caught for servers that
- * decode twice. */
+ * decode twice; a segment still holding escapes after 4 rounds (encoded 5 times over) is refused
+ * as if it had one, rather than decoded on (each round costs its length). */
 static bool dotdot_segment(const char *seg, size_t n)
 {
     char buf[512];
@@ -79,9 +80,10 @@ static bool dotdot_segment(const char *seg, size_t n)
         memcpy(heap, seg, n);
         cur = heap;
     }
+    bool changed = false;
     for (int round = 0; round < 4; round++) {
         size_t o = 0;
-        bool changed = false;
+        changed = false;
         for (size_t i = 0; i < len; i++) {
             int hi, lo;
             if (cur[i] == '%' && i + 2 < len && (hi = mb_hex_digit((unsigned char)cur[i + 1])) >= 0 &&
@@ -98,6 +100,11 @@ static bool dotdot_segment(const char *seg, size_t n)
             break;
     }
     bool found = false;
+    if (changed) { /* the 4th round still decoded: refuse if a 5th would find an escape */
+        for (size_t i = 0; i + 2 < len && !found; i++)
+            found = cur[i] == '%' && mb_hex_digit((unsigned char)cur[i + 1]) >= 0 &&
+                    mb_hex_digit((unsigned char)cur[i + 2]) >= 0;
+    }
     for (size_t i = 0; i <= len && !found;) {
         size_t j = i;
         while (j < len && cur[j] != '/' && cur[j] != '\\')
