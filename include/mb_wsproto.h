@@ -53,6 +53,11 @@ void mb_ws_unmask_copy(unsigned char *dst, const unsigned char *src, size_t n, c
                        uint64_t offset);
 
 /* Writes a server (unmasked) frame header for a payload of len bytes; returns its length (2..10). */
+/* The payload p[0..n) of a close frame received from a peer (RFC 6455 §5.5.1, §7.4): 0 when
+ * it is empty or a code a peer may send (1000–1003, 1007–1014, 3000–4999) with a UTF-8 reason;
+ * otherwise the code to close with: 1002 (one byte, or a code such as 1005, 1006, 1015, 999,
+ * 5000 that never goes on the wire), 1007 (a reason that is not UTF-8). */
+int mb_ws_close_check(const unsigned char *p, size_t n);
 size_t mb_ws_put_head(unsigned char *dst, int opcode, bool rsv1, uint64_t len);
 
 /* Whether key is a Sec-WebSocket-Key: base64 of 16 bytes (24 characters ending in "=="). */

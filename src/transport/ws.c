@@ -1091,7 +1091,12 @@ static void control_frame(struct wsc *w, int opcode, const char *p, size_t n)
         if (w->state == WSC_WS)
             put_frame(w, MB_WS_PONG, false, p, n);
     } else if (opcode == MB_WS_CLOSE) {
-        if (w->state == WSC_WS) { /* the peer closes: echo its code, then close after the flush */
+        int bad = mb_ws_close_check((const unsigned char *)p, n);
+        if (w->state == WSC_WS && bad) { /* RFC 6455 §7.4: a code no peer sends, or a bad reason */
+            mb_info(&w->wl->ws->r->log, "websocket %s: close frame %s: closing with %d",
+                    w->s->peer, bad == 1007 ? "with a reason that is not UTF-8" : "with an invalid code", bad);
+            send_close(w, bad, bad == 1007 ? "close reason is not UTF-8" : "invalid close code");
+        } else if (w->state == WSC_WS) { /* the peer closes: echo its code, then close after the flush */
             if (n >= 2)
                 put_frame(w, MB_WS_CLOSE, false, p, 2);
             else

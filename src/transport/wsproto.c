@@ -1,5 +1,6 @@
 /* WebSocket frames and handshake values (RFC 6455), permessage-deflate offers (RFC 7692). */
 #include "mb_wsproto.h"
+#include "mb_utf8.h"
 
 #include <openssl/evp.h>
 #include <stdio.h>
@@ -343,4 +344,17 @@ int mb_ws_inflate(struct z_stream_s *z, struct mb_buf *b, const char *data, size
         }
     }
     return 0;
+}
+
+int mb_ws_close_check(const unsigned char *p, size_t n)
+{
+    if (n == 0)
+        return 0;
+    if (n == 1)
+        return 1002;
+    unsigned code = (unsigned)p[0] << 8 | p[1];
+    bool valid = (code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1014) || (code >= 3000 && code <= 4999);
+    if (!valid)
+        return 1002;
+    return mb_utf8_valid((const char *)p + 2, n - 2) ? 0 : 1007;
 }

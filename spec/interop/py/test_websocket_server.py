@@ -408,6 +408,35 @@ def test_peer_close_is_echoed_with_its_code_then_the_connection_closes(router):
         assert closed.how in ("eof", "reset")
 
 
+@pytest.mark.parametrize("payload, code", [
+    (b"\x03", 1002),                           # one byte: no room for a code
+    (struct.pack("!H", 1005), 1002),            # 1005, 1006, 1015: never on the wire
+    (struct.pack("!H", 1006), 1002),
+    (struct.pack("!H", 1015), 1002),
+    (struct.pack("!H", 999), 1002),             # below 1000
+    (struct.pack("!H", 1004), 1002),            # reserved
+    (struct.pack("!H", 2000), 1002),            # 1015-2999: reserved for the protocol
+    (struct.pack("!H", 5000), 1002),            # above 4999
+    (struct.pack("!H", 1000) + b"\xff\xfe", 1007),  # a reason that is not UTF-8
+], ids=["one_byte", "1005", "1006", "1015", "999", "1004", "2000", "5000", "bad_utf8_reason"])
+def test_peer_close_with_an_invalid_code_or_reason_is_answered_1002_or_1007(router, witness, payload, code):
+    # RFC 6455 section 7.4: such a close is not echoed; moonbar closes with a protocol error
+    with raw.RawWebSocket(router.ws_port) as conn:
+        raw.join(conn)
+        conn.send_frame(0x8, payload)
+        assert close_code(conn) == code
+    witness.check()
+
+
+@pytest.mark.parametrize("code", [1000, 1001, 1003, 1007, 1011, 1014, 3000, 4999])
+def test_peer_close_with_any_code_a_peer_may_send_is_echoed(router, code):
+    with raw.RawWebSocket(router.ws_port) as conn:
+        raw.join(conn)
+        conn.send_close(code, "déjà".encode())
+        fin, op, payload = conn.recv_frame()
+        assert op == 0x8 and struct.unpack("!H", payload[:2])[0] == code
+
+
 def test_goodbye_close_frame_has_code_and_reason(router):
     with raw.RawWebSocket(router.ws_port) as conn:
         raw.join(conn)
