@@ -216,6 +216,7 @@ struct mb_config {
     double max_message_rate;      /* messages per second a session may send (0: off) */
     double max_message_burst;     /* token bucket size (0: 2 x rate) */
     double hello_timeout;         /* seconds an open transport may wait before HELLO (10) */
+    size_t socket_send_buffer;    /* SO_SNDBUF of every TCP connection (0: the kernel's autotuning) */
 
     char *store_path;             /* moonbar.store's database file */
     size_t store_max_size_mb;     /* the file cannot grow past it */

@@ -74,6 +74,7 @@ return {
     max_message_rate = 1000,             -- per session; bursts of max_message_burst pass at once
     max_message_burst = 2000,
     hello_timeout = 10,
+    socket_send_buffer = 262144,         -- kernel memory per peer that stops reading (Linux doubles it)
   },
   lua = { callback_timeout = 0.1, memory_limit = 512, watch = false }, -- deploys reload with SIGHUP
   store = { path = "/var/lib/moonbar/moonbar.db" },

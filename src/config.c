@@ -1577,7 +1577,8 @@ static int load_table(struct ld *ld, struct mb_config *cfg)
                                               "max_connections_per_address", "max_sessions_per_realm",
                                               "max_subscriptions_per_session", "max_registrations_per_session",
                                               "max_calls_per_caller", "max_invocations_per_callee",
-                                              "max_message_rate", "max_message_burst", "hello_timeout", NULL };
+                                              "max_message_rate", "max_message_burst", "hello_timeout",
+                                              "socket_send_buffer", NULL };
     lua_State *L = ld->L;
     if (only_keys(ld, NULL, top) < 0)
         return -1;
@@ -1682,6 +1683,12 @@ static int load_table(struct ld *ld, struct mb_config *cfg)
                       cfg->max_message_burst);
         if (rc == 0)
             rc = get_number(ld, "limits", "hello_timeout", 0.1, 3600, false, &cfg->hello_timeout);
+        double sndbuf = (double)cfg->socket_send_buffer;
+        if (rc == 0 && (rc = get_number(ld, "limits", "socket_send_buffer", 0, 64.0 * 1024 * 1024, true,
+                                        &sndbuf)) == 0 && sndbuf > 0 && sndbuf < 4096)
+            rc = fail(ld, "limits", "socket_send_buffer", "must be 0 (the kernel's autotuning) or at least 4096, "
+                      "got %g", sndbuf);
+        cfg->socket_send_buffer = (size_t)sndbuf;
         double busy = cfg->busy_poll_us; /* kept when the key is absent */
         if (rc == 0 && (rc = get_number(ld, "limits", "busy_poll_us", 0, 10000, true, &busy)) == 0)
             cfg->busy_poll_us = (unsigned)busy;

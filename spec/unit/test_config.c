@@ -550,6 +550,9 @@ TEST(resource_limits_of_the_wrong_type_or_range_are_rejected)
     FAILS_WITH("return { limits = { hello_timeout = 0 } }\n", "limits.hello_timeout");
     FAILS_WITH("return { limits = { hello_timeout = \"1\" } }\n", "limits.hello_timeout", "must be a number");
     FAILS_WITH("return { realms = { { name = \"r\", max_sessions = 0 } } }\n", "realms[1].max_sessions");
+    FAILS_WITH("return { limits = { socket_send_buffer = 100 } }\n", "limits.socket_send_buffer", "at least 4096");
+    FAILS_WITH("return { limits = { socket_send_buffer = 1073741824 } }\n", "limits.socket_send_buffer", "between");
+    FAILS_WITH("return { limits = { socket_send_buffer = 8192.5 } }\n", "limits.socket_send_buffer", "integer");
     FAILS_WITH("return { realms = { { name = \"r\", max_sessions = \"x\" } } }\n", "realms[1].max_sessions",
                "must be a number");
 }

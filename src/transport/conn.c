@@ -616,8 +616,13 @@ static void on_connection(uv_stream_t *server, int status)
         c->addr = a;
     }
     net->nconns++;
-    if (!l->cfg->unix_path)
+    if (!l->cfg->unix_path) {
         uv_tcp_nodelay(&c->io.tcp, 1);
+        if (r->cfg->socket_send_buffer) { /* bounds what the kernel queues for a peer that stops reading */
+            int v = (int)r->cfg->socket_send_buffer;
+            uv_send_buffer_size(&c->io.handle, &v);
+        }
+    }
     c->state = C_OPEN;
     c->opened = c->last_rx = c->last_tx = mb_router_now_ms(r);
     l->nconns++;

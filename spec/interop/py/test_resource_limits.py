@@ -1,5 +1,7 @@
 """M13 resource limits (docs/behaviour.md, Limits): each limit's answer at the limit, that only
 the offending session is affected, and its counter in the shutdown line `limits: ...`."""
+import shutil
+import subprocess
 import re
 import time
 
@@ -331,3 +333,28 @@ def test_messages_too_large_are_counted(router_factory):
         conn.send_text('[16,1,{},"com.big",["%s"]]' % ("x" * 8000))
         conn.wait_closed()
     assert counters(r)["messages_too_large"] == 2
+
+
+def _sndbuf_of_router_side(r, client_port):
+    """The kernel's send buffer (ss's skmem tb) of moonbar's socket towards the client port."""
+    out = subprocess.run(["ss", "-tmnH", "state", "established", "( dport = :%d )" % client_port],
+                         capture_output=True, text=True, check=True).stdout
+    m = re.search(r"\btb(\d+)\b", out)
+    assert m, "no socket towards port %d in ss's output: %r" % (client_port, out)
+    return int(m.group(1))
+
+
+@pytest.mark.skipif(not shutil.which("ss"), reason="ss (iproute2) is not installed")
+def test_socket_send_buffer_bounds_what_the_kernel_queues_per_connection(router_factory):
+    # limits.socket_send_buffer: SO_SNDBUF of every TCP connection, so a peer that stops reading
+    # holds at most that much kernel memory besides moonbar's own queue (Linux doubles the value)
+    r = router_factory({"limits": {"socket_send_buffer": 65536}})
+    with raw.RawSocketConn(r.rawsocket_port) as c, raw.RawWebSocket(r.ws_port) as w:
+        raw.join(c)
+        raw.join(w)
+        for conn in (c, w):
+            assert _sndbuf_of_router_side(r, conn.sock.getsockname()[1]) == 2 * 65536
+    plain = router_factory({})
+    with raw.RawSocketConn(plain.rawsocket_port) as c:
+        raw.join(c)
+        assert _sndbuf_of_router_side(plain, c.sock.getsockname()[1]) != 2 * 65536  # autotuned
