@@ -107,7 +107,7 @@ run: deps
 	build/moonbar --config lua/config.lua
 
 test: deps
-	$(MAKE) build/moonbar build/moonbar-asan $(UNIT_BIN) $(FUZZ_BIN)
+	$(MAKE) -j$$(nproc) build/moonbar build/moonbar-asan $(UNIT_BIN) $(FUZZ_BIN)
 	scripts/run-tests
 
 clean:
