@@ -130,7 +130,7 @@ static struct mb_auth_pending *pending(struct mb_session *s, struct mb_realm *re
     return p;
 }
 
-/* The peer's address without its port: the guard's key ("127.0.0.1", "::1", "unix:/path"). */
+/* The peer's address without its port: the guard's key ("127.0.0.1", "[::1]", "unix:/path"). */
 static void peer_address(const struct mb_session *s, char *out, size_t n)
 {
     snprintf(out, n, "%s", s->peer);

@@ -530,7 +530,7 @@ static void peer_name(struct mb_conn *c)
     int port = 0;
     if (uv_tcp_getpeername(&c->io.tcp, (struct sockaddr *)&ss, &len) == 0)
         mb_sockaddr_name(&ss, ip, sizeof ip, &port);
-    snprintf(c->peer, sizeof c->peer, "%s:%d", ip, port);
+    snprintf(c->peer, sizeof c->peer, strchr(ip, ':') ? "[%s]:%d" : "%s:%d", ip, port); /* [::1]:5000 */
 }
 
 static void free_unaccepted(uv_handle_t *h)
@@ -685,7 +685,7 @@ static int listen_tcp(struct mb_listener *l, char *addr, size_t addrlen)
     if (uv_tcp_getsockname(&l->io.tcp, (struct sockaddr *)&bound, &blen) == 0)
         mb_sockaddr_name(&bound, ip, sizeof ip, &bport);
     l->bound_port = bport;
-    snprintf(addr, addrlen, "%s:%d", ip, bport);
+    snprintf(addr, addrlen, strchr(ip, ':') ? "[%s]:%d" : "%s:%d", ip, bport); /* [::]:8080 */
     return 0;
 }
 

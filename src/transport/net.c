@@ -1,12 +1,21 @@
 /* TCP helpers shared by the transports. */
 #include "mb_transport.h"
 
+#include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
 
 void mb_sockaddr_name(const struct sockaddr_storage *ss, char *ip, size_t iplen, int *port)
 {
-    if (ss->ss_family == AF_INET6) {
+    const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)ss;
+    if (ss->ss_family == AF_INET6 && IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr)) {
+        /* an IPv4 peer of a dual-stack ("::") listener: named as IPv4, so that it is one address
+         * for the per-address limit, the brute-force guard and the logs, whichever listener */
+        struct sockaddr_in s4 = { .sin_family = AF_INET, .sin_port = s6->sin6_port };
+        memcpy(&s4.sin_addr, &s6->sin6_addr.s6_addr[12], 4);
+        uv_ip4_name(&s4, ip, iplen);
+        *port = ntohs(s6->sin6_port);
+    } else if (ss->ss_family == AF_INET6) {
         uv_ip6_name((const struct sockaddr_in6 *)ss, ip, iplen);
         *port = ntohs(((const struct sockaddr_in6 *)ss)->sin6_port);
     } else {
@@ -44,7 +53,8 @@ int mb_listen_tcp(struct mb_router *r, uv_tcp_t *tcp, const char *host, int port
     int bport = port;
     if (uv_tcp_getsockname(tcp, (struct sockaddr *)&bound, &blen) == 0)
         mb_sockaddr_name(&bound, ip, sizeof ip, &bport);
-    mb_info(&r->log, "listening %s on %s:%d%s%s", name, ip, bport, extra ? " " : "", extra ? extra : "");
+    mb_info(&r->log, strchr(ip, ':') ? "listening %s on [%s]:%d%s%s" : "listening %s on %s:%d%s%s", name, ip, bport,
+            extra ? " " : "", extra ? extra : "");
     return 0;
 }
 
@@ -56,5 +66,5 @@ void mb_peer_name(uv_tcp_t *tcp, char *out, size_t n)
     int port = 0;
     if (uv_tcp_getpeername(tcp, (struct sockaddr *)&ss, &len) == 0)
         mb_sockaddr_name(&ss, ip, sizeof ip, &port);
-    snprintf(out, n, "%s:%d", ip, port);
+    snprintf(out, n, strchr(ip, ':') ? "[%s]:%d" : "%s:%d", ip, port);
 }

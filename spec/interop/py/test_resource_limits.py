@@ -114,6 +114,29 @@ def test_max_connections_per_address_is_per_peer_address(router_factory):
     assert_refused(r, total=0, per_address=1)
 
 
+def test_an_ipv4_peer_of_a_dual_stack_listener_counts_as_its_ipv4_address(router_factory):
+    # a "::" listener sees IPv4 peers as ::ffff:a.b.c.d: moonbar names them a.b.c.d, so the
+    # per-address limit counts one host once across an IPv4 and a dual-stack listener
+    r = router_factory({"limits": {"max_connections_per_address": 2},
+                        "listeners": [{"type": "rawsocket", "host": "::", "port": 0}]})
+    r.listeners(3)
+    dual = r.find("rawsocket", nth=1).port
+    conns = [rs(r, "127.0.0.5"), raw.RawSocketConn(dual, source="127.0.0.5")]
+    try:
+        for c in conns:
+            assert raw.join(c)[0] == raw.WELCOME
+        r.wait_for_log(r"joined realm realm1 .*rawsocket 127\.0\.0\.5:\d+\)")
+        assert "::ffff:" not in r.log
+        mark = r.log_mark()
+        refused_at_accept(dual, source="127.0.0.5")
+        r.wait_for_log(r"connection from 127\.0\.0\.5:\d+ refused: limits\.max_connections_per_address "
+                       r"\(2\) reached", since=mark)
+    finally:
+        for c in conns:
+            c.close()
+    assert_refused(r, total=0, per_address=1)
+
+
 # ---------------------------------------------------------------- sessions per realm
 
 def test_max_sessions_per_realm_aborts_the_hello_with_resource_exhausted(router_factory):
