@@ -15,6 +15,20 @@
 #include <string.h>
 
 static int legacy_listeners(struct mb_config *cfg);
+/* Whether a Lua error message starts with the config's chunk name, as Lua writes it: the path,
+ * or "..." and the path's tail when the path is longer than LUA_IDSIZE. */
+static bool names_chunk(const char *msg, const char *path)
+{
+    size_t pl = strlen(path);
+    if (strncmp(msg, path, pl) == 0)
+        return true;
+    if (strncmp(msg, "...", 3) != 0)
+        return false;
+    const char *tail = msg + 3, *colon = strchr(tail, ':');
+    size_t n = colon ? (size_t)(colon - tail) : 0;
+    return n > 0 && n <= pl && memcmp(path + pl - n, tail, n) == 0;
+}
+
 static char *read_text(const char *path, size_t max);
 static void free_http(struct mb_http_config *h);
 struct ld;
@@ -1923,7 +1937,7 @@ static int load_chunk(struct mb_config *cfg, const char *path, const char *text,
         if (st == LUA_ERRMEM)
             snprintf(err, errlen, "%s: uses more than the %zu MiB of memory a config may use", path,
                      lim->memory >> 20);
-        else if (msg && strncmp(msg, path, strlen(path)) == 0)
+        else if (msg && names_chunk(msg, path))
             snprintf(err, errlen, "%s", msg);
         else if (msg) /* raised without a position: "C stack overflow", error("x", 0) */
             snprintf(err, errlen, "%s: %s", path, msg);
