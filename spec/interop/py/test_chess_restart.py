@@ -87,8 +87,9 @@ def test_restart_mid_game_keeps_the_game_its_clocks_and_seats(router_factory, cl
         # what was saved besides: the finished room, the ratings, the archive
         e = mr.listed(c, done.room, "chess")
         assert e and e["status"] == "finished", e
-        assert mr.scores(c, "chess.rating") in ({"alice": 1516, "bob": 1484},
-                                                {"alice": 1516, "bob": 1484, "fay": 1516, "flo": 1484})
+        # the flag game (fay over flo) is rated after its end: two writes, one per player, so a
+        # read between them sees one; wait for both
+        mc.wait_scores(c, "chess.rating", {"alice": 1516, "bob": 1484, "fay": 1516, "flo": 1484})
         assert [x["room"] for x in mc.archive(c)][-1:] == [done.room]
 
         # the players come back with their tokens and finish
